@@ -1,0 +1,103 @@
+#include "arch/x86/cpuid.h"
+
+#include <algorithm>
+#include <bit>
+
+namespace kiln::x86 {
+
+CpuidEntry* find_cpuid(std::vector<CpuidEntry>& table, std::uint32_t function, std::uint32_t index) {
+  for (auto& e : table) {
+    if (e.function != function) continue;
+    if ((e.flags & kCpuidFlagSignificantIndex) != 0 && e.index != index) continue;
+    return &e;
+  }
+  return nullptr;
+}
+
+namespace {
+
+constexpr std::uint32_t kIntelVendorEbx = 0x756e6547;  // "Genu"
+
+// Bits needed to hold ids 0..count-1.
+std::uint32_t id_bits(std::uint32_t count) {
+  return count <= 1 ? 0 : static_cast<std::uint32_t>(std::bit_width(count - 1));
+}
+
+void fix_topology_leaf(CpuidEntry& e, const CpuidOptions& o) {
+  // One thread per core, every vCPU a core of one package.
+  const std::uint32_t level = e.index;
+  e.edx = o.vcpu_id;
+  if (level == 0) {
+    e.eax = 0;
+    e.ebx = 1;
+    e.ecx = 1u << 8;  // SMT level
+  } else if (level == 1) {
+    e.eax = id_bits(o.vcpu_count);
+    e.ebx = o.vcpu_count;
+    e.ecx = 2u << 8 | 1;  // core level
+  } else {
+    e.eax = e.ebx = 0;
+    e.ecx = level;  // invalid level: type 0
+  }
+}
+
+}  // namespace
+
+void apply_cpuid_fixups(std::vector<CpuidEntry>& table, const CpuidOptions& o) {
+  const std::uint32_t count = std::clamp<std::uint32_t>(o.vcpu_count, 1, 255);
+  bool intel = false;
+  if (auto* l0 = find_cpuid(table, 0)) intel = l0->ebx == kIntelVendorEbx;
+
+  for (auto& e : table) {
+    switch (e.function) {
+      case 0x1:
+        e.ebx = (e.ebx & 0x0000ffff) | (count << 16) | (o.vcpu_id << 24);
+        e.ecx |= kLeaf1EcxHypervisor;
+        if (o.hide_cx16) e.ecx &= ~kLeaf1EcxCx16;
+        if (count > 1) e.edx |= kLeaf1EdxHtt; else e.edx &= ~kLeaf1EdxHtt;
+        break;
+      case 0x4: {
+        // Deterministic cache parameters: cores per package in 31:26, sharing in 25:14.
+        const std::uint32_t cache_level = (e.eax >> 5) & 0x7;
+        const std::uint32_t sharing = cache_level >= 3 ? count - 1 : 0;
+        e.eax = (e.eax & 0x3fff) | ((sharing & 0xfff) << 14) | ((std::min<std::uint32_t>(count, 64) - 1) << 26);
+        break;
+      }
+      case 0x6:
+        // No thermal or power management MSRs are emulated.
+        e.eax &= ~(1u << 0);  // digital temperature sensor
+        e.ecx &= ~(1u << 3);  // energy performance bias
+        break;
+      case 0xa:
+        e.eax = e.ebx = e.ecx = e.edx = 0;  // no virtual PMU
+        break;
+      case 0xb:
+      case 0x1f:
+        fix_topology_leaf(e, o);
+        break;
+      case 0x40000001:
+        if (o.hide_pv_hypercalls) e.eax &= ~kKvmFeatureHypercallMask;
+        break;
+      default:
+        break;
+    }
+  }
+
+  // TSC frequency through leaf 0x15 (crystal at KVM's 1 GHz APIC bus, ratio giving the TSC), so
+  // the guest skips calibration and its LAPIC timer period comes out right too.
+  if (o.tsc_khz && intel) {
+    auto* l0 = find_cpuid(table, 0);
+    l0->eax = std::max<std::uint32_t>(l0->eax, 0x15);
+    CpuidEntry* l15 = find_cpuid(table, 0x15);
+    if (l15 == nullptr) {
+      table.push_back(CpuidEntry{0x15, 0, 0, 0, 0, 0, 0});
+      l15 = &table.back();
+    }
+    l15->eax = 1'000'000;
+    l15->ebx = *o.tsc_khz;
+    l15->ecx = 1'000'000'000;
+    l15->edx = 0;
+  }
+}
+
+}  // namespace kiln::x86

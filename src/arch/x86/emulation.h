@@ -1,0 +1,40 @@
+#pragma once
+// The instruction-emulation fallback: when KVM's own emulator gives up on an instruction
+// (KVM_EXIT_INTERNAL_ERROR / EMULATION, common on nested-PVM hosts), kiln decodes it with zydis
+// and carries it out on the vCPU's saved state, or reports it with its bytes if it cannot.
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "arch/x86/cpu_state.h"
+#include "memory/guest_memory.h"
+
+namespace kiln::x86 {
+
+struct EmulationOutcome {
+  enum class Kind {
+    kEmulated,         // registers (and maybe FPU state) updated, RIP advanced
+    kInjectException,  // RIP set as the exception needs; inject `vector`
+    kUnknown,          // not an instruction kiln emulates (or bytes that do not decode)
+    kFault,            // the instruction's memory operand could not be accessed
+  };
+  Kind kind = Kind::kUnknown;
+  std::uint8_t vector = 0;
+  bool fpu_changed = false;
+  std::string name;    // what the counters call it: "int3", "clac", ...
+  std::string detail;  // disassembly or the reason, for the report
+};
+
+// Reads the instruction bytes at CS:RIP through the guest's page tables (up to 15).
+std::size_t fetch_instruction(const GuestMemory& mem, const SpecialRegisters& sregs, const Registers& regs,
+                              std::array<std::byte, 15>& out);
+
+// Decodes `bytes` (the instruction at regs.rip) and carries it out.
+EmulationOutcome emulate_instruction(std::span<const std::byte> bytes, Registers& regs,
+                                     const SpecialRegisters& sregs, FpuState& fpu, const GuestMemory& mem);
+
+// "0f 01 ca" style hex for reports.
+std::string hex_bytes(std::span<const std::byte> bytes);
+
+}  // namespace kiln::x86

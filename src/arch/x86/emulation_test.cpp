@@ -1,0 +1,182 @@
+#include "arch/x86/emulation.h"
+
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "arch/x86/boot_cpu.h"
+#include "arch/x86/layout.h"
+
+namespace kiln::x86 {
+namespace {
+
+using Kind = EmulationOutcome::Kind;
+
+class Fallback : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const RegionLayout l[] = {{0, 8 << 20}};
+    mem_ = std::move(*GuestMemory::create(l));
+    auto st = setup_boot_cpu(mem_, EntryMode::kLinux64, 0x200000, kZeroPageAddr);
+    ASSERT_TRUE(st);
+    sregs_ = st->sregs;
+    regs_ = st->regs;
+    regs_.rflags = kRflagsReserved1;
+  }
+  EmulationOutcome run(std::vector<std::uint8_t> bytes) {
+    std::vector<std::byte> b(bytes.size());
+    for (std::size_t i = 0; i < bytes.size(); ++i) b[i] = std::byte{bytes[i]};
+    return emulate_instruction(b, regs_, sregs_, fpu_, mem_);
+  }
+  GuestMemory mem_;
+  Registers regs_;
+  SpecialRegisters sregs_;
+  FpuState fpu_;
+};
+
+TEST_F(Fallback, Int3InjectsBreakpointAfterTheInstruction) {
+  auto o = run({0xcc});
+  EXPECT_EQ(o.kind, Kind::kInjectException);
+  EXPECT_EQ(o.vector, kVectorBreakpoint);
+  EXPECT_EQ(regs_.rip, 0x200001u);
+  EXPECT_EQ(o.name, "int3");
+}
+
+TEST_F(Fallback, ClacAndStacToggleAc) {
+  regs_.rflags |= kRflagsAc;
+  auto o = run({0x0f, 0x01, 0xca});
+  EXPECT_EQ(o.kind, Kind::kEmulated);
+  EXPECT_EQ(regs_.rflags & kRflagsAc, 0u);
+  EXPECT_EQ(regs_.rip, 0x200003u);
+  o = run({0x0f, 0x01, 0xcb});
+  EXPECT_EQ(o.name, "stac");
+  EXPECT_NE(regs_.rflags & kRflagsAc, 0u);
+  EXPECT_EQ(regs_.rip, 0x200006u);
+}
+
+TEST_F(Fallback, FwaitAdvances) {
+  auto o = run({0x9b});
+  EXPECT_EQ(o.kind, Kind::kEmulated);
+  EXPECT_EQ(regs_.rip, 0x200001u);
+}
+
+TEST_F(Fallback, LdmxcsrLoadsFromMemory) {
+  ASSERT_TRUE(mem_.write_obj<std::uint32_t>(GuestAddress{0x3000 + 0x10}, 0x1fa0));
+  regs_.rdi = 0x3000;
+  auto o = run({0x0f, 0xae, 0x57, 0x10});  // ldmxcsr [rdi+0x10]
+  EXPECT_EQ(o.kind, Kind::kEmulated) << o.detail;
+  EXPECT_TRUE(o.fpu_changed);
+  EXPECT_EQ(fpu_.mxcsr, 0x1fa0u);
+  EXPECT_EQ(regs_.rip, 0x200004u);
+}
+
+TEST_F(Fallback, LdmxcsrWithReservedBitsIsGp) {
+  ASSERT_TRUE(mem_.write_obj<std::uint32_t>(GuestAddress{0x3000}, 0x10000));
+  regs_.rax = 0x3000;
+  auto o = run({0x0f, 0xae, 0x10});  // ldmxcsr [rax]
+  EXPECT_EQ(o.kind, Kind::kInjectException);
+  EXPECT_EQ(o.vector, kVectorGeneralProtection);
+  EXPECT_EQ(fpu_.mxcsr, 0x1f80u);
+}
+
+TEST_F(Fallback, StmxcsrStoresRipRelative) {
+  fpu_.mxcsr = 0x1f83;
+  auto o = run({0x0f, 0xae, 0x1d, 0x00, 0x10, 0x00, 0x00});  // stmxcsr [rip+0x1000]
+  EXPECT_EQ(o.kind, Kind::kEmulated) << o.detail;
+  EXPECT_EQ(*mem_.read_obj<std::uint32_t>(GuestAddress{0x200007 + 0x1000}), 0x1f83u);
+}
+
+TEST_F(Fallback, PopcntRegisterForms) {
+  regs_.rbx = 0xff00'ff00'0000'000full;
+  regs_.rax = 0xdead'beef'dead'beefull;
+  auto o = run({0xf3, 0x48, 0x0f, 0xb8, 0xc3});  // popcnt rax, rbx
+  EXPECT_EQ(o.kind, Kind::kEmulated) << o.detail;
+  EXPECT_EQ(regs_.rax, 20u);
+  EXPECT_EQ(regs_.rflags & kRflagsZf, 0u);
+  regs_.rcx = 0xffff'ffff'0000'0000ull;
+  regs_.rdx = ~0ull;
+  o = run({0xf3, 0x0f, 0xb8, 0xd1});  // popcnt edx, ecx
+  EXPECT_EQ(regs_.rdx, 0u) << "32-bit result zero-extends";
+  EXPECT_NE(regs_.rflags & kRflagsZf, 0u);
+}
+
+TEST_F(Fallback, PopcntMemory16Bit) {
+  ASSERT_TRUE(mem_.write_obj<std::uint32_t>(GuestAddress{0x4000}, 0xffff'0007));
+  regs_.rsi = 0x4000;
+  regs_.rax = 0x1111'1111'1111'1111ull;
+  auto o = run({0x66, 0xf3, 0x0f, 0xb8, 0x06});  // popcnt ax, word [rsi]
+  EXPECT_EQ(o.kind, Kind::kEmulated) << o.detail;
+  EXPECT_EQ(regs_.rax, 0x1111'1111'1111'0003ull);
+}
+
+TEST_F(Fallback, Cmpxchg16bBothOutcomes) {
+  const std::array<std::uint64_t, 2> m{1, 2};
+  ASSERT_TRUE(mem_.write(GuestAddress{0x5000}, std::as_bytes(std::span(m))));
+  regs_.rdi = 0x5000;
+  regs_.rax = 1; regs_.rdx = 2; regs_.rbx = 7; regs_.rcx = 8;
+  auto o = run({0xf0, 0x48, 0x0f, 0xc7, 0x0f});  // lock cmpxchg16b [rdi]
+  EXPECT_EQ(o.kind, Kind::kEmulated) << o.detail;
+  EXPECT_NE(regs_.rflags & kRflagsZf, 0u);
+  EXPECT_EQ(*mem_.read_obj<std::uint64_t>(GuestAddress{0x5000}), 7u);
+  EXPECT_EQ(*mem_.read_obj<std::uint64_t>(GuestAddress{0x5008}), 8u);
+  regs_.rax = 0;
+  o = run({0xf0, 0x48, 0x0f, 0xc7, 0x0f});
+  EXPECT_EQ(regs_.rflags & kRflagsZf, 0u);
+  EXPECT_EQ(regs_.rax, 7u);
+  EXPECT_EQ(regs_.rdx, 8u);
+}
+
+TEST_F(Fallback, Cmpxchg16bMisalignedIsGp) {
+  regs_.rdi = 0x5008;
+  auto o = run({0xf0, 0x48, 0x0f, 0xc7, 0x0f});
+  EXPECT_EQ(o.kind, Kind::kInjectException);
+  EXPECT_EQ(o.vector, kVectorGeneralProtection);
+}
+
+TEST_F(Fallback, MemoryOperandOutsideGuestIsAFault) {
+  regs_.rdi = 0x7fff'0000'0000ull;
+  const auto rip = regs_.rip;
+  auto o = run({0x0f, 0xae, 0x17});  // ldmxcsr [rdi]
+  EXPECT_EQ(o.kind, Kind::kFault);
+  EXPECT_EQ(regs_.rip, rip) << "nothing changes on a fault";
+}
+
+TEST_F(Fallback, UnknownInstructionsAreReportedNotRun) {
+  const auto rip = regs_.rip;
+  auto o = run({0x48, 0x0f, 0xae, 0x2f});  // xrstor [rdi]
+  EXPECT_EQ(o.kind, Kind::kUnknown);
+  EXPECT_NE(o.detail.find("xrstor"), std::string::npos) << o.detail;
+  EXPECT_EQ(regs_.rip, rip);
+}
+
+TEST_F(Fallback, GarbageBytesAreUndecodable) {
+  auto o = run({0x0f, 0xff, 0xff, 0xff});
+  EXPECT_EQ(o.kind, Kind::kUnknown);
+  o = run({});
+  EXPECT_EQ(o.kind, Kind::kUnknown);
+  o = run({0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0xf0});
+  EXPECT_EQ(o.kind, Kind::kUnknown);
+}
+
+TEST_F(Fallback, ThirtyTwoBitModeDecodesDifferently) {
+  // In 32-bit mode 0x48 is "dec eax", not REX.W: popcnt with a 0x48 prefix is not popcnt.
+  sregs_.efer = 0;
+  sregs_.cr0 = kCr0Pe;
+  sregs_.cs.l = 0;
+  sregs_.cs.db = 1;
+  regs_.rip = 0x1000;
+  regs_.rbx = 0xf;
+  auto o = run({0xf3, 0x0f, 0xb8, 0xc3});  // popcnt eax, ebx
+  EXPECT_EQ(o.kind, Kind::kEmulated);
+  EXPECT_EQ(regs_.rax, 4u);
+}
+
+TEST_F(Fallback, FetchReadsThroughPageTables) {
+  ASSERT_TRUE(mem_.write_obj<std::uint32_t>(GuestAddress{0x200000}, 0x00ca010f));
+  std::array<std::byte, 15> buf{};
+  EXPECT_EQ(fetch_instruction(mem_, sregs_, regs_, buf), 15u);
+  EXPECT_EQ(hex_bytes(std::span(buf).first(3)), "0f 01 ca");
+}
+
+}  // namespace
+}  // namespace kiln::x86

@@ -1,0 +1,45 @@
+#include "base/event_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace kiln {
+namespace {
+
+TEST(EventLoop, RunsHandlerAndStops) {
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop);
+  UniqueFd efd(::eventfd(0, EFD_NONBLOCK));
+  int calls = 0;
+  ASSERT_TRUE(loop->add(efd.get(), EPOLLIN, [&](std::uint32_t) {
+    std::uint64_t v;
+    ASSERT_EQ(::read(efd.get(), &v, sizeof(v)), 8);
+    if (++calls == 3) loop->stop();
+  }));
+  std::thread writer([&] {
+    for (int i = 0; i < 3; ++i) {
+      const std::uint64_t one = 1;
+      ASSERT_EQ(::write(efd.get(), &one, sizeof(one)), 8);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  ASSERT_TRUE(loop->run());
+  writer.join();
+  EXPECT_EQ(calls, 3);
+}
+
+TEST(EventLoop, StopFromAnotherThreadWakesRun) {
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop);
+  std::thread t([&] { loop->stop(); });
+  EXPECT_TRUE(loop->run());
+  t.join();
+}
+
+}  // namespace
+}  // namespace kiln
