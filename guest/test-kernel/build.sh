@@ -33,7 +33,7 @@ while IFS= read -r line; do
 done < "$here/kiln-test.config"
 ((bad == 0)) || exit 1
 echo "build.sh: building (a few minutes)" >&2
-make -C "$src" -s -j"$(nproc)" vmlinux bzImage KBUILD_BUILD_TIMESTAMP=kiln KBUILD_BUILD_USER=kiln KBUILD_BUILD_HOST=kiln >&2
+make -C "$src" -s -j"$(nproc)" vmlinux bzImage KBUILD_BUILD_USER=kiln KBUILD_BUILD_HOST=kiln >&2
 mkdir -p "$out.tmp"
 cp "$src/vmlinux" "$src/arch/x86/boot/bzImage" "$src/.config" "$out.tmp/"
 strip --strip-debug "$out.tmp/vmlinux" 2>/dev/null || true

@@ -8,7 +8,7 @@
 
 namespace kiln {
 
-Result<EventLoop> EventLoop::create() {
+Result<std::unique_ptr<EventLoop>> EventLoop::create() {
   UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
   if (!ep) return errno_error("epoll_create1");
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -17,7 +17,7 @@ Result<EventLoop> EventLoop::create() {
   ev.events = EPOLLIN;
   ev.data.fd = wake.get();
   if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, wake.get(), &ev) != 0) return errno_error("epoll_ctl(wake)");
-  return Result<EventLoop>(std::in_place, std::move(ep), std::move(wake));
+  return std::make_unique<EventLoop>(std::move(ep), std::move(wake));
 }
 
 Result<void> EventLoop::add(int fd, std::uint32_t events, Handler handler) {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "base/error.h"
@@ -14,7 +15,7 @@ class EventLoop {
  public:
   using Handler = std::function<void(std::uint32_t events)>;
 
-  static Result<EventLoop> create();
+  static Result<std::unique_ptr<EventLoop>> create();
   EventLoop(EventLoop&&) = delete;
   EventLoop(const EventLoop&) = delete;
 

@@ -12,8 +12,9 @@ namespace kiln {
 namespace {
 
 TEST(EventLoop, RunsHandlerAndStops) {
-  auto loop = EventLoop::create();
-  ASSERT_TRUE(loop);
+  auto created = EventLoop::create();
+  ASSERT_TRUE(created);
+  auto& loop = *created;
   UniqueFd efd(::eventfd(0, EFD_NONBLOCK));
   int calls = 0;
   ASSERT_TRUE(loop->add(efd.get(), EPOLLIN, [&](std::uint32_t) {
@@ -34,8 +35,9 @@ TEST(EventLoop, RunsHandlerAndStops) {
 }
 
 TEST(EventLoop, StopFromAnotherThreadWakesRun) {
-  auto loop = EventLoop::create();
-  ASSERT_TRUE(loop);
+  auto created = EventLoop::create();
+  ASSERT_TRUE(created);
+  auto& loop = *created;
   std::thread t([&] { loop->stop(); });
   EXPECT_TRUE(loop->run());
   t.join();

@@ -1,0 +1,119 @@
+/*
+ * kiln's tiny test guest: a PVH entry point (32-bit protected mode, paging off, EBX = start info)
+ * that identity-maps the first GiB with user-accessible 2 MiB pages, enters long mode and calls
+ * tiny_main(start_info). Kept short: on nested-PVM hosts every CPL0 instruction is emulated.
+ */
+#define MSR_EFER 0xc0000080
+
+	.section .note.pvh, "a", @note
+	.balign 4
+	.long 4			/* namesz */
+	.long 4			/* descsz */
+	.long 18		/* XEN_ELFNOTE_PHYS32_ENTRY */
+	.asciz "Xen"
+	.balign 4
+	.long pvh_start
+
+	.section .text.entry, "ax"
+	.code32
+	.globl pvh_start
+pvh_start:
+	movl %ebx, %esi			/* start info, kept for tiny_main */
+	movl $stack_top, %esp
+
+	/* PML4[0] -> PDPT, PDPT[0] -> PD, PD[i] = i * 2 MiB, present | writable | user | huge */
+	movl $pdpt + 0x7, pml4
+	movl $pd + 0x7, pdpt
+	xorl %ecx, %ecx
+2:	movl %ecx, %eax
+	shll $21, %eax
+	orl $0x87, %eax
+	movl %eax, pd(,%ecx,8)
+	incl %ecx
+	cmpl $512, %ecx
+	jne 2b
+
+	movl $pml4, %eax
+	movl %eax, %cr3
+	movl %cr4, %eax
+	orl $0x620, %eax		/* PAE | OSFXSR | OSXMMEXCPT */
+	movl %eax, %cr4
+	movl $MSR_EFER, %ecx
+	rdmsr
+	orl $0x100, %eax		/* LME */
+	wrmsr
+	movl %cr0, %eax
+	orl $0x80000001, %eax		/* PG | PE */
+	movl %eax, %cr0
+	lgdt gdt_desc
+	ljmp $0x08, $long_mode
+
+	.code64
+long_mode:
+	movw $0x10, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movq $stack_top, %rsp
+	movl %esi, %edi
+	call tiny_main
+	/* tiny_main does not return; if it does, fail loudly through the debug-exit port. */
+	movw $0xf4, %dx
+	movb $99, %al
+	outb %al, %dx
+	hlt
+
+	/* #BP: count and return (a trap: RIP already points past the int3). */
+	.globl bp_handler
+bp_handler:
+	incq bp_count(%rip)
+	iretq
+
+	/* Any other exception: report its vector through the debug-exit port as 100 + vector. */
+	.globl other_handler_ud, other_handler_gp
+other_handler_ud:
+	movb $106, %al
+	jmp 3f
+other_handler_gp:
+	movb $113, %al
+3:	movw $0xf4, %dx
+	outb %al, %dx
+	hlt
+
+	/* Drop to CPL3 with IOPL 3 and run user_fn(arg) there: rdi = fn, rsi = arg. */
+	.globl enter_user
+enter_user:
+	movq %rsi, %r12
+	pushq $0x1b			/* user data, RPL 3 */
+	pushq $user_stack_top
+	pushq $0x3002			/* IOPL 3, IF clear */
+	pushq $0x23			/* user code, RPL 3 */
+	pushq %rdi
+	movq %r12, %rdi
+	iretq
+
+	.data
+	.balign 8
+	.globl bp_count
+bp_count: .quad 0
+	.balign 16
+gdt:
+	.quad 0
+	.quad 0x00af9a000000ffff	/* 0x08 kernel code 64 */
+	.quad 0x00cf92000000ffff	/* 0x10 kernel data */
+	.quad 0x00cff2000000ffff	/* 0x18 user data */
+	.quad 0x00affa000000ffff	/* 0x20 user code 64 */
+gdt_end:
+gdt_desc:
+	.word gdt_end - gdt - 1
+	.quad gdt
+
+	.bss
+	.balign 4096
+pml4: .skip 4096
+pdpt: .skip 4096
+pd: .skip 4096
+	.skip 16384
+stack_top:
+	.skip 16384
+user_stack_top:

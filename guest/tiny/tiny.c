@@ -1,0 +1,170 @@
+/*
+ * kiln's tiny test guest. The command line (from PVH start info) names one test:
+ *   hello          print a line on COM1, exit 0
+ *   fallback       run each instruction nested-PVM KVM cannot emulate; exit 0 if all gave the
+ *                  architectural result, else 10 + the failing step
+ *   triple-fault   fault with no usable IDT (kiln should exit 3)
+ *   unknown        an SSE instruction KVM's emulator gives up on and kiln does not emulate
+ *   pio N          at CPL3 with IOPL 3, write port 0x80 N times, then exit 0 (benchmark)
+ *   echo           print what arrives on COM1 until a 'q', then exit 0
+ * Every exit goes through the debug-exit port (0xf4).
+ */
+#include <stdint.h>
+
+struct hvm_start_info {
+  uint32_t magic, version, flags, nr_modules;
+  uint64_t modlist_paddr, cmdline_paddr, rsdp_paddr, memmap_paddr;
+  uint32_t memmap_entries, reserved;
+};
+
+extern uint64_t bp_count;
+extern void bp_handler(void), other_handler_ud(void), other_handler_gp(void);
+extern void enter_user(void (*fn)(uint64_t), uint64_t arg) __attribute__((noreturn));
+
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port) {
+  uint8_t v;
+  __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
+
+static void __attribute__((noreturn)) finish(uint8_t status) {
+  outb(0xf4, status);
+  for (;;) __asm__ volatile("hlt");
+}
+
+static void putc_serial(char c) {
+  while ((inb(0x3f8 + 5) & 0x20) == 0) {
+  }
+  outb(0x3f8, (uint8_t)c);
+}
+
+static void puts_serial(const char* s) {
+  for (; *s; ++s) {
+    if (*s == '\n') putc_serial('\r');
+    putc_serial(*s);
+  }
+}
+
+static int starts_with(const char* s, const char* p) {
+  for (; *p; ++s, ++p)
+    if (*s != *p) return 0;
+  return 1;
+}
+
+static uint64_t parse_u64(const char* s) {
+  uint64_t v = 0;
+  while (*s == ' ') ++s;
+  while (*s >= '0' && *s <= '9') v = v * 10 + (uint64_t)(*s++ - '0');
+  return v;
+}
+
+struct idt_entry {
+  uint16_t off_lo, sel;
+  uint8_t ist, type;
+  uint16_t off_mid;
+  uint32_t off_hi, zero;
+} __attribute__((packed));
+static struct idt_entry idt[32] __attribute__((aligned(16)));
+
+static void set_gate(int v, void (*h)(void)) {
+  uint64_t a = (uint64_t)h;
+  idt[v] = (struct idt_entry){(uint16_t)a, 0x08, 0, 0x8e, (uint16_t)(a >> 16), (uint32_t)(a >> 32), 0};
+}
+
+static void load_idt(uint16_t limit) {
+  struct {
+    uint16_t limit;
+    uint64_t base;
+  } __attribute__((packed)) d = {limit, (uint64_t)idt};
+  __asm__ volatile("lidt %0" ::"m"(d));
+}
+
+static void step(int n, const char* name, int ok) {
+  puts_serial(ok ? "tiny: ok " : "tiny: FAIL ");
+  puts_serial(name);
+  puts_serial("\n");
+  if (!ok) finish((uint8_t)(10 + n));
+}
+
+static void fallback(void) {
+  set_gate(3, bp_handler);
+  set_gate(6, other_handler_ud);
+  set_gate(13, other_handler_gp);
+  load_idt(sizeof(idt) - 1);
+
+  __asm__ volatile("int3");
+  step(1, "int3", bp_count == 1);
+
+  uint64_t flags;
+  __asm__ volatile("stac; pushfq; popq %0" : "=r"(flags));
+  step(2, "stac", (flags & (1u << 18)) != 0);
+  __asm__ volatile("clac; pushfq; popq %0" : "=r"(flags));
+  step(3, "clac", (flags & (1u << 18)) == 0);
+
+  __asm__ volatile("fwait");
+  step(4, "fwait", 1);
+
+  uint32_t in = 0x1fa0, out = 0;
+  __asm__ volatile("ldmxcsr %1; stmxcsr %0" : "=m"(out) : "m"(in));
+  step(5, "ldmxcsr/stmxcsr", out == 0x1fa0);
+
+  uint64_t src = 0xf0f0f0f0f0f0f0f0ull, cnt = 0;
+  __asm__ volatile("popcnt %1, %0" : "=r"(cnt) : "r"(src) : "cc");
+  step(6, "popcnt", cnt == 32);
+
+  static uint64_t pair[2] __attribute__((aligned(16))) = {1, 2};
+  uint64_t rax = 1, rdx = 2;
+  uint8_t zf;
+  __asm__ volatile("lock cmpxchg16b %1; setz %0"
+                   : "=q"(zf), "+m"(pair), "+a"(rax), "+d"(rdx)
+                   : "b"(7ull), "c"(8ull)
+                   : "cc");
+  step(7, "cmpxchg16b", zf == 1 && pair[0] == 7 && pair[1] == 8);
+  finish(0);
+}
+
+static void pio_loop(uint64_t n) {
+  for (uint64_t i = 0; i < n; ++i) outb(0x80, (uint8_t)i);
+  finish(0);
+}
+
+void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
+  const struct hvm_start_info* si = (const struct hvm_start_info*)(uint64_t)start_info_addr;
+  const char* cmd = si->magic == 0x336ec578 && si->cmdline_paddr ? (const char*)si->cmdline_paddr : "";
+  if (starts_with(cmd, "hello")) {
+    puts_serial("tiny: hello from the guest\n");
+    finish(0);
+  }
+  if (starts_with(cmd, "fallback")) fallback();
+  if (starts_with(cmd, "triple-fault")) {
+    load_idt(0);
+    __asm__ volatile("ud2");
+  }
+  if (starts_with(cmd, "unknown")) {
+    set_gate(6, other_handler_ud);
+    set_gate(13, other_handler_gp);
+    load_idt(sizeof(idt) - 1);
+    __asm__ volatile(".byte 0x66, 0x0f, 0x6e, 0xc0" ::"a"(1));  /* movd xmm0, eax */
+    puts_serial("tiny: movd ran\n");
+    finish(0);
+  }
+  if (starts_with(cmd, "pio")) enter_user(pio_loop, parse_u64(cmd + 3));
+  if (starts_with(cmd, "echo")) {
+    puts_serial("tiny: echo ready\n");
+    for (;;) {
+      while ((inb(0x3f8 + 5) & 1) == 0) {
+      }
+      const char c = (char)inb(0x3f8);
+      if (c == 'q') {
+        puts_serial("\ntiny: bye\n");
+        finish(0);
+      }
+      putc_serial(c);
+    }
+  }
+  puts_serial("tiny: unknown test '");
+  puts_serial(cmd);
+  puts_serial("'\n");
+  finish(98);
+}

@@ -1,0 +1,52 @@
+#pragma once
+// Loads a Linux kernel (bzImage through the 64-bit boot protocol, or an ELF vmlinux through PVH,
+// picked by the file's content), its initrd and command line into guest memory. Every problem
+// with the images is found here, before any vCPU runs.
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "arch/x86/boot_cpu.h"
+#include "base/error.h"
+#include "memory/guest_memory.h"
+
+namespace kiln::boot {
+
+enum class KernelFormat { kBzImage, kElfPvh };
+
+struct LoadedKernel {
+  KernelFormat format;
+  x86::EntryMode mode;
+  std::uint64_t entry;           // guest physical
+  std::uint64_t boot_info_addr;  // boot_params or hvm_start_info
+  std::uint64_t kernel_end;      // first byte past what the kernel needs
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> initrd;  // addr, size
+  std::string describe() const;
+};
+
+// Which format a kernel file is, or a clear error if it is neither.
+Result<KernelFormat> detect_kernel_format(std::span<const std::byte> image);
+
+Result<LoadedKernel> load_linux(const GuestMemory& mem, std::span<const std::byte> kernel,
+                                std::span<const std::byte> initrd, std::string_view cmdline);
+
+// The memory map both protocols describe: RAM below the EBDA, RAM from 1 MiB to the hole, RAM above 4 GiB.
+struct MemoryMapEntry {
+  std::uint64_t addr, size;
+  std::uint32_t type;
+};
+std::vector<MemoryMapEntry> memory_map(const GuestMemory& mem);
+
+// Reads a whole file for loading, with errors that name it ("--kernel: ...").
+Result<std::vector<std::byte>> read_image_file(const std::string& path, std::string_view what);
+
+// Internal steps, exposed for unit tests.
+Result<LoadedKernel> load_bzimage(const GuestMemory& mem, std::span<const std::byte> kernel);
+Result<LoadedKernel> load_elf_pvh(const GuestMemory& mem, std::span<const std::byte> kernel);
+// Highest page-aligned address for an initrd of `size` bytes between kernel_end and `limit`.
+Result<std::uint64_t> place_initrd(const GuestMemory& mem, std::uint64_t kernel_end, std::uint64_t limit,
+                                   std::uint64_t size);
+
+}  // namespace kiln::boot

@@ -1,0 +1,83 @@
+#include "cli/flags.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "vmm/exit_status.h"
+
+namespace kiln {
+
+namespace {
+
+constexpr const char* kExamples = R"(
+Examples:
+  kiln run --kernel bzImage --initrd initramfs.cpio --cmdline "console=ttyS0 rdinit=/init"
+  kiln run --kernel vmlinux --cpus 2 --memory 1G --serial file:console.log
+  kiln run --kernel /boot/vmlinuz-6.1.0-28-cloud-amd64 --initrd initrd.img --boot-timer
+
+The console is the terminal: type to the guest, Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.
+)";
+
+std::string first_line(std::string s) {
+  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+}  // namespace
+
+Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::string> args) {
+  CLI::App app{"kiln: a virtual machine monitor for Linux KVM", "kiln"};
+  app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION);
+  app.require_subcommand(1);
+  app.footer(std::string("\n") + kExitCodeHelp);
+
+  RunCommand cmd;
+  VmConfig& c = cmd.config;
+  std::string initrd, cmdline, memory = "256M", serial = "stdio";
+  CLI::App* run = app.add_subcommand("run", "boot a Linux kernel in a new VM and run it to its end");
+  run->footer(std::string(kExamples) + "\n" + kExitCodeHelp);
+  run->add_option("--kernel", c.boot_source.kernel_image_path, "Linux kernel: a bzImage or an ELF vmlinux with a PVH note")
+      ->required()
+      ->check(CLI::ExistingFile);
+  run->add_option("--initrd", initrd, "initial ramdisk (cpio, optionally compressed)")->check(CLI::ExistingFile);
+  run->add_option("--cmdline", cmdline, std::string("kernel command line (default: \"") + kDefaultBootArgs + "\")");
+  run->add_option("--cpus", c.machine_config.vcpu_count, "number of vCPUs")
+      ->default_val(1)
+      ->check(CLI::Range(1u, kMaxVcpus));
+  run->add_option("--memory", memory, "guest RAM: a number of MiB or a size with K/M/G/T (default 256M)");
+  run->add_option("--serial", serial, "where COM1 goes: stdio, file:PATH or none (default stdio)");
+  run->add_flag("--boot-timer", c.kiln.boot_timer,
+                "log the time from kiln's start to the guest's write of 123 to port 0x3f0");
+  bool no_host_args = false;
+  run->add_flag("--no-host-args", no_host_args, "do not add the kernel arguments this kind of KVM host needs");
+  run->add_option("--log-level", cmd.log_level, "trace, debug, info, warn, error or off")
+      ->default_val("info")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
+  std::vector<std::string> rev(args.rbegin(), args.rend());
+  if (!rev.empty()) rev.pop_back();  // argv[0]
+  try {
+    app.parse(rev);
+  } catch (const CLI::CallForHelp&) {
+    return ShowText{app.help()};
+  } catch (const CLI::CallForAllHelp&) {
+    return ShowText{app.help("", CLI::AppFormatMode::All)};
+  } catch (const CLI::CallForVersion& e) {
+    return ShowText{std::string("kiln ") + KILN_VERSION + "\n"};
+  } catch (const CLI::ParseError& e) {
+    // CLI11 wants the subcommand's own help for `kiln run --help`.
+    if (run->get_help_ptr() != nullptr && run->count("--help") > 0) return ShowText{run->help()};
+    return plain_error("{} (see 'kiln run --help')", first_line(e.what()));
+  }
+  if (run->count("--help") > 0) return ShowText{run->help()};
+
+  if (!initrd.empty()) c.boot_source.initrd_path = initrd;
+  if (run->count("--cmdline") > 0) c.boot_source.boot_args = cmdline;
+  c.machine_config.mem_size_mib = KILN_TRY(parse_mem_size_mib(memory));
+  c.kiln.serial = KILN_TRY(parse_serial(serial));
+  c.kiln.host_kernel_args = !no_host_args;
+  KILN_TRY(validate(c));
+  return cmd;
+}
+
+}  // namespace kiln

@@ -1,0 +1,68 @@
+#include "cli/flags.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln {
+namespace {
+
+Result<std::variant<RunCommand, ShowText>> parse(std::vector<std::string> a) {
+  a.insert(a.begin(), "kiln");
+  return parse_command_line(a);
+}
+
+TEST(Flags, RunFillsTheConfig) {
+  auto r = parse({"run", "--kernel", "/proc/self/exe", "--cpus", "2", "--memory", "1G", "--cmdline", "quiet",
+                  "--serial", "file:/tmp/c", "--boot-timer", "--no-host-args"});
+  ASSERT_TRUE(r) << r.error().message();
+  const auto& c = std::get<RunCommand>(*r).config;
+  EXPECT_EQ(c.boot_source.kernel_image_path, "/proc/self/exe");
+  EXPECT_EQ(c.machine_config.vcpu_count, 2u);
+  EXPECT_EQ(c.machine_config.mem_size_mib, 1024u);
+  EXPECT_EQ(c.boot_source.boot_args, "quiet");
+  EXPECT_EQ(c.kiln.serial.mode, SerialConfig::Mode::kFile);
+  EXPECT_TRUE(c.kiln.boot_timer);
+  EXPECT_FALSE(c.kiln.host_kernel_args);
+  EXPECT_FALSE(c.boot_source.initrd_path);
+}
+
+TEST(Flags, NoCmdlineMeansTheDefaultLater) {
+  auto r = parse({"run", "--kernel", "/proc/self/exe"});
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(std::get<RunCommand>(*r).config.boot_source.boot_args);
+}
+
+void expect_error(std::vector<std::string> a, std::string_view needle) {
+  auto r = parse(std::move(a));
+  ASSERT_FALSE(r);
+  const auto msg = r.error().message();
+  EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
+}
+
+TEST(Flags, BadFlagsAreOneLineErrorsNamingTheFlag) {
+  expect_error({"run"}, "--kernel");
+  expect_error({"run", "--kernel", "/nonexistent"}, "--kernel");
+  expect_error({"run", "--kernel", "/proc/self/exe", "--cpus", "0"}, "--cpus");
+  expect_error({"run", "--kernel", "/proc/self/exe", "--cpus", "lots"}, "--cpus");
+  expect_error({"run", "--kernel", "/proc/self/exe", "--memory", "12Q"}, "--memory");
+  expect_error({"run", "--kernel", "/proc/self/exe", "--memory", "1M"}, "--memory");
+  expect_error({"run", "--kernel", "/proc/self/exe", "--serial", "tcp:1"}, "--serial");
+  expect_error({"run", "--kernel", "/proc/self/exe", "--frobnicate"}, "--frobnicate");
+  expect_error({"run", "--kernel", "/proc/self/exe", "--initrd", "/nonexistent"}, "--initrd");
+  expect_error({}, "run");
+}
+
+TEST(Flags, HelpShowsExamplesAndExitCodes) {
+  auto r = parse({"run", "--help"});
+  ASSERT_TRUE(r);
+  const auto& t = std::get<ShowText>(*r).text;
+  EXPECT_NE(t.find("Examples:"), std::string::npos);
+  EXPECT_NE(t.find("--kernel"), std::string::npos);
+  EXPECT_NE(t.find("Exit status"), std::string::npos);
+  auto v = parse({"--version"});
+  ASSERT_TRUE(v);
+  EXPECT_NE(std::get<ShowText>(*v).text.find("kiln "), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,55 @@
+#pragma once
+// A 16550A UART: the register model only. It knows no bus, KVM or thread; the VMM feeds it
+// register accesses and host input, and it hands transmitted bytes to `tx` and drives `irq`.
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <span>
+
+#include "bus/bus.h"
+#include "devices/irq_line.h"
+
+namespace kiln {
+
+class Serial16550 {
+ public:
+  using TxFn = std::function<void(std::span<const std::byte>)>;
+  static constexpr std::size_t kInputLimit = 4096;  // bytes held for the guest before input is dropped
+
+  Serial16550(IrqLine& irq, TxFn tx) : irq_(irq), tx_(std::move(tx)) {}
+
+  std::uint8_t read(std::uint8_t reg);
+  void write(std::uint8_t reg, std::uint8_t value);
+  // Host input for the guest; returns how many bytes were taken (the rest would overflow).
+  std::size_t enqueue_input(std::span<const std::byte> bytes);
+
+  [[nodiscard]] std::uint64_t dropped_input() const { return dropped_; }
+
+ private:
+  void update_irq();
+  std::uint8_t iir() const;
+
+  IrqLine& irq_;
+  TxFn tx_;
+  std::deque<std::uint8_t> rx_;
+  std::uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0x08, scr_ = 0, dll_ = 0x0c, dlm_ = 0, fcr_ = 0;
+  bool thre_pending_ = false;
+  bool irq_high_ = false;
+  std::uint64_t dropped_ = 0;
+};
+
+// The port-I/O adapter: locks the core, routes 8 registers from its base port.
+class SerialPortDevice : public BusDevice {
+ public:
+  explicit SerialPortDevice(Serial16550& core) : core_(core) {}
+  void read(std::uint64_t offset, std::span<std::byte> data) override;
+  void write(std::uint64_t offset, std::span<const std::byte> data) override;
+  std::size_t enqueue_input(std::span<const std::byte> bytes);
+
+ private:
+  std::mutex mu_;
+  Serial16550& core_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,246 @@
+#include "kvm/vcpu.h"
+
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
+#include <array>
+#include <bit>
+#include <cstring>
+
+#include "arch/x86/msrs.h"
+#include "kvm/flex_buffer.h"
+
+namespace kiln::kvm {
+
+namespace {
+
+kvm_run* run_of(const Mmap& m) { return reinterpret_cast<kvm_run*>(m.data()); }
+
+kvm_segment to_kvm(const x86::Segment& s) {
+  kvm_segment k{};
+  k.base = s.base;
+  k.limit = s.limit;
+  k.selector = s.selector;
+  k.type = s.type;
+  k.present = s.present;
+  k.dpl = s.dpl;
+  k.db = s.db;
+  k.s = s.s;
+  k.l = s.l;
+  k.g = s.g;
+  k.avl = s.avl;
+  k.unusable = s.unusable;
+  return k;
+}
+
+x86::Segment from_kvm(const kvm_segment& k) {
+  x86::Segment s;
+  s.base = k.base;
+  s.limit = k.limit;
+  s.selector = k.selector;
+  s.type = k.type;
+  s.present = k.present;
+  s.dpl = k.dpl;
+  s.db = k.db;
+  s.s = k.s;
+  s.l = k.l;
+  s.g = k.g;
+  s.avl = k.avl;
+  s.unusable = k.unusable;
+  return s;
+}
+
+static_assert(sizeof(kvm_regs) == sizeof(x86::Registers), "x86::Registers mirrors kvm_regs field for field");
+
+}  // namespace
+
+Result<VcpuExit> Vcpu::run() {
+  kvm_run* r = run_of(run_);
+  if (::ioctl(fd_.get(), KVM_RUN, 0) != 0) {
+    if (errno == EINTR || errno == EAGAIN) return Interrupted{};
+    return errno_error("KVM_RUN on vCPU {}", id_);
+  }
+  switch (r->exit_reason) {
+    case KVM_EXIT_IO: {
+      const std::size_t len = static_cast<std::size_t>(r->io.size) * r->io.count;
+      if (r->io.data_offset > run_.size() || len > run_.size() - r->io.data_offset)
+        return plain_error("KVM_EXIT_IO data outside kvm_run (offset {}, {} bytes)", r->io.data_offset, len);
+      std::span<std::byte> data(run_.data() + r->io.data_offset, len);
+      if (r->io.direction == KVM_EXIT_IO_OUT) return IoOut{r->io.port, r->io.size, data};
+      return IoIn{r->io.port, r->io.size, data};
+    }
+    case KVM_EXIT_MMIO: {
+      const std::size_t len = std::min<std::size_t>(r->mmio.len, sizeof(r->mmio.data));
+      std::span<std::byte> data(reinterpret_cast<std::byte*>(r->mmio.data), len);
+      if (r->mmio.is_write != 0) return MmioWrite{r->mmio.phys_addr, data};
+      return MmioRead{r->mmio.phys_addr, data};
+    }
+    case KVM_EXIT_HLT: return Hlt{};
+    case KVM_EXIT_SHUTDOWN: return Shutdown{};
+    case KVM_EXIT_SYSTEM_EVENT: {
+      SystemEvent::Type t = SystemEvent::kOther;
+      if (r->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) t = SystemEvent::kShutdown;
+      else if (r->system_event.type == KVM_SYSTEM_EVENT_RESET) t = SystemEvent::kReset;
+      else if (r->system_event.type == KVM_SYSTEM_EVENT_CRASH) t = SystemEvent::kCrash;
+      return SystemEvent{t, r->system_event.type};
+    }
+    case KVM_EXIT_INTERNAL_ERROR: {
+      InternalError ie{r->internal.suberror, {}, r->internal.suberror == KVM_INTERNAL_ERROR_EMULATION};
+      const std::uint32_t n = std::min<std::uint32_t>(r->internal.ndata, 16);
+      ie.data.assign(r->internal.data, r->internal.data + n);
+      return ie;
+    }
+    case KVM_EXIT_FAIL_ENTRY: return FailEntry{r->fail_entry.hardware_entry_failure_reason};
+    case KVM_EXIT_INTR: return Interrupted{};
+    case KVM_EXIT_DEBUG: return Debug{};
+    default: return Unknown{r->exit_reason};
+  }
+}
+
+void Vcpu::set_immediate_exit(bool on) {
+  // A plain byte the kernel reads at KVM_RUN entry; volatile so the store is not elided.
+  *reinterpret_cast<volatile std::uint8_t*>(&run_of(run_)->immediate_exit) = on ? 1 : 0;
+}
+
+Result<x86::Registers> Vcpu::get_regs() const {
+  kvm_regs k{};
+  if (::ioctl(fd_.get(), KVM_GET_REGS, &k) != 0) return errno_error("KVM_GET_REGS");
+  return std::bit_cast<x86::Registers>(k);
+}
+
+Result<void> Vcpu::set_regs(const x86::Registers& r) const {
+  kvm_regs k = std::bit_cast<kvm_regs>(r);
+  if (::ioctl(fd_.get(), KVM_SET_REGS, &k) != 0) return errno_error("KVM_SET_REGS");
+  return {};
+}
+
+Result<x86::SpecialRegisters> Vcpu::get_sregs() const {
+  kvm_sregs k{};
+  if (::ioctl(fd_.get(), KVM_GET_SREGS, &k) != 0) return errno_error("KVM_GET_SREGS");
+  x86::SpecialRegisters s;
+  s.cs = from_kvm(k.cs); s.ds = from_kvm(k.ds); s.es = from_kvm(k.es); s.fs = from_kvm(k.fs);
+  s.gs = from_kvm(k.gs); s.ss = from_kvm(k.ss); s.tr = from_kvm(k.tr); s.ldt = from_kvm(k.ldt);
+  s.gdt = {k.gdt.base, k.gdt.limit};
+  s.idt = {k.idt.base, k.idt.limit};
+  s.cr0 = k.cr0; s.cr2 = k.cr2; s.cr3 = k.cr3; s.cr4 = k.cr4; s.cr8 = k.cr8;
+  s.efer = k.efer; s.apic_base = k.apic_base;
+  return s;
+}
+
+Result<void> Vcpu::set_sregs(const x86::SpecialRegisters& s) const {
+  // Start from KVM's view so fields kiln does not model (the interrupt bitmap, apic_base) stay.
+  kvm_sregs k{};
+  if (::ioctl(fd_.get(), KVM_GET_SREGS, &k) != 0) return errno_error("KVM_GET_SREGS");
+  k.cs = to_kvm(s.cs); k.ds = to_kvm(s.ds); k.es = to_kvm(s.es); k.fs = to_kvm(s.fs);
+  k.gs = to_kvm(s.gs); k.ss = to_kvm(s.ss); k.tr = to_kvm(s.tr); k.ldt = to_kvm(s.ldt);
+  k.gdt.base = s.gdt.base; k.gdt.limit = s.gdt.limit;
+  k.idt.base = s.idt.base; k.idt.limit = s.idt.limit;
+  k.cr0 = s.cr0; k.cr3 = s.cr3; k.cr4 = s.cr4; k.efer = s.efer;
+  if (::ioctl(fd_.get(), KVM_SET_SREGS, &k) != 0) return errno_error("KVM_SET_SREGS");
+  return {};
+}
+
+// FCW and MXCSR go through the XSAVE area (on nested-PVM hosts KVM_GET/SET_FPU read zeros and
+// write nothing). Its legacy region keeps FCW at byte 0 and MXCSR at byte 24; MXCSR only counts
+// when the header's xstate_bv (byte 512) has SSE (bit 1) set.
+namespace {
+using XsaveArea = std::array<std::byte, kXsaveSize>;
+constexpr std::size_t kXsaveFcw = 0, kXsaveMxcsr = 24, kXsaveXstateBv = 512;
+}  // namespace
+
+Result<x86::FpuState> Vcpu::get_fpu() const {
+  XsaveArea xs{};
+  if (::ioctl(fd_.get(), kIoctlGetXsave, xs.data()) != 0) return errno_error("KVM_GET_XSAVE");
+  x86::FpuState st;
+  std::memcpy(&st.fcw, xs.data() + kXsaveFcw, 2);
+  std::memcpy(&st.mxcsr, xs.data() + kXsaveMxcsr, 4);
+  return st;
+}
+
+Result<void> Vcpu::set_fpu(const x86::FpuState& s) const {
+  XsaveArea xs{};
+  if (::ioctl(fd_.get(), kIoctlGetXsave, xs.data()) != 0) return errno_error("KVM_GET_XSAVE");
+  std::memcpy(xs.data() + kXsaveFcw, &s.fcw, 2);
+  std::memcpy(xs.data() + kXsaveMxcsr, &s.mxcsr, 4);
+  std::uint64_t xstate_bv;
+  std::memcpy(&xstate_bv, xs.data() + kXsaveXstateBv, 8);
+  xstate_bv |= 0x3;  // x87 and SSE state present
+  std::memcpy(xs.data() + kXsaveXstateBv, &xstate_bv, 8);
+  if (::ioctl(fd_.get(), kIoctlSetXsave, xs.data()) != 0) return errno_error("KVM_SET_XSAVE");
+  return {};
+}
+
+Result<void> Vcpu::set_cpuid(const std::vector<x86::CpuidEntry>& table) const {
+  FlexBuffer<kvm_cpuid_entry2> buf(table.size());
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    kvm_cpuid_entry2 e{};
+    e.function = table[i].function;
+    e.index = table[i].index;
+    e.flags = table[i].flags;
+    e.eax = table[i].eax;
+    e.ebx = table[i].ebx;
+    e.ecx = table[i].ecx;
+    e.edx = table[i].edx;
+    buf.set(i, e);
+  }
+  if (::ioctl(fd_.get(), kIoctlSetCpuid2, buf.data()) != 0) return errno_error("KVM_SET_CPUID2");
+  return {};
+}
+
+Result<std::size_t> Vcpu::set_boot_msrs() const {
+  constexpr std::uint32_t kMtrrEnable = 1u << 11;
+  constexpr std::uint64_t kMtrrTypeWb = 6;
+  namespace m = x86::msr;
+  const std::pair<std::uint32_t, std::uint64_t> msrs[] = {
+      {m::kSysenterCs, 0}, {m::kSysenterEsp, 0}, {m::kSysenterEip, 0}, {m::kStar, 0}, {m::kCstar, 0},
+      {m::kKernelGsBase, 0}, {m::kSyscallMask, 0}, {m::kLstar, 0}, {m::kTsc, 0},
+      {m::kMiscEnable, m::kMiscEnableFastString}, {m::kMtrrDefType, kMtrrEnable | kMtrrTypeWb},
+  };
+  FlexBuffer<kvm_msr_entry> buf(std::size(msrs));
+  for (std::size_t i = 0; i < std::size(msrs); ++i) {
+    kvm_msr_entry e{};
+    e.index = msrs[i].first;
+    e.data = msrs[i].second;
+    buf.set(i, e);
+  }
+  const int set = ::ioctl(fd_.get(), kIoctlSetMsrs, buf.data());
+  if (set < 0) return errno_error("KVM_SET_MSRS");
+  return static_cast<std::size_t>(set);
+}
+
+Result<void> Vcpu::setup_lapic_lint() const {
+  constexpr std::size_t kLvtLint0 = 0x350, kLvtLint1 = 0x360;
+  constexpr std::uint32_t kDeliveryExtInt = 7u << 8, kDeliveryNmi = 4u << 8;
+  kvm_lapic_state s{};
+  if (::ioctl(fd_.get(), KVM_GET_LAPIC, &s) != 0) return errno_error("KVM_GET_LAPIC");
+  auto set_lvt = [&](std::size_t off, std::uint32_t mode) {
+    std::uint32_t v;
+    std::memcpy(&v, s.regs + off, 4);
+    v = (v & ~0x700u) | mode;
+    std::memcpy(s.regs + off, &v, 4);
+  };
+  set_lvt(kLvtLint0, kDeliveryExtInt);
+  set_lvt(kLvtLint1, kDeliveryNmi);
+  if (::ioctl(fd_.get(), KVM_SET_LAPIC, &s) != 0) return errno_error("KVM_SET_LAPIC");
+  return {};
+}
+
+Result<void> Vcpu::inject_exception(std::uint8_t vector, std::optional<std::uint32_t> error_code) const {
+  kvm_vcpu_events ev{};
+  if (::ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &ev) != 0) return errno_error("KVM_GET_VCPU_EVENTS");
+  ev.exception.injected = 1;
+  ev.exception.nr = vector;
+  ev.exception.has_error_code = error_code ? 1 : 0;
+  ev.exception.error_code = error_code.value_or(0);
+  ev.flags = 0;  // leave NMI, SIPI and shadow state as they are
+  if (::ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &ev) != 0) return errno_error("KVM_SET_VCPU_EVENTS");
+  return {};
+}
+
+Result<std::uint32_t> Vcpu::tsc_khz() const {
+  const int khz = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
+  if (khz <= 0) return errno_error("KVM_GET_TSC_KHZ");
+  return static_cast<std::uint32_t>(khz);
+}
+
+}  // namespace kiln::kvm

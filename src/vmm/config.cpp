@@ -1,0 +1,150 @@
+#include "vmm/config.h"
+
+#include <charconv>
+#include <set>
+
+namespace kiln {
+
+using nlohmann::json;
+
+json to_json(const VmConfig& c) {
+  json boot = {{"kernel_image_path", c.boot_source.kernel_image_path}};
+  if (c.boot_source.initrd_path) boot["initrd_path"] = *c.boot_source.initrd_path;
+  if (c.boot_source.boot_args) boot["boot_args"] = *c.boot_source.boot_args;
+  json serial;
+  switch (c.kiln.serial.mode) {
+    case SerialConfig::Mode::kStdio: serial = "stdio"; break;
+    case SerialConfig::Mode::kNone: serial = "none"; break;
+    case SerialConfig::Mode::kFile: serial = "file:" + c.kiln.serial.path; break;
+  }
+  return {
+      {"boot-source", boot},
+      {"machine-config",
+       {{"vcpu_count", c.machine_config.vcpu_count},
+        {"mem_size_mib", c.machine_config.mem_size_mib},
+        {"smt", c.machine_config.smt},
+        {"track_dirty_pages", c.machine_config.track_dirty_pages}}},
+      {"drives", json::array()},
+      {"network-interfaces", json::array()},
+      {"kiln", {{"serial", serial}, {"boot_timer", c.kiln.boot_timer}, {"host_kernel_args", c.kiln.host_kernel_args}}},
+  };
+}
+
+namespace {
+
+Result<void> only_fields(const json& obj, std::string_view where, std::initializer_list<std::string_view> allowed) {
+  if (!obj.is_object()) return plain_error("{}: expected a JSON object", where);
+  const std::set<std::string_view> ok(allowed);
+  for (const auto& [k, v] : obj.items()) {
+    if (!ok.contains(k)) return plain_error("{}: unknown field '{}'", where, k);
+  }
+  return {};
+}
+
+template <class T>
+Result<void> get_field(const json& obj, std::string_view where, const char* name, T& out) {
+  if (!obj.contains(name)) return {};
+  try {
+    out = obj.at(name).get<T>();
+  } catch (const json::exception&) {
+    return plain_error("{}.{}: wrong type ({})", where, name, obj.at(name).type_name());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<VmConfig> vm_config_from_json(const json& j) {
+  VmConfig c;
+  KILN_TRY(only_fields(j, "config", {"boot-source", "machine-config", "drives", "network-interfaces", "kiln",
+                                     "logger", "metrics", "vsock", "entropy", "balloon", "mmds-config",
+                                     "cpu-config"}));
+  for (const char* unsupported : {"vsock", "entropy", "balloon", "mmds-config", "cpu-config"}) {
+    if (j.contains(unsupported) && !j.at(unsupported).is_null())
+      return plain_error("config: '{}' is not supported by this kiln yet; remove it", unsupported);
+  }
+  for (const char* list : {"drives", "network-interfaces"}) {
+    if (j.contains(list) && !(j.at(list).is_array() && j.at(list).empty()))
+      return plain_error("config: '{}' is not supported by this kiln yet; leave it empty", list);
+  }
+  if (!j.contains("boot-source")) return plain_error("config: 'boot-source' is required");
+  const json& b = j.at("boot-source");
+  KILN_TRY(only_fields(b, "boot-source", {"kernel_image_path", "initrd_path", "boot_args"}));
+  if (!b.contains("kernel_image_path")) return plain_error("boot-source.kernel_image_path is required");
+  KILN_TRY(get_field(b, "boot-source", "kernel_image_path", c.boot_source.kernel_image_path));
+  std::string s;
+  if (b.contains("initrd_path") && !b.at("initrd_path").is_null()) {
+    KILN_TRY(get_field(b, "boot-source", "initrd_path", s));
+    c.boot_source.initrd_path = s;
+  }
+  if (b.contains("boot_args") && !b.at("boot_args").is_null()) {
+    KILN_TRY(get_field(b, "boot-source", "boot_args", s));
+    c.boot_source.boot_args = s;
+  }
+  if (j.contains("machine-config")) {
+    const json& m = j.at("machine-config");
+    KILN_TRY(only_fields(m, "machine-config", {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages"}));
+    KILN_TRY(get_field(m, "machine-config", "vcpu_count", c.machine_config.vcpu_count));
+    KILN_TRY(get_field(m, "machine-config", "mem_size_mib", c.machine_config.mem_size_mib));
+    KILN_TRY(get_field(m, "machine-config", "smt", c.machine_config.smt));
+    KILN_TRY(get_field(m, "machine-config", "track_dirty_pages", c.machine_config.track_dirty_pages));
+  }
+  if (j.contains("kiln")) {
+    const json& k = j.at("kiln");
+    KILN_TRY(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args"}));
+    if (k.contains("serial")) {
+      KILN_TRY(get_field(k, "kiln", "serial", s));
+      c.kiln.serial = KILN_TRY(parse_serial(s));
+    }
+    KILN_TRY(get_field(k, "kiln", "boot_timer", c.kiln.boot_timer));
+    KILN_TRY(get_field(k, "kiln", "host_kernel_args", c.kiln.host_kernel_args));
+  }
+  KILN_TRY(validate(c));
+  return c;
+}
+
+Result<void> validate(const VmConfig& c) {
+  if (c.boot_source.kernel_image_path.empty())
+    return plain_error("--kernel is required: the path of a Linux bzImage or ELF vmlinux");
+  if (c.machine_config.vcpu_count < 1 || c.machine_config.vcpu_count > kMaxVcpus)
+    return plain_error("--cpus {}: must be between 1 and {}", c.machine_config.vcpu_count, kMaxVcpus);
+  if (c.machine_config.smt) return plain_error("machine-config.smt: SMT is not supported; set it to false");
+  if (c.machine_config.mem_size_mib < kMinMemMib || c.machine_config.mem_size_mib > kMaxMemMib)
+    return plain_error("--memory {} MiB: must be between {} MiB and {} MiB", c.machine_config.mem_size_mib, kMinMemMib,
+                       kMaxMemMib);
+  return {};
+}
+
+Result<std::uint64_t> parse_mem_size_mib(std::string_view text) {
+  std::uint64_t n = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, n);
+  if (ec != std::errc() || p == text.data())
+    return plain_error("--memory '{}': expected a size such as 512M or 2G", text);
+  std::string_view unit(p, static_cast<std::size_t>(end - p));
+  if (unit.ends_with("iB")) unit.remove_suffix(2);
+  else if (unit.ends_with("B")) unit.remove_suffix(1);
+  std::uint64_t mib = 0;
+  if (unit.empty() || unit == "M" || unit == "m") mib = n;
+  else if (unit == "G" || unit == "g") mib = n * 1024;
+  else if (unit == "T" || unit == "t") mib = n * 1024 * 1024;
+  else if (unit == "K" || unit == "k") {
+    if (n % 1024 != 0) return plain_error("--memory '{}': must be a whole number of MiB", text);
+    mib = n / 1024;
+  } else {
+    return plain_error("--memory '{}': unknown unit '{}'; use K, M, G or T", text, unit);
+  }
+  if (n != 0 && mib / n == 0) return plain_error("--memory '{}': too large", text);
+  if (mib > kMaxMemMib || (unit == "G" && n > kMaxMemMib) || (unit == "T" && n > 1))
+    return plain_error("--memory '{}': more than the {} MiB kiln allows", text, kMaxMemMib);
+  return mib;
+}
+
+Result<SerialConfig> parse_serial(std::string_view text) {
+  if (text == "stdio") return SerialConfig{SerialConfig::Mode::kStdio, {}};
+  if (text == "none") return SerialConfig{SerialConfig::Mode::kNone, {}};
+  if (text.starts_with("file:") && text.size() > 5) return SerialConfig{SerialConfig::Mode::kFile, std::string(text.substr(5))};
+  return plain_error("--serial '{}': expected stdio, none or file:PATH", text);
+}
+
+}  // namespace kiln

@@ -1,0 +1,66 @@
+#pragma once
+// The VM's configuration, in the shape of Firecracker's `GET /vm/config` (boot-source,
+// machine-config, drives, ...), so that flags, a config file and the API all fill one object.
+// kiln's own settings that Firecracker has no field for live under "kiln".
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+
+namespace kiln {
+
+struct BootSource {
+  std::string kernel_image_path;
+  std::optional<std::string> initrd_path;
+  std::optional<std::string> boot_args;
+};
+
+struct MachineConfig {
+  std::uint32_t vcpu_count = 1;
+  std::uint64_t mem_size_mib = 256;
+  bool smt = false;
+  bool track_dirty_pages = false;
+};
+
+struct SerialConfig {
+  enum class Mode { kStdio, kFile, kNone };
+  Mode mode = Mode::kStdio;
+  std::string path;  // for kFile
+};
+
+struct KilnConfig {
+  SerialConfig serial;
+  bool boot_timer = false;
+  bool host_kernel_args = true;  // add the kernel arguments this kind of host needs
+};
+
+struct VmConfig {
+  BootSource boot_source;
+  MachineConfig machine_config;
+  KilnConfig kiln;
+};
+
+// The default kernel command line when none is given (Firecracker's idea, with the console on).
+inline constexpr const char* kDefaultBootArgs = "console=ttyS0 reboot=k panic=1";
+
+// Limits kiln checks before anything starts.
+inline constexpr std::uint32_t kMaxVcpus = 255;
+inline constexpr std::uint64_t kMinMemMib = 16;
+inline constexpr std::uint64_t kMaxMemMib = 1024ull * 1024;  // 1 TiB
+
+nlohmann::json to_json(const VmConfig& c);
+// Strict: unknown fields and wrong types are errors naming the field.
+Result<VmConfig> vm_config_from_json(const nlohmann::json& j);
+// Range checks that do not need the host; each error names the field and the fix.
+Result<void> validate(const VmConfig& c);
+
+// "512", "512M", "512MiB", "2G", "1T" -> MiB (a bare number is MiB, as QEMU's -m).
+Result<std::uint64_t> parse_mem_size_mib(std::string_view text);
+// "stdio", "none", "file:PATH"
+Result<SerialConfig> parse_serial(std::string_view text);
+
+}  // namespace kiln

@@ -1,0 +1,283 @@
+#include "vmm/machine.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <fmt/ranges.h>
+
+#include "arch/x86/boot_cpu.h"
+#include "arch/x86/cpuid.h"
+#include "arch/x86/layout.h"
+#include "base/log.h"
+#include "boot/cmdline.h"
+#include "devices/legacy_ports.h"
+
+namespace kiln {
+
+namespace {
+
+// The signal that kicks a vCPU thread out of KVM_RUN; its handler does nothing.
+int kick_signal() { return SIGRTMIN + 1; }
+
+void install_kick_handler() {
+  struct sigaction sa{};
+  sa.sa_handler = [](int) {};
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+  ::sigaction(kick_signal(), &sa, nullptr);
+}
+
+class KvmIrqLine : public IrqLine {
+ public:
+  KvmIrqLine(const kvm::Vm& vm, std::uint32_t irq) : vm_(vm), irq_(irq) {}
+  void set_level(bool high) override {
+    if (auto r = vm_.set_irq_line(irq_, high); !r) spdlog::warn("IRQ {}: {}", irq_, r.error().message());
+  }
+
+ private:
+  const kvm::Vm& vm_;
+  std::uint32_t irq_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, MachineIo io) {
+  KILN_TRY(validate(config));
+  // Every image is read and checked before KVM is touched.
+  const auto kernel = KILN_TRY(boot::read_image_file(config.boot_source.kernel_image_path, "--kernel"));
+  {
+    auto fmt = boot::detect_kernel_format(kernel);
+    if (!fmt) return std::unexpected(with_context(fmt.error(), "--kernel " + config.boot_source.kernel_image_path));
+  }
+  std::vector<std::byte> initrd;
+  if (config.boot_source.initrd_path)
+    initrd = KILN_TRY(boot::read_image_file(*config.boot_source.initrd_path, "--initrd"));
+  const std::uint64_t mem_bytes = config.machine_config.mem_size_mib << 20;
+  if (!initrd.empty() && initrd.size() >= mem_bytes)
+    return plain_error("--initrd: the initrd ({} MiB) is larger than guest memory ({} MiB); raise --memory",
+                       (initrd.size() + (1 << 20) - 1) >> 20, config.machine_config.mem_size_mib);
+
+  auto kvm = KILN_TRY(kvm::Kvm::open());
+  if (config.machine_config.vcpu_count > static_cast<std::uint32_t>(kvm.caps().max_vcpus))
+    return plain_error("--cpus {}: this host's KVM allows at most {} vCPUs", config.machine_config.vcpu_count,
+                       kvm.caps().max_vcpus);
+  auto vm = KILN_TRY(kvm.create_vm());
+  const auto layout = x86_ram_layout(mem_bytes);
+  auto mem = KILN_TRY(GuestMemory::create(layout));
+  std::unique_ptr<Machine> m(new Machine(std::move(kvm), std::move(vm), std::move(mem)));
+  KILN_TRY(m->vm_.setup_platform());
+  KILN_TRY(m->vm_.register_memory(m->mem_));
+
+  // The command line: the user's (or the default), plus what this host needs.
+  m->host_ = detect_host();
+  const std::string user = config.boot_source.boot_args.value_or(kDefaultBootArgs);
+  std::vector<std::string> added;
+  m->cmdline_ = config.kiln.host_kernel_args ? boot::merge_cmdline(user, host_kernel_args(m->host_), &added) : user;
+  if (m->host_ != HostKind::kHardware) {
+    spdlog::info("host KVM: {}: guest kernel code is emulated here; kiln recovers from the instructions the "
+                 "host cannot emulate and hides PV features that need hypercalls", host_name(m->host_));
+    if (!added.empty())
+      spdlog::info("adding kernel arguments for this host: {} (give the same key in --cmdline to override, or "
+                   "--no-host-args to add none)", fmt::join(added, " "));
+  }
+
+  auto loaded = boot::load_linux(m->mem_, kernel, initrd, m->cmdline_);
+  if (!loaded) return std::unexpected(loaded.error());
+  spdlog::debug("kernel: {}, entry {:#x}", loaded->describe(), loaded->entry);
+
+  KILN_TRY(m->setup_devices(config, io));
+  KILN_TRY(m->setup_vcpus(config, *loaded));
+  return m;
+}
+
+Machine::~Machine() {
+  if (!stopping_) request_stop({VmEnd::kVmmError, 0, "machine destroyed"});
+  kick_vcpus();
+  for (auto& t : vcpu_threads_)
+    if (t.joinable()) t.join();
+  if (loop_) loop_->stop();
+  if (loop_thread_.joinable()) loop_thread_.join();
+}
+
+Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
+  // The console: what COM1 transmits goes to stdout, a file, or nowhere.
+  int out_fd = -1;
+  switch (config.kiln.serial.mode) {
+    case SerialConfig::Mode::kStdio: out_fd = io.console_out; console_in_ = io.console_in; break;
+    case SerialConfig::Mode::kFile:
+      serial_file_.reset(::open(config.kiln.serial.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+      if (!serial_file_) return errno_error("--serial file:{}: cannot open for writing", config.kiln.serial.path);
+      out_fd = serial_file_.get();
+      break;
+    case SerialConfig::Mode::kNone: break;
+  }
+  console_ = std::make_unique<ConsoleOutput>(out_fd, [this](ConsoleOutput::Event e) { on_console_event(e); });
+  com1_irq_ = std::make_unique<KvmIrqLine>(vm_, x86::kCom1Irq);
+  serial_ = std::make_unique<Serial16550>(*com1_irq_, [this](std::span<const std::byte> b) { console_->write(b); });
+  serial_dev_ = std::make_shared<SerialPortDevice>(*serial_);
+  KILN_TRY(pio_.insert(serial_dev_, x86::kCom1Port, 8));
+
+  i8042_ = std::make_unique<I8042>([this] { request_stop({VmEnd::kReset, 0, "reset through the i8042"}); });
+  KILN_TRY(pio_.insert(std::make_shared<I8042Device>(*i8042_), x86::kI8042Port, 5));
+  rtc_ = std::make_unique<CmosRtc>();
+  KILN_TRY(pio_.insert(std::make_shared<CmosRtcDevice>(*rtc_), x86::kRtcPort, 2));
+  KILN_TRY(pio_.insert(std::make_shared<DebugExitDevice>([this](std::uint8_t v) {
+                         request_stop({VmEnd::kDebugExit, v, {}});
+                       }),
+                       x86::kDebugExitPort, 1));
+  if (config.kiln.boot_timer) {
+    KILN_TRY(pio_.insert(std::make_shared<BootTimerDevice>([] {
+                           const auto now = std::chrono::steady_clock::now();
+                           const double ms =
+                               std::chrono::duration<double, std::milli>(now - process_start_time()).count();
+                           const auto mono = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
+                           spdlog::info("boot-timer: guest marked boot {:.3f} ms after kiln started (monotonic {} ns)",
+                                        ms, mono.count());
+                         }),
+                         x86::kBootTimerPort, 1));
+  }
+  return {};
+}
+
+Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKernel& kernel) {
+  const auto quirks = host_quirks(host_);
+  const auto supported = KILN_TRY(kvm_.supported_cpuid());
+  const auto boot = KILN_TRY(x86::setup_boot_cpu(mem_, kernel.mode, kernel.entry, kernel.boot_info_addr));
+  const std::uint32_t n = config.machine_config.vcpu_count;
+  std::optional<std::uint32_t> tsc_khz;
+  for (std::uint32_t id = 0; id < n; ++id) {
+    auto vcpu = std::make_unique<kvm::Vcpu>(KILN_TRY(vm_.create_vcpu(id)));
+    if (id == 0 && kvm_.caps().tsc_khz) {
+      if (auto k = vcpu->tsc_khz()) tsc_khz = *k;
+    }
+    auto table = supported;
+    x86::apply_cpuid_fixups(table, {.vcpu_id = id,
+                                    .vcpu_count = n,
+                                    .hide_cx16 = quirks.hide_cx16,
+                                    .hide_pv_hypercalls = quirks.hide_pv_hypercalls,
+                                    .tsc_khz = tsc_khz});
+    KILN_TRY(vcpu->set_cpuid(table));
+    const std::size_t msrs = KILN_TRY(vcpu->set_boot_msrs());
+    if (msrs != 11) spdlog::debug("vCPU {}: KVM took {} of 11 boot MSRs", id, msrs);
+    KILN_TRY(vcpu->setup_lapic_lint());
+    if (id == 0) {
+      KILN_TRY(vcpu->set_sregs(boot.sregs));
+      KILN_TRY(vcpu->set_regs(boot.regs));
+      KILN_TRY(vcpu->set_fpu(x86::FpuState{}));
+    }
+    vcpus_.push_back(std::move(vcpu));
+  }
+  vcpu_tids_ = std::vector<std::atomic<pthread_t>>(n);
+  return {};
+}
+
+void Machine::request_stop(VmExitStatus status) {
+  {
+    std::lock_guard lock(mu_);
+    if (status_) return;
+    // After the kernel announced a panic, the reboot or triple fault that follows is that panic.
+    if (panic_seen_ && (status.end == VmEnd::kReset || status.end == VmEnd::kTripleFault)) {
+      status = {VmEnd::kPanic, 0, {}};
+    }
+    status_ = std::move(status);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  kick_vcpus();
+}
+
+void Machine::kick_vcpus() {
+  for (std::size_t i = 0; i < vcpus_.size(); ++i) {
+    vcpus_[i]->set_immediate_exit(true);
+    if (i < vcpu_tids_.size()) {
+      const pthread_t t = vcpu_tids_[i].load();
+      if (t != pthread_t{}) ::pthread_kill(t, kick_signal());
+    }
+  }
+}
+
+void Machine::on_console_event(ConsoleOutput::Event e) {
+  switch (e) {
+    case ConsoleOutput::Event::kPanicStart: {
+      std::lock_guard lock(mu_);
+      panic_seen_ = true;
+      // The kernel prints its trace and then halts or reboots; give it a moment to finish.
+      panic_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+      cv_.notify_all();
+      break;
+    }
+    case ConsoleOutput::Event::kPanicEnd: request_stop({VmEnd::kPanic, 0, {}}); break;
+    case ConsoleOutput::Event::kPowerOff: request_stop({VmEnd::kPowerOff, 0, {}}); break;
+  }
+}
+
+void Machine::on_console_input() {
+  std::byte buf[256];
+  const ssize_t n = ::read(console_in_, buf, sizeof(buf));
+  if (n <= 0) {
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    (void)loop_->remove(console_in_);  // EOF: no more input, the guest goes on
+    return;
+  }
+  auto r = escape_.feed(std::span(buf, static_cast<std::size_t>(n)));
+  if (!r.forward.empty()) serial_dev_->enqueue_input(std::as_bytes(std::span(r.forward.data(), r.forward.size())));
+  if (r.quit) request_stop({VmEnd::kUserQuit, 0, {}});
+}
+
+VmExitStatus Machine::run() {
+  install_kick_handler();
+  auto loop = EventLoop::create();
+  if (!loop) return {VmEnd::kVmmError, 0, loop.error().message()};
+  loop_ = std::move(*loop);
+  if (console_in_ >= 0) {
+    // Not every input can be watched (a regular file cannot): then the guest gets no input.
+    if (auto r = loop_->add(console_in_, EPOLLIN, [this](std::uint32_t) { on_console_input(); }); !r)
+      spdlog::debug("console input not watched: {}", r.error().message());
+  }
+  loop_thread_ = std::thread([this] {
+    if (auto r = loop_->run(); !r) request_stop({VmEnd::kVmmError, 0, r.error().message()});
+  });
+
+  for (std::size_t i = 0; i < vcpus_.size(); ++i) {
+    vcpu_threads_.emplace_back([this, i] {
+      vcpu_tids_[i] = ::pthread_self();
+      vcpu_loop(i);
+    });
+  }
+
+  std::unique_lock lock(mu_);
+  while (!status_) {
+    if (panic_deadline_) {
+      if (cv_.wait_until(lock, *panic_deadline_) == std::cv_status::timeout && !status_) {
+        status_ = VmExitStatus{VmEnd::kPanic, 0, {}};
+        stopping_ = true;
+      }
+    } else {
+      cv_.wait(lock);
+    }
+  }
+  VmExitStatus result = *status_;
+  lock.unlock();
+
+  kick_vcpus();
+  for (auto& t : vcpu_threads_) t.join();
+  vcpu_threads_.clear();
+  loop_->stop();
+  loop_thread_.join();
+
+  {
+    std::lock_guard stats(stats_mu_);
+    if (!emulated_.empty()) {
+      std::string list;
+      for (const auto& [name, count] : emulated_) list += fmt::format("{}{} x{}", list.empty() ? "" : ", ", name, count);
+      spdlog::info("instructions emulated for the host: {}", list);
+    }
+  }
+  if (pio_.unclaimed_accesses() > 0) spdlog::debug("unclaimed port I/O accesses: {}", pio_.unclaimed_accesses());
+  return result;
+}
+
+}  // namespace kiln

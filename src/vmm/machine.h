@@ -1,0 +1,97 @@
+#pragma once
+// A VM built from a VmConfig and run to its end: memory, the loaded kernel, the vCPUs (one thread
+// each), the legacy devices on the port-I/O bus and the console (served by the VMM thread).
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "base/event_loop.h"
+#include "base/log.h"
+#include "boot/loader.h"
+#include "bus/bus.h"
+#include "devices/i8042.h"
+#include "devices/rtc.h"
+#include "devices/serial.h"
+#include "kvm/kvm.h"
+#include "memory/guest_memory.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+#include "vmm/exit_status.h"
+#include "vmm/host.h"
+
+namespace kiln {
+
+struct MachineIo {
+  int console_in = 0;    // -1: no console input
+  int console_out = 1;   // where --serial stdio writes
+};
+
+class Machine {
+ public:
+  // Checks and loads everything; nothing runs yet. Errors name the flag and the fix.
+  static Result<std::unique_ptr<Machine>> create(const VmConfig& config, MachineIo io);
+  ~Machine();
+
+  // Runs the VM until it ends; returns how.
+  VmExitStatus run();
+  // Thread-safe; the first request decides the status.
+  void request_stop(VmExitStatus status);
+
+  [[nodiscard]] const std::string& cmdline() const { return cmdline_; }
+  [[nodiscard]] HostKind host() const { return host_; }
+
+ private:
+  Machine(kvm::Kvm kvm, kvm::Vm vm, GuestMemory mem) : kvm_(std::move(kvm)), vm_(std::move(vm)), mem_(std::move(mem)) {}
+  Result<void> setup_devices(const VmConfig& config, MachineIo io);
+  Result<void> setup_vcpus(const VmConfig& config, const boot::LoadedKernel& kernel);
+  void vcpu_loop(std::size_t index);
+  // The instruction-emulation fallback for KVM_INTERNAL_ERROR_EMULATION; false ends the VM.
+  bool handle_emulation_failure(kvm::Vcpu& vcpu);
+  void on_console_event(ConsoleOutput::Event e);
+  void on_console_input();
+  void kick_vcpus();
+  std::string vcpu_report(const kvm::Vcpu& vcpu) const;
+  void count_emulation(const std::string& name);
+
+  kvm::Kvm kvm_;
+  kvm::Vm vm_;
+  GuestMemory mem_;
+  HostKind host_ = HostKind::kHardware;
+  std::string cmdline_;
+  std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
+  std::vector<std::thread> vcpu_threads_;
+  std::vector<std::atomic<pthread_t>> vcpu_tids_;
+
+  Bus pio_{"port I/O"};
+  Bus mmio_{"MMIO"};
+  std::unique_ptr<IrqLine> com1_irq_;
+  std::unique_ptr<ConsoleOutput> console_;
+  std::unique_ptr<Serial16550> serial_;
+  std::shared_ptr<SerialPortDevice> serial_dev_;
+  std::unique_ptr<I8042> i8042_;
+  std::unique_ptr<CmosRtc> rtc_;
+  UniqueFd serial_file_;
+  int console_in_ = -1;
+  EscapeFilter escape_;
+  std::unique_ptr<EventLoop> loop_;
+  std::thread loop_thread_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<bool> stopping_{false};
+  std::optional<VmExitStatus> status_;
+  std::optional<std::chrono::steady_clock::time_point> panic_deadline_;
+  bool panic_seen_ = false;
+
+  std::mutex stats_mu_;
+  std::map<std::string, std::uint64_t> emulated_;
+  std::atomic<bool> emulation_noted_{false};
+  RateLimit unclaimed_log_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,123 @@
+// The vCPU thread: KVM_RUN until the VM stops, answering every exit. An exit kiln cannot handle
+// ends the VM with a report (exit reason, registers, instruction bytes), never a silent hang.
+#include <fmt/format.h>
+
+#include "arch/x86/emulation.h"
+#include "base/log.h"
+#include "vmm/machine.h"
+
+namespace kiln {
+
+namespace {
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+}  // namespace
+
+void Machine::count_emulation(const std::string& name) {
+  std::lock_guard lock(stats_mu_);
+  ++emulated_[name];
+}
+
+std::string Machine::vcpu_report(const kvm::Vcpu& vcpu) const {
+  auto regs = vcpu.get_regs();
+  auto sregs = vcpu.get_sregs();
+  if (!regs || !sregs) return "(registers unavailable)";
+  const auto& r = *regs;
+  const auto& s = *sregs;
+  std::array<std::byte, 15> code{};
+  const std::size_t n = x86::fetch_instruction(mem_, s, r, code);
+  return fmt::format(
+      "vCPU {}: RIP={:#018x} RSP={:#018x} RFLAGS={:#x}\n"
+      "  RAX={:#x} RBX={:#x} RCX={:#x} RDX={:#x} RSI={:#x} RDI={:#x} RBP={:#x}\n"
+      "  CS={:#x} (L={} DB={} DPL={}) CR0={:#x} CR3={:#x} CR4={:#x} EFER={:#x}\n"
+      "  bytes at RIP: {}",
+      vcpu.id(), r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, s.cs.selector, s.cs.l,
+      s.cs.db, s.cs.dpl, s.cr0, s.cr3, s.cr4, s.efer, n == 0 ? "(unreadable)" : x86::hex_bytes(std::span(code).first(n)));
+}
+
+bool Machine::handle_emulation_failure(kvm::Vcpu& vcpu) {
+  auto regs = vcpu.get_regs();
+  auto sregs = vcpu.get_sregs();
+  auto fpu = vcpu.get_fpu();
+  if (!regs || !sregs || !fpu) return false;
+  std::array<std::byte, 15> code{};
+  const std::size_t n = x86::fetch_instruction(mem_, *sregs, *regs, code);
+  const auto bytes = std::span(code).first(n);
+  const auto out = x86::emulate_instruction(bytes, *regs, *sregs, *fpu, mem_);
+  using Kind = x86::EmulationOutcome::Kind;
+  if (out.kind == Kind::kUnknown || out.kind == Kind::kFault) {
+    spdlog::error("KVM could not emulate the instruction at RIP {:#x} ({}), and kiln cannot either: {} [{}]",
+                  regs->rip, out.detail, out.name, x86::hex_bytes(bytes));
+    return false;
+  }
+  if (!emulation_noted_.exchange(true))
+    spdlog::info("KVM's emulator gave up on '{}' at {:#x}; kiln emulates such instructions itself", out.name,
+                 regs->rip);
+  count_emulation(out.name);
+  spdlog::debug("emulated {} at {:#x}", out.name, regs->rip);
+  if (!vcpu.set_regs(*regs)) return false;
+  if (out.fpu_changed && !vcpu.set_fpu(*fpu)) return false;
+  if (out.kind == Kind::kInjectException) {
+    std::optional<std::uint32_t> error_code;
+    if (out.vector == x86::kVectorGeneralProtection) error_code = 0;
+    if (auto r = vcpu.inject_exception(out.vector, error_code); !r) {
+      spdlog::error("injecting vector {}: {}", out.vector, r.error().message());
+      return false;
+    }
+  }
+  return true;
+}
+
+void Machine::vcpu_loop(std::size_t index) {
+  kvm::Vcpu& vcpu = *vcpus_[index];
+  auto crash = [&](std::string what) {
+    const std::string report = vcpu_report(vcpu);
+    spdlog::error("{}\n{}", what, report);
+    request_stop({VmEnd::kCrash, 0, std::move(what)});
+  };
+
+  while (!stopping_) {
+    auto exit = vcpu.run();
+    if (!exit) {
+      request_stop({VmEnd::kVmmError, 0, exit.error().message()});
+      break;
+    }
+    std::visit(
+        Overloaded{
+            [&](const kvm::IoIn& io) {
+              for (std::size_t i = 0; i < io.data.size(); i += io.size) pio_.read(io.port, io.data.subspan(i, io.size));
+            },
+            [&](const kvm::IoOut& io) {
+              for (std::size_t i = 0; i < io.data.size(); i += io.size) pio_.write(io.port, io.data.subspan(i, io.size));
+            },
+            [&](const kvm::MmioRead& m) { mmio_.read(m.addr, m.data); },
+            [&](const kvm::MmioWrite& m) { mmio_.write(m.addr, m.data); },
+            [&](const kvm::Hlt&) {},
+            [&](const kvm::Debug&) {},
+            [&](const kvm::Interrupted&) { vcpu.set_immediate_exit(false); },
+            [&](const kvm::Shutdown&) { request_stop({VmEnd::kTripleFault, 0, vcpu_report(vcpu)}); },
+            [&](const kvm::SystemEvent& e) {
+              switch (e.type) {
+                case kvm::SystemEvent::kShutdown: request_stop({VmEnd::kPowerOff, 0, {}}); break;
+                case kvm::SystemEvent::kReset: request_stop({VmEnd::kReset, 0, {}}); break;
+                case kvm::SystemEvent::kCrash: request_stop({VmEnd::kPanic, 0, "KVM system event: crash"}); break;
+                case kvm::SystemEvent::kOther: crash(fmt::format("unknown KVM system event {}", e.raw)); break;
+              }
+            },
+            [&](const kvm::InternalError& e) {
+              if (e.emulation && handle_emulation_failure(vcpu)) return;
+              crash(fmt::format("KVM internal error, suberror {}{}", e.suberror,
+                                e.emulation ? " (instruction emulation failed)" : ""));
+            },
+            [&](const kvm::FailEntry& f) {
+              crash(fmt::format("KVM could not enter the guest: hardware entry failure reason {:#x}", f.reason));
+            },
+            [&](const kvm::Unknown& u) { crash(fmt::format("unhandled KVM exit reason {}", u.reason)); },
+        },
+        *exit);
+  }
+}
+
+}  // namespace kiln
