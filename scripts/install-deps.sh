@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   # guest kit: test kernel build, initramfs, disk images
-  linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils zstd busybox-static e2fsprogs
+  linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils zstd lz4 busybox-static e2fsprogs
   # tests and benchmarks
   qemu-system-x86 python3 util-linux
 )

@@ -44,14 +44,14 @@ class KvmIrqLine : public IrqLine {
 
 }  // namespace
 
-Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, MachineIo io) {
+// Everything that can be wrong with the user's input shows up here, before KVM is touched: the
+// images are read, checked and loaded into guest memory (which needs no KVM).
+Result<GuestMemory> Machine::load_guest(const VmConfig& config, HostKind host, std::string& cmdline,
+                                        std::vector<std::string>& added, boot::LoadedKernel& loaded) {
   KILN_TRY(validate(config));
-  // Every image is read and checked before KVM is touched.
   const auto kernel = KILN_TRY(boot::read_image_file(config.boot_source.kernel_image_path, "--kernel"));
-  {
-    auto fmt = boot::detect_kernel_format(kernel);
-    if (!fmt) return std::unexpected(with_context(fmt.error(), "--kernel " + config.boot_source.kernel_image_path));
-  }
+  if (auto fmt = boot::detect_kernel_format(kernel); !fmt)
+    return std::unexpected(with_context(fmt.error(), "--kernel " + config.boot_source.kernel_image_path));
   std::vector<std::byte> initrd;
   if (config.boot_source.initrd_path)
     initrd = KILN_TRY(boot::read_image_file(*config.boot_source.initrd_path, "--initrd"));
@@ -59,37 +59,41 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, Machine
   if (!initrd.empty() && initrd.size() >= mem_bytes)
     return plain_error("--initrd: the initrd ({} MiB) is larger than guest memory ({} MiB); raise --memory",
                        (initrd.size() + (1 << 20) - 1) >> 20, config.machine_config.mem_size_mib);
+  const auto layout = x86_ram_layout(mem_bytes);
+  auto mem = KILN_TRY(GuestMemory::create(layout));
+  const std::string user = config.boot_source.boot_args.value_or(kDefaultBootArgs);
+  cmdline = config.kiln.host_kernel_args ? boot::merge_cmdline(user, host_kernel_args(host), &added) : user;
+  loaded = KILN_TRY(boot::load_linux(mem, kernel, initrd, cmdline));
+  return mem;
+}
+
+Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, MachineIo io) {
+  const HostKind host = detect_host();
+  std::string cmdline;
+  std::vector<std::string> added;
+  boot::LoadedKernel loaded{};
+  auto mem = KILN_TRY(load_guest(config, host, cmdline, added, loaded));
 
   auto kvm = KILN_TRY(kvm::Kvm::open());
   if (config.machine_config.vcpu_count > static_cast<std::uint32_t>(kvm.caps().max_vcpus))
     return plain_error("--cpus {}: this host's KVM allows at most {} vCPUs", config.machine_config.vcpu_count,
                        kvm.caps().max_vcpus);
   auto vm = KILN_TRY(kvm.create_vm());
-  const auto layout = x86_ram_layout(mem_bytes);
-  auto mem = KILN_TRY(GuestMemory::create(layout));
   std::unique_ptr<Machine> m(new Machine(std::move(kvm), std::move(vm), std::move(mem)));
+  m->host_ = host;
+  m->cmdline_ = std::move(cmdline);
   KILN_TRY(m->vm_.setup_platform());
   KILN_TRY(m->vm_.register_memory(m->mem_));
-
-  // The command line: the user's (or the default), plus what this host needs.
-  m->host_ = detect_host();
-  const std::string user = config.boot_source.boot_args.value_or(kDefaultBootArgs);
-  std::vector<std::string> added;
-  m->cmdline_ = config.kiln.host_kernel_args ? boot::merge_cmdline(user, host_kernel_args(m->host_), &added) : user;
-  if (m->host_ != HostKind::kHardware) {
+  if (host != HostKind::kHardware) {
     spdlog::info("host KVM: {}: guest kernel code is emulated here; kiln recovers from the instructions the "
-                 "host cannot emulate and hides PV features that need hypercalls", host_name(m->host_));
+                 "host cannot emulate and hides PV features that need hypercalls", host_name(host));
     if (!added.empty())
       spdlog::info("adding kernel arguments for this host: {} (give the same key in --cmdline to override, or "
                    "--no-host-args to add none)", fmt::join(added, " "));
   }
-
-  auto loaded = boot::load_linux(m->mem_, kernel, initrd, m->cmdline_);
-  if (!loaded) return std::unexpected(loaded.error());
-  spdlog::debug("kernel: {}, entry {:#x}", loaded->describe(), loaded->entry);
-
+  spdlog::debug("kernel: {}, entry {:#x}", loaded.describe(), loaded.entry);
   KILN_TRY(m->setup_devices(config, io));
-  KILN_TRY(m->setup_vcpus(config, *loaded));
+  KILN_TRY(m->setup_vcpus(config, loaded));
   return m;
 }
 
@@ -170,7 +174,7 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
     }
     vcpus_.push_back(std::move(vcpu));
   }
-  vcpu_tids_ = std::vector<std::atomic<pthread_t>>(n);
+  vcpu_tids_.assign(n, std::nullopt);
   return {};
 }
 
@@ -190,12 +194,10 @@ void Machine::request_stop(VmExitStatus status) {
 }
 
 void Machine::kick_vcpus() {
+  std::lock_guard lock(kick_mu_);
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     vcpus_[i]->set_immediate_exit(true);
-    if (i < vcpu_tids_.size()) {
-      const pthread_t t = vcpu_tids_[i].load();
-      if (t != pthread_t{}) ::pthread_kill(t, kick_signal());
-    }
+    if (i < vcpu_tids_.size() && vcpu_tids_[i]) ::pthread_kill(*vcpu_tids_[i], kick_signal());
   }
 }
 
@@ -243,8 +245,13 @@ VmExitStatus Machine::run() {
 
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] {
-      vcpu_tids_[i] = ::pthread_self();
+      {
+        std::lock_guard lock(kick_mu_);
+        vcpu_tids_[i] = ::pthread_self();
+      }
       vcpu_loop(i);
+      std::lock_guard lock(kick_mu_);
+      vcpu_tids_[i].reset();
     });
   }
 

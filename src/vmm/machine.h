@@ -47,6 +47,8 @@ class Machine {
 
  private:
   Machine(kvm::Kvm kvm, kvm::Vm vm, GuestMemory mem) : kvm_(std::move(kvm)), vm_(std::move(vm)), mem_(std::move(mem)) {}
+  static Result<GuestMemory> load_guest(const VmConfig& config, HostKind host, std::string& cmdline,
+                                        std::vector<std::string>& added, boot::LoadedKernel& loaded);
   Result<void> setup_devices(const VmConfig& config, MachineIo io);
   Result<void> setup_vcpus(const VmConfig& config, const boot::LoadedKernel& kernel);
   void vcpu_loop(std::size_t index);
@@ -65,7 +67,10 @@ class Machine {
   std::string cmdline_;
   std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
   std::vector<std::thread> vcpu_threads_;
-  std::vector<std::atomic<pthread_t>> vcpu_tids_;
+  // Live vCPU threads' ids, for kicking them out of KVM_RUN; a thread clears its own on the way
+  // out, under kick_mu_, so no signal goes to a thread that is gone.
+  std::mutex kick_mu_;
+  std::vector<std::optional<pthread_t>> vcpu_tids_;
 
   Bus pio_{"port I/O"};
   Bus mmio_{"MMIO"};

@@ -1,0 +1,3 @@
+# The guest powers off: kiln should exit 0.
+echo "KILN-RESULT: about-to-poweroff ok"
+poweroff -f

@@ -1,0 +1,87 @@
+// A user's bad input: a clear one-line error, a non-zero status, and no VM started.
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "support/guests.h"
+#include "support/kiln_process.h"
+
+namespace kiln::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string write_file(const std::string& name, const std::string& data) {
+  const std::string path = ::testing::TempDir() + name;
+  std::ofstream(path, std::ios::binary) << data;
+  return path;
+}
+
+std::string read_prefix(const std::string& path, std::size_t n) {
+  std::ifstream f(path, std::ios::binary);
+  std::string s(n, '\0');
+  f.read(s.data(), static_cast<std::streamsize>(n));
+  s.resize(static_cast<std::size_t>(f.gcount()));
+  return s;
+}
+
+// Runs kiln and checks the failure: status 1, one line on stderr containing `needle`, no guest.
+void expect_rejected(std::vector<std::string> args, const std::string& needle) {
+  KilnProcess k(kiln_run(std::move(args)));
+  auto st = k.wait_exit(30s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, 1);
+  const std::string err = k.errors();
+  EXPECT_NE(err.find(needle), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << "one line:\n" << err;
+  EXPECT_TRUE(k.output().empty()) << "no guest output: " << k.output();
+}
+
+TEST(BadInput, NotAKernel) {
+  expect_rejected({"--kernel", write_file("not-a-kernel", "#!/bin/sh\necho hello\n")}, "not a Linux kernel");
+}
+
+TEST(BadInput, MissingFile) { expect_rejected({"--kernel", "/nonexistent/vmlinuz"}, "--kernel"); }
+
+TEST(BadInput, MissingInitrd) {
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--initrd", "/nonexistent/initrd"}, "--initrd");
+}
+
+TEST(BadInput, EmptyKernelFile) { expect_rejected({"--kernel", write_file("empty", "")}, "is empty"); }
+
+TEST(BadInput, TruncatedBzImage) {
+  const auto g = guest_files();
+  if (auto why = missing("the test kernel's bzImage", g.test_bzimage); !why.empty()) GTEST_SKIP() << why;
+  expect_rejected({"--kernel", write_file("truncated-bzImage", read_prefix(g.test_bzimage, 300'000))}, "truncated");
+}
+
+TEST(BadInput, TruncatedElf) {
+  expect_rejected({"--kernel", write_file("truncated-elf", read_prefix(KILN_TINY_GUEST, 200))}, "truncated");
+}
+
+TEST(BadInput, InitrdTooBigForMemory) {
+  const std::string big = write_file("big-initrd", std::string(40 << 20, 'x'));
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--initrd", big, "--memory", "32M"}, "--memory");
+}
+
+TEST(BadInput, MemoryTooSmallForTheKernel) {
+  const auto g = guest_files();
+  if (auto why = missing("the test kernel's vmlinux", g.test_vmlinux); !why.empty()) GTEST_SKIP() << why;
+  expect_rejected({"--kernel", g.test_vmlinux, "--memory", "16M"}, "--memory");
+}
+
+TEST(BadInput, CommandLineTooLong) {
+  const auto g = guest_files();
+  if (auto why = missing("the test kernel's bzImage", g.test_bzimage); !why.empty()) GTEST_SKIP() << why;
+  expect_rejected({"--kernel", g.test_bzimage, "--cmdline", std::string(5000, 'a')}, "--cmdline");
+}
+
+TEST(BadInput, BadFlagValues) {
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpus", "0"}, "--cpus");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--memory", "ten"}, "--memory");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--serial", "udp:1"}, "--serial");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpus", "100000"}, "--cpus");
+}
+
+}  // namespace
+}  // namespace kiln::test

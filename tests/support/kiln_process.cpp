@@ -1,0 +1,148 @@
+#include "support/kiln_process.h"
+
+#include <fcntl.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace kiln::test {
+
+std::vector<std::string> kiln_run(std::vector<std::string> args) {
+  args.insert(args.begin(), {KILN_BINARY, "run"});
+  return args;
+}
+
+KilnProcess::KilnProcess(std::vector<std::string> args, Console console) {
+  int out_pipe[2], err_pipe[2], in_pipe[2];
+  int master = -1, slave = -1;
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  if (console == Console::kPty) {
+    if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) throw std::runtime_error("openpty");
+  } else {
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(in_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::setsid();
+    if (console == Console::kPty) {
+      ::ioctl(slave, TIOCSCTTY, 0);
+      ::dup2(slave, 0);
+      ::dup2(slave, 1);
+    } else {
+      ::dup2(in_pipe[0], 0);
+      ::dup2(out_pipe[1], 1);
+    }
+    ::dup2(err_pipe[1], 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(err_pipe[1]);
+  err_fd_ = err_pipe[0];
+  if (console == Console::kPty) {
+    ::close(slave);
+    in_fd_ = ::dup(master);
+    out_fd_ = master;
+  } else {
+    ::close(out_pipe[1]);
+    ::close(in_pipe[0]);
+    out_fd_ = out_pipe[0];
+    in_fd_ = in_pipe[1];
+  }
+  out_thread_ = std::thread([this] { reader(out_fd_, &KilnProcess::out_); });
+  err_thread_ = std::thread([this] { reader(err_fd_, &KilnProcess::err_); });
+}
+
+KilnProcess::~KilnProcess() {
+  if (!status_ && pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int st;
+    ::waitpid(pid_, &st, 0);
+  }
+  if (in_fd_ >= 0) ::close(in_fd_);
+  // A pty master reports EIO once the child is gone, a pipe EOF: both end the readers.
+  if (out_thread_.joinable()) out_thread_.join();
+  if (err_thread_.joinable()) err_thread_.join();
+  ::close(out_fd_);
+  ::close(err_fd_);
+}
+
+void KilnProcess::reader(int fd, std::string KilnProcess::*buf) {
+  char chunk[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    std::lock_guard lock(mu_);
+    (this->*buf).append(chunk, static_cast<std::size_t>(n));
+    cv_.notify_all();
+  }
+  std::lock_guard lock(mu_);
+  cv_.notify_all();
+}
+
+bool KilnProcess::wait_in(std::string KilnProcess::*buf, const std::string& needle,
+                          std::chrono::seconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return (this->*buf).find(needle) != std::string::npos; });
+}
+
+bool KilnProcess::wait_for_output(const std::string& needle, std::chrono::seconds timeout) {
+  return wait_in(&KilnProcess::out_, needle, timeout);
+}
+
+bool KilnProcess::wait_for_stderr(const std::string& needle, std::chrono::seconds timeout) {
+  return wait_in(&KilnProcess::err_, needle, timeout);
+}
+
+void KilnProcess::send(const std::string& text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(in_fd_, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+std::optional<int> KilnProcess::wait_exit(std::chrono::seconds timeout) {
+  if (status_) return status_;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int st = 0;
+    const pid_t r = ::waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Let the readers drain what the process wrote last.
+  if (out_thread_.joinable()) out_thread_.join();
+  if (err_thread_.joinable()) err_thread_.join();
+  return status_;
+}
+
+void KilnProcess::terminate() {
+  if (!status_ && pid_ > 0) ::kill(pid_, SIGTERM);
+}
+
+std::string KilnProcess::output() {
+  std::lock_guard lock(mu_);
+  return out_;
+}
+
+std::string KilnProcess::errors() {
+  std::lock_guard lock(mu_);
+  return err_;
+}
+
+}  // namespace kiln::test

@@ -1,0 +1,53 @@
+#pragma once
+// Runs the real kiln binary for integration and end-to-end tests: its console on a pipe or a
+// pty (so typed input reaches the guest as a terminal's would), stdout and stderr collected,
+// markers waited for with deadlines, and the exit status.
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace kiln::test {
+
+class KilnProcess {
+ public:
+  enum class Console { kPipe, kPty };
+  explicit KilnProcess(std::vector<std::string> args, Console console = Console::kPipe);
+  ~KilnProcess();
+
+  // True once `needle` has appeared on stdout (stderr), or false at the deadline.
+  bool wait_for_output(const std::string& needle, std::chrono::seconds timeout);
+  bool wait_for_stderr(const std::string& needle, std::chrono::seconds timeout);
+  void send(const std::string& text);
+  // The exit status, or nullopt if it is still running at the deadline.
+  std::optional<int> wait_exit(std::chrono::seconds timeout);
+  void terminate();  // SIGTERM
+
+  std::string output();
+  std::string errors();
+  [[nodiscard]] pid_t pid() const { return pid_; }
+
+ private:
+  bool wait_in(std::string KilnProcess::*buf, const std::string& needle, std::chrono::seconds timeout);
+  void reader(int fd, std::string KilnProcess::*buf);
+
+  pid_t pid_ = -1;
+  int in_fd_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string out_, err_;
+  std::thread out_thread_, err_thread_;
+  std::optional<int> status_;
+};
+
+// kiln run ARGS..., ready to hand to KilnProcess.
+std::vector<std::string> kiln_run(std::vector<std::string> args);
+
+}  // namespace kiln::test
