@@ -12,7 +12,7 @@ if [ -z "$pkg" ]; then
 fi
 [ -n "$pkg" ] || { echo "stock-kernel.sh: cannot resolve linux-image-cloud-amd64" >&2; exit 1; }
 out=$cache/stock-kernel/$pkg
-if [ -f "$out/bzImage" ] && [ -f "$out/vmlinux" ]; then echo "$out"; exit 0; fi
+if [ -f "$out/bzImage" ] && [ -f "$out/vmlinux" ]; then ln -sfn "$out" "$cache/stock-kernel/current"; echo "$out"; exit 0; fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 777 "$work"  # apt-get download drops to the _apt user
@@ -39,4 +39,5 @@ esac
 # what matters is that an ELF came out.
 [ "$(od -An -c -N4 "$out.tmp/vmlinux" | tr -d ' ')" = "177ELF" ] || { echo "stock-kernel.sh: no ELF in the payload" >&2; exit 1; }
 rm -rf "$out"; mv "$out.tmp" "$out"
+ln -sfn "$out" "$cache/stock-kernel/current"
 echo "$out"

@@ -9,7 +9,7 @@ busybox=/bin/busybox
 [ -x "$busybox" ] && "$busybox" --list >/dev/null 2>&1 || { echo "initramfs/build.sh: busybox-static missing: run scripts/install-deps.sh" >&2; exit 1; }
 hash=$( (cd "$here" && sha256sum init build.sh scripts/*.sh; sha256sum "$busybox") | sha256sum | cut -c1-16)
 out=$cache/initramfs/$hash
-if [ -f "$out/initramfs.cpio" ]; then echo "$out/initramfs.cpio"; exit 0; fi
+if [ -f "$out/initramfs.cpio" ]; then ln -sfn "$out" "$cache/initramfs/current"; echo "$out/initramfs.cpio"; exit 0; fi
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,dev,proc,sys,tmp,scripts}
@@ -26,4 +26,5 @@ install -m 644 "$here"/scripts/*.sh "$stage/scripts/"
 mkdir -p "$out.tmp"
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 --reproducible) > "$out.tmp/initramfs.cpio"
 rm -rf "$out"; mv "$out.tmp" "$out"
+ln -sfn "$out" "$cache/initramfs/current"
 echo "$out/initramfs.cpio"

@@ -1,13 +1,13 @@
 // kiln: one process, one VM.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
 #include <initializer_list>
 #include <cstdio>
-#include <thread>
 
 #include "base/log.h"
 #include "cli/flags.h"
@@ -16,34 +16,16 @@
 
 namespace {
 
-// SIGTERM, SIGINT and SIGHUP are blocked in every thread and taken by one thread that asks the
-// machine to stop, so the terminal is restored and the exit status says what happened.
-class StopSignals {
- public:
-  StopSignals() {
-    sigemptyset(&set_);
-    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set_, s);
-    ::pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-  }
-  void watch(kiln::Machine& m) {
-    thread_ = std::thread([this, &m] {
-      const timespec tick{0, 100'000'000};
-      while (!done_) {
-        const int s = ::sigtimedwait(&set_, nullptr, &tick);
-        if (s > 0) m.request_stop({kiln::VmEnd::kSignal, 0, ::strsignal(s)});
-      }
-    });
-  }
-  ~StopSignals() {
-    done_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  sigset_t set_{};
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
+// SIGTERM, SIGINT and SIGHUP are blocked in every thread (threads inherit the mask) and read from
+// a signalfd by the VMM's event loop, which stops the VM: the terminal is restored and the exit
+// status says what happened.
+kiln::UniqueFd block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return kiln::UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+}
 
 }  // namespace
 
@@ -60,8 +42,9 @@ int main(int argc, char** argv) {
   auto& cmd = std::get<kiln::RunCommand>(*parsed);
   kiln::init_logging(cmd.log_level);
 
-  StopSignals signals;
-  auto machine = kiln::Machine::create(cmd.config, {.console_in = STDIN_FILENO, .console_out = STDOUT_FILENO});
+  const kiln::UniqueFd stop_signals = block_stop_signals();
+  auto machine = kiln::Machine::create(
+      cmd.config, {.console_in = STDIN_FILENO, .console_out = STDOUT_FILENO, .stop_signals = stop_signals.get()});
   if (!machine) {
     spdlog::error("{}", machine.error().message());
     return kiln::kExitVmmError;
@@ -70,7 +53,6 @@ int main(int argc, char** argv) {
   {
     const bool interactive = cmd.config.kiln.serial.mode == kiln::SerialConfig::Mode::kStdio;
     kiln::RawTerminal terminal(interactive ? STDIN_FILENO : -1);
-    signals.watch(**machine);
     status = (*machine)->run();
   }
   if (status.end == kiln::VmEnd::kVmmError) spdlog::error("{}", status.describe());

@@ -29,6 +29,7 @@ namespace kiln {
 struct MachineIo {
   int console_in = 0;    // -1: no console input
   int console_out = 1;   // where --serial stdio writes
+  int stop_signals = -1; // a signalfd: a signal on it stops the VM (kSignal)
 };
 
 class Machine {
@@ -82,6 +83,7 @@ class Machine {
   std::unique_ptr<CmosRtc> rtc_;
   UniqueFd serial_file_;
   int console_in_ = -1;
+  int stop_signals_ = -1;
   EscapeFilter escape_;
   std::unique_ptr<EventLoop> loop_;
   std::thread loop_thread_;
