@@ -124,20 +124,19 @@ Result<std::uint64_t> parse_mem_size_mib(std::string_view text) {
   std::string_view unit(p, static_cast<std::size_t>(end - p));
   if (unit.ends_with("iB")) unit.remove_suffix(2);
   else if (unit.ends_with("B")) unit.remove_suffix(1);
-  std::uint64_t mib = 0;
-  if (unit.empty() || unit == "M" || unit == "m") mib = n;
-  else if (unit == "G" || unit == "g") mib = n * 1024;
-  else if (unit == "T" || unit == "t") mib = n * 1024 * 1024;
-  else if (unit == "K" || unit == "k") {
+  if (unit == "K" || unit == "k") {
     if (n % 1024 != 0) return plain_error("--memory '{}': must be a whole number of MiB", text);
-    mib = n / 1024;
-  } else {
-    return plain_error("--memory '{}': unknown unit '{}'; use K, M, G or T", text, unit);
+    return n / 1024;
   }
-  if (n != 0 && mib / n == 0) return plain_error("--memory '{}': too large", text);
-  if (mib > kMaxMemMib || (unit == "G" && n > kMaxMemMib) || (unit == "T" && n > 1))
+  std::uint64_t mib_per_unit = 0;
+  if (unit.empty() || unit == "M" || unit == "m") mib_per_unit = 1;
+  else if (unit == "G" || unit == "g") mib_per_unit = 1024;
+  else if (unit == "T" || unit == "t") mib_per_unit = 1024 * 1024;
+  else return plain_error("--memory '{}': unknown unit '{}'; use K, M, G or T", text, unit);
+  // Compared before multiplying, so no product can overflow.
+  if (n > kMaxMemMib / mib_per_unit)
     return plain_error("--memory '{}': more than the {} MiB kiln allows", text, kMaxMemMib);
-  return mib;
+  return n * mib_per_unit;
 }
 
 Result<SerialConfig> parse_serial(std::string_view text) {

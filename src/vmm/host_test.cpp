@@ -1,0 +1,42 @@
+#include "vmm/host.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "boot/cmdline.h"
+
+namespace kiln {
+namespace {
+
+TEST(Host, DetectsNestedPvmFromItsModule) {
+  char dir[] = "/tmp/kiln-sysfs-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  EXPECT_EQ(detect_host(dir), HostKind::kHardware);
+  const std::string mod = std::string(dir) + "/kvm_pvm";
+  ASSERT_EQ(::mkdir(mod.c_str(), 0755), 0);
+  EXPECT_EQ(detect_host(dir), HostKind::kNestedPvm);
+  ::rmdir(mod.c_str());
+  ::rmdir(dir);
+}
+
+TEST(Host, ArgumentsAndQuirksOnlyOnNestedPvm) {
+  EXPECT_TRUE(host_kernel_args(HostKind::kHardware).empty());
+  EXPECT_FALSE(host_quirks(HostKind::kHardware).hide_cx16);
+  const auto args = host_kernel_args(HostKind::kNestedPvm);
+  EXPECT_NE(std::find(args.begin(), args.end(), "noxsave"), args.end());
+  EXPECT_NE(std::find(args.begin(), args.end(), "cryptomgr.notests"), args.end());
+  EXPECT_TRUE(host_quirks(HostKind::kNestedPvm).hide_cx16);
+  EXPECT_TRUE(host_quirks(HostKind::kNestedPvm).hide_pv_hypercalls);
+}
+
+TEST(Host, UserOverridesAHostArgumentByKey) {
+  const auto line = boot::merge_cmdline("console=ttyS0 clearcpuid=popcnt", host_kernel_args(HostKind::kNestedPvm));
+  EXPECT_NE(line.find("clearcpuid=popcnt"), std::string::npos);
+  EXPECT_EQ(line.find("clearcpuid=308"), std::string::npos);
+  EXPECT_NE(line.find("noxsave"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln
