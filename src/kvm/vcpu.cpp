@@ -187,17 +187,19 @@ Result<void> Vcpu::set_cpuid(const std::vector<x86::CpuidEntry>& table) const {
   return {};
 }
 
-Result<std::size_t> Vcpu::set_boot_msrs() const {
+Result<std::pair<std::size_t, std::size_t>> Vcpu::set_boot_msrs(bool amd) const {
   constexpr std::uint32_t kMtrrEnable = 1u << 11;
   constexpr std::uint64_t kMtrrTypeWb = 6;
   namespace m = x86::msr;
-  const std::pair<std::uint32_t, std::uint64_t> msrs[] = {
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> msrs = {
       {m::kSysenterCs, 0}, {m::kSysenterEsp, 0}, {m::kSysenterEip, 0}, {m::kStar, 0}, {m::kCstar, 0},
       {m::kKernelGsBase, 0}, {m::kSyscallMask, 0}, {m::kLstar, 0}, {m::kTsc, 0},
       {m::kMiscEnable, m::kMiscEnableFastString}, {m::kMtrrDefType, kMtrrEnable | kMtrrTypeWb},
   };
-  FlexBuffer<kvm_msr_entry> buf(std::size(msrs));
-  for (std::size_t i = 0; i < std::size(msrs); ++i) {
+  // Last: KVM_SET_MSRS stops at the first MSR it refuses.
+  if (amd) msrs.emplace_back(m::kAmdHwcr, m::kAmdHwcrTscFreqSel);
+  FlexBuffer<kvm_msr_entry> buf(msrs.size());
+  for (std::size_t i = 0; i < msrs.size(); ++i) {
     kvm_msr_entry e{};
     e.index = msrs[i].first;
     e.data = msrs[i].second;
@@ -205,7 +207,7 @@ Result<std::size_t> Vcpu::set_boot_msrs() const {
   }
   const int set = ::ioctl(fd_.get(), kIoctlSetMsrs, buf.data());
   if (set < 0) return errno_error("KVM_SET_MSRS");
-  return static_cast<std::size_t>(set);
+  return std::pair{static_cast<std::size_t>(set), msrs.size()};
 }
 
 Result<void> Vcpu::setup_lapic_lint() const {

@@ -45,8 +45,9 @@ class Vcpu {
   Result<x86::FpuState> get_fpu() const;
   Result<void> set_fpu(const x86::FpuState& f) const;
   Result<void> set_cpuid(const std::vector<x86::CpuidEntry>& table) const;
-  // Sets the MSRs a booting kernel expects; returns how many KVM accepted.
-  Result<std::size_t> set_boot_msrs() const;
+  // Sets the MSRs a booting kernel expects (and AMD's HWCR on AMD CPUs); returns how many KVM
+  // accepted and how many were asked for.
+  Result<std::pair<std::size_t, std::size_t>> set_boot_msrs(bool amd) const;
   // LINT0 as ExtINT (the PIC), LINT1 as NMI, as firmware leaves them.
   Result<void> setup_lapic_lint() const;
   // Queues exception `vector` for delivery on the next entry.

@@ -171,8 +171,8 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
                                     .hide_pv_hypercalls = quirks.hide_pv_hypercalls,
                                     .tsc_khz = tsc_khz});
     KILN_TRY(vcpu->set_cpuid(table));
-    const std::size_t msrs = KILN_TRY(vcpu->set_boot_msrs());
-    if (msrs != 11) spdlog::debug("vCPU {}: KVM took {} of 11 boot MSRs", id, msrs);
+    const auto [set, asked] = KILN_TRY(vcpu->set_boot_msrs(x86::cpu_vendor(supported) == x86::CpuVendor::kAmd));
+    if (set != asked) spdlog::debug("vCPU {}: KVM took {} of {} boot MSRs", id, set, asked);
     KILN_TRY(vcpu->setup_lapic_lint());
     if (id == 0) {
       KILN_TRY(vcpu->set_sregs(boot.sregs));
@@ -298,6 +298,14 @@ VmExitStatus Machine::run() {
       spdlog::info("instructions emulated for the host: {}", list);
     }
   }
+  static constexpr const char* kExitNames[] = {"io-in", "io-out", "mmio-read", "mmio-write", "hlt", "shutdown",
+                                               "system-event", "internal-error", "fail-entry", "interrupted",
+                                               "debug", "unknown"};
+  static_assert(std::size(kExitNames) == std::variant_size_v<kvm::VcpuExit>);
+  std::string exits;
+  for (std::size_t i = 0; i < exit_counts_.size(); ++i)
+    if (auto n = exit_counts_[i].load(); n > 0) exits += fmt::format("{}{} {}", exits.empty() ? "" : ", ", kExitNames[i], n);
+  spdlog::debug("exits: {}", exits);
   if (pio_.unclaimed_accesses() > 0) spdlog::debug("unclaimed port I/O accesses: {}", pio_.unclaimed_accesses());
   return result;
 }

@@ -1,6 +1,7 @@
 #pragma once
 // A VM built from a VmConfig and run to its end: memory, the loaded kernel, the vCPUs (one thread
 // each), the legacy devices on the port-I/O bus and the console (served by the VMM thread).
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -95,6 +96,8 @@ class Machine {
   std::optional<std::chrono::steady_clock::time_point> panic_deadline_;
   bool panic_seen_ = false;
 
+  // Exits by kind (the index of kvm::VcpuExit's alternatives).
+  std::array<std::atomic<std::uint64_t>, std::variant_size_v<kvm::VcpuExit>> exit_counts_{};
   std::mutex stats_mu_;
   std::map<std::string, std::uint64_t> emulated_;
   std::atomic<bool> emulation_noted_{false};

@@ -84,6 +84,7 @@ void Machine::vcpu_loop(std::size_t index) {
       request_stop({VmEnd::kVmmError, 0, exit.error().message()});
       break;
     }
+    exit_counts_[exit->index()].fetch_add(1, std::memory_order_relaxed);
     std::visit(
         Overloaded{
             [&](const kvm::IoIn& io) {

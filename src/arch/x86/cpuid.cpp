@@ -17,6 +17,7 @@ CpuidEntry* find_cpuid(std::vector<CpuidEntry>& table, std::uint32_t function, s
 namespace {
 
 constexpr std::uint32_t kIntelVendorEbx = 0x756e6547;  // "Genu"
+constexpr std::uint32_t kAmdVendorEbx = 0x68747541;    // "Auth"
 
 // Bits needed to hold ids 0..count-1.
 std::uint32_t id_bits(std::uint32_t count) {
@@ -42,6 +43,15 @@ void fix_topology_leaf(CpuidEntry& e, const CpuidOptions& o) {
 }
 
 }  // namespace
+
+CpuVendor cpu_vendor(const std::vector<CpuidEntry>& table) {
+  for (const auto& e : table) {
+    if (e.function != 0) continue;
+    if (e.ebx == kIntelVendorEbx) return CpuVendor::kIntel;
+    if (e.ebx == kAmdVendorEbx) return CpuVendor::kAmd;
+  }
+  return CpuVendor::kOther;
+}
 
 void apply_cpuid_fixups(std::vector<CpuidEntry>& table, const CpuidOptions& o) {
   const std::uint32_t count = std::clamp<std::uint32_t>(o.vcpu_count, 1, 255);

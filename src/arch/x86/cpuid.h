@@ -39,6 +39,9 @@ inline constexpr std::uint32_t kLeaf1EdxHtt = 1u << 28;
 
 void apply_cpuid_fixups(std::vector<CpuidEntry>& table, const CpuidOptions& opts);
 
+enum class CpuVendor { kIntel, kAmd, kOther };
+CpuVendor cpu_vendor(const std::vector<CpuidEntry>& table);
+
 // The entry for (function, index), or nullptr.
 CpuidEntry* find_cpuid(std::vector<CpuidEntry>& table, std::uint32_t function, std::uint32_t index = 0);
 

@@ -93,6 +93,19 @@ TEST(Cpuid, TscFrequencyThroughLeaf15) {
   EXPECT_EQ(static_cast<std::uint64_t>(l15->ecx) / 1000 * l15->ebx / l15->eax, 2'500'000u);
 }
 
+TEST(Cpuid, Vendor) {
+  EXPECT_EQ(cpu_vendor(sample_table()), CpuVendor::kIntel);
+  std::vector<CpuidEntry> amd = {{0, 0, 0, 0x10, 0x68747541, 0x444d4163, 0x69746e65}};
+  EXPECT_EQ(cpu_vendor(amd), CpuVendor::kAmd);
+  EXPECT_EQ(cpu_vendor({}), CpuVendor::kOther);
+}
+
+TEST(Cpuid, NoTscLeafOnAmd) {
+  std::vector<CpuidEntry> amd = {{0, 0, 0, 0x10, 0x68747541, 0x444d4163, 0x69746e65}};
+  apply_cpuid_fixups(amd, {.tsc_khz = 2'000'000});
+  EXPECT_EQ(find_cpuid(amd, 0x15), nullptr) << "Linux reads leaf 0x15 on Intel only";
+}
+
 TEST(Cpuid, NoTscLeafWithoutFrequency) {
   auto t = sample_table();
   apply_cpuid_fixups(t, {});

@@ -16,5 +16,9 @@ inline constexpr std::uint32_t kTsc = 0x10;
 inline constexpr std::uint32_t kMiscEnable = 0x1a0;
 inline constexpr std::uint64_t kMiscEnableFastString = 1;
 inline constexpr std::uint32_t kMtrrDefType = 0x2ff;
+// AMD: HWCR bit 24 (TscFreqSel) says the TSC counts at the P0 frequency, as on real parts; without
+// it Linux warns "[Firmware Bug]: TSC doesn't count with P0 frequency!".
+inline constexpr std::uint32_t kAmdHwcr = 0xc001'0015;
+inline constexpr std::uint64_t kAmdHwcrTscFreqSel = 1ull << 24;
 
 }  // namespace kiln::x86::msr
