@@ -9,7 +9,7 @@ namespace kiln::test {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr auto kBoot = 300s;  // ~40 s here; generous for a loaded machine
+constexpr auto kBoot = 600s;  // ~50 s to init here, ~90 s through the smoke steps
 
 class TestKernel : public ::testing::Test {
  protected:
@@ -22,7 +22,7 @@ class TestKernel : public ::testing::Test {
     }
   }
   std::vector<std::string> args(const std::string& kernel, const std::string& script, const std::string& extra = "") {
-    return kiln_run({"--kernel", kernel, "--initrd", g_.initramfs, "--memory", "256M", "--cmdline",
+    return kiln_run({"--kernel", kernel, "--initrd", g_.initramfs, "--memory", "128M", "--cmdline",
                      "console=ttyS0 reboot=k panic=1 kiln.script=" + script + " " + extra});
   }
   static void expect_all_steps_ok(const std::string& out) {
