@@ -61,14 +61,4 @@ void I8042::write(std::uint8_t offset, std::uint8_t value) {
   }
 }
 
-void I8042Device::read(std::uint64_t offset, std::span<std::byte> data) {
-  std::lock_guard lock(mu_);
-  for (auto& b : data) b = std::byte{core_.read(static_cast<std::uint8_t>(offset))};
-}
-
-void I8042Device::write(std::uint64_t offset, std::span<const std::byte> data) {
-  std::lock_guard lock(mu_);
-  if (!data.empty()) core_.write(static_cast<std::uint8_t>(offset), static_cast<std::uint8_t>(data[0]));
-}
-
 }  // namespace kiln

@@ -3,10 +3,9 @@
 // output-port bit 0 cleared), the self-tests the Linux driver runs, and keyboard-free status.
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <optional>
 
-#include "bus/bus.h"
+#include "devices/register_port_device.h"
 #include "devices/irq_line.h"
 
 namespace kiln {
@@ -26,15 +25,7 @@ class I8042 {
   std::uint8_t pending_command_ = 0;  // a command waiting for its data byte
 };
 
-class I8042Device : public BusDevice {
- public:
-  explicit I8042Device(I8042& core) : core_(core) {}
-  void read(std::uint64_t offset, std::span<std::byte> data) override;
-  void write(std::uint64_t offset, std::span<const std::byte> data) override;
 
- private:
-  std::mutex mu_;
-  I8042& core_;
-};
+using I8042Device = RegisterPortDevice<I8042>;
 
 }  // namespace kiln

@@ -66,14 +66,4 @@ void CmosRtc::write(std::uint8_t offset, std::uint8_t value) {
   }
 }
 
-void CmosRtcDevice::read(std::uint64_t offset, std::span<std::byte> data) {
-  std::lock_guard lock(mu_);
-  for (auto& b : data) b = std::byte{core_.read(static_cast<std::uint8_t>(offset))};
-}
-
-void CmosRtcDevice::write(std::uint64_t offset, std::span<const std::byte> data) {
-  std::lock_guard lock(mu_);
-  if (!data.empty()) core_.write(static_cast<std::uint8_t>(offset), static_cast<std::uint8_t>(data[0]));
-}
-
 }  // namespace kiln

@@ -5,9 +5,8 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
-#include <mutex>
 
-#include "bus/bus.h"
+#include "devices/register_port_device.h"
 
 namespace kiln {
 
@@ -27,15 +26,7 @@ class CmosRtc {
   std::array<std::uint8_t, 128> ram_{};
 };
 
-class CmosRtcDevice : public BusDevice {
- public:
-  explicit CmosRtcDevice(CmosRtc& core) : core_(core) {}
-  void read(std::uint64_t offset, std::span<std::byte> data) override;
-  void write(std::uint64_t offset, std::span<const std::byte> data) override;
 
- private:
-  std::mutex mu_;
-  CmosRtc& core_;
-};
+using CmosRtcDevice = RegisterPortDevice<CmosRtc>;
 
 }  // namespace kiln

@@ -113,20 +113,4 @@ std::size_t Serial16550::enqueue_input(std::span<const std::byte> bytes) {
   return taken;
 }
 
-void SerialPortDevice::read(std::uint64_t offset, std::span<std::byte> data) {
-  std::lock_guard lock(mu_);
-  for (std::size_t i = 0; i < data.size(); ++i) data[i] = std::byte{core_.read(static_cast<std::uint8_t>(offset + i))};
-}
-
-void SerialPortDevice::write(std::uint64_t offset, std::span<const std::byte> data) {
-  std::lock_guard lock(mu_);
-  for (std::size_t i = 0; i < data.size(); ++i)
-    core_.write(static_cast<std::uint8_t>(offset + i), static_cast<std::uint8_t>(data[i]));
-}
-
-std::size_t SerialPortDevice::enqueue_input(std::span<const std::byte> bytes) {
-  std::lock_guard lock(mu_);
-  return core_.enqueue_input(bytes);
-}
-
 }  // namespace kiln

@@ -4,10 +4,9 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <span>
 
-#include "bus/bus.h"
+#include "devices/register_port_device.h"
 #include "devices/irq_line.h"
 
 namespace kiln {
@@ -39,17 +38,7 @@ class Serial16550 {
   std::uint64_t dropped_ = 0;
 };
 
-// The port-I/O adapter: locks the core, routes 8 registers from its base port.
-class SerialPortDevice : public BusDevice {
- public:
-  explicit SerialPortDevice(Serial16550& core) : core_(core) {}
-  void read(std::uint64_t offset, std::span<std::byte> data) override;
-  void write(std::uint64_t offset, std::span<const std::byte> data) override;
-  std::size_t enqueue_input(std::span<const std::byte> bytes);
 
- private:
-  std::mutex mu_;
-  Serial16550& core_;
-};
+using SerialPortDevice = RegisterPortDevice<Serial16550>;
 
 }  // namespace kiln

@@ -103,6 +103,7 @@ TEST(SerialPortDevice, MultiByteAccessHitsConsecutiveRegisters) {
   std::string out;
   Serial16550 core(irq, [&](std::span<const std::byte> b) { out.push_back(static_cast<char>(b[0])); });
   SerialPortDevice dev(core);
+  EXPECT_EQ(dev.with_core([](Serial16550& u) { return u.read(7); }), 0);
   const std::byte w[] = {std::byte{'A'}, std::byte{0}};
   dev.write(0, w);  // 16-bit write: THR then IER
   EXPECT_EQ(out, "A");

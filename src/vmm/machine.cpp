@@ -232,7 +232,10 @@ void Machine::on_console_input() {
     return;
   }
   auto r = escape_.feed(std::span(buf, static_cast<std::size_t>(n)));
-  if (!r.forward.empty()) serial_dev_->enqueue_input(std::as_bytes(std::span(r.forward.data(), r.forward.size())));
+  if (!r.forward.empty())
+    serial_dev_->with_core([&](Serial16550& uart) {
+      return uart.enqueue_input(std::as_bytes(std::span(r.forward.data(), r.forward.size())));
+    });
   if (r.quit) request_stop({VmEnd::kUserQuit, 0, {}});
 }
 
