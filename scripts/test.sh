@@ -12,7 +12,7 @@ prep=$!
 wait $prep
 export KILN_REQUIRE_GUESTS=1
 cd "$root/build"
-ctest --output-on-failure -j2 --timeout 900
+ctest --output-on-failure -j2
 "$root/scripts/build.sh" "$root/build-asan" -DKILN_SANITIZE=ON
 cd "$root/build-asan"
 ctest --output-on-failure -j2 -L 'unit|integration'

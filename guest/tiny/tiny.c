@@ -7,6 +7,8 @@
  *   unknown        an SSE instruction KVM's emulator gives up on and kiln does not emulate
  *   pio N          at CPL3 with IOPL 3, write port 0x80 N times, then exit 0 (benchmark)
  *   echo           print what arrives on COM1 until a 'q', then exit 0
+ *   cpl0-loop N    N iterations of a 2-instruction loop at CPL0, then exit 0 (how fast the host
+ *                  runs guest kernel code)
  * Every exit goes through the debug-exit port (0xf4).
  */
 #include <stdint.h>
@@ -150,6 +152,11 @@ void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
     finish(0);
   }
   if (starts_with(cmd, "pio")) enter_user(pio_loop, parse_u64(cmd + 3));
+  if (starts_with(cmd, "cpl0-loop")) {
+    uint64_t n = parse_u64(cmd + 9);
+    if (n != 0) __asm__ volatile("1: dec %0; jnz 1b" : "+r"(n)::"cc");
+    finish(0);
+  }
   if (starts_with(cmd, "echo")) {
     puts_serial("tiny: echo ready\n");
     for (;;) {

@@ -10,7 +10,7 @@ namespace kiln::test {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr auto kToInit = 600s;  // ~200 s here
+constexpr auto kToInit = 1800s;  // well over 600 s on nested-PVM hosts (see CMakeLists.txt)
 
 class StockKernel : public ::testing::TestWithParam<const char*> {};
 
@@ -20,7 +20,7 @@ TEST_P(StockKernel, BootsToInit) {
   const std::string kernel = std::string(GetParam()) == "bzImage" ? g.stock_bzimage : g.stock_vmlinux;
   if (auto why = missing(std::string("the stock kernel's ") + GetParam(), kernel); !why.empty()) GTEST_SKIP() << why;
   if (auto why = missing("the test initramfs", g.initramfs); !why.empty()) GTEST_SKIP() << why;
-  KilnProcess k(kiln_run({"--kernel", kernel, "--initrd", g.initramfs, "--memory", "512M", "--cmdline",
+  KilnProcess k(kiln_run({"--kernel", kernel, "--initrd", g.initramfs, "--memory", "256M", "--cmdline",
                           "console=ttyS0 reboot=k panic=1"}));
   ASSERT_TRUE(k.wait_for_output("Run /init as init process", kToInit)) << k.output() << k.errors();
   const std::string out = k.output();
