@@ -5,14 +5,7 @@
  */
 #define MSR_EFER 0xc0000080
 
-	.section .note.pvh, "a", @note
-	.balign 4
-	.long 4			/* namesz */
-	.long 4			/* descsz */
-	.long 18		/* XEN_ELFNOTE_PHYS32_ENTRY */
-	.asciz "Xen"
-	.balign 4
-	.long pvh_start
+#include "pvh_note.inc"
 
 	.section .text.entry, "ax"
 	.code32

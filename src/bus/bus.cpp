@@ -8,7 +8,7 @@ namespace kiln {
 Result<void> Bus::insert(std::shared_ptr<BusDevice> device, std::uint64_t base, std::uint64_t len) {
   if (len == 0 || base + (len - 1) < base)
     return make_error(std::errc::invalid_argument, "{} bus: bad range {:#x}+{:#x}", name_, base, len);
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   const std::uint64_t last = base + (len - 1);  // inclusive, so a range may end at 2^64
   auto next = ranges_.lower_bound(base);
   if (next != ranges_.end() && next->first <= last)
@@ -25,7 +25,7 @@ Result<void> Bus::insert(std::shared_ptr<BusDevice> device, std::uint64_t base, 
 }
 
 std::shared_ptr<BusDevice> Bus::find(std::uint64_t addr, std::uint64_t len, std::uint64_t& offset) const {
-  std::lock_guard lock(mu_);
+  std::shared_lock lock(mu_);
   auto it = ranges_.upper_bound(addr);
   if (it == ranges_.begin()) return nullptr;
   --it;

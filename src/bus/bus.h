@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <span>
 #include <string>
 
@@ -44,7 +45,8 @@ class Bus {
   std::shared_ptr<BusDevice> find(std::uint64_t addr, std::uint64_t len, std::uint64_t& offset) const;
 
   std::string name_;
-  mutable std::mutex mu_;
+  // Lookups (every exit) share the lock; only insert() takes it alone.
+  mutable std::shared_mutex mu_;
   std::map<std::uint64_t, Range> ranges_;  // keyed by base
   mutable std::atomic<std::uint64_t> unclaimed_{0};
 };

@@ -101,7 +101,6 @@ class Machine {
   std::mutex stats_mu_;
   std::map<std::string, std::uint64_t> emulated_;
   std::atomic<bool> emulation_noted_{false};
-  RateLimit unclaimed_log_;
 };
 
 }  // namespace kiln
