@@ -11,7 +11,7 @@ packages=(
   # guest kit: test kernel build, initramfs, disk images
   linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils zstd lz4 busybox-static e2fsprogs
   # tests and benchmarks
-  qemu-system-x86 python3 util-linux
+  qemu-system-x86 python3 util-linux acpica-tools
 )
 missing=()
 for p in "${packages[@]}"; do

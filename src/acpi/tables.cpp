@@ -1,0 +1,244 @@
+#include "acpi/tables.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace kiln::acpi {
+
+namespace {
+
+constexpr char kOemId[] = "KILN  ";       // 6 bytes
+constexpr char kOemTableId[] = "KILNVMM ";  // 8 bytes
+constexpr char kCreatorId[] = "KILN";       // 4 bytes
+constexpr std::uint32_t kOemRevision = 1;
+constexpr std::uint32_t kCreatorRevision = 1;
+
+// Little-endian writer over a growing byte vector.
+class Writer {
+ public:
+  explicit Writer(Bytes& b) : b_(b) {}
+  void u8(std::uint64_t v) { put(v, 1); }
+  void u16(std::uint64_t v) { put(v, 2); }
+  void u32(std::uint64_t v) { put(v, 4); }
+  void u64(std::uint64_t v) { put(v, 8); }
+  void chars(std::string_view s, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) b_.push_back(i < s.size() ? static_cast<std::uint8_t>(s[i]) : ' ');
+  }
+  void zeros(std::size_t n) { b_.insert(b_.end(), n, 0); }
+  void bytes(const Bytes& v) { b_.insert(b_.end(), v.begin(), v.end()); }
+  // A Generic Address Structure for a byte-wide I/O port (or all zeros when port is 0).
+  void io_gas(std::uint16_t port) {
+    if (port == 0) return zeros(12);
+    u8(1);  // system I/O space
+    u8(8);  // register bit width
+    u8(0);  // bit offset
+    u8(1);  // byte access
+    u64(port);
+  }
+
+ private:
+  void put(std::uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) b_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  Bytes& b_;
+};
+
+void put_le(Bytes& b, std::size_t off, std::uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) b[off + i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+
+Bytes header(std::string_view signature, std::uint8_t revision) {
+  Bytes b;
+  Writer w(b);
+  w.chars(signature, 4);
+  w.u32(0);  // length, set by finish()
+  w.u8(revision);
+  w.u8(0);  // checksum, set by finish()
+  w.chars(kOemId, 6);
+  w.chars(kOemTableId, 8);
+  w.u32(kOemRevision);
+  w.chars(kCreatorId, 4);
+  w.u32(kCreatorRevision);
+  return b;
+}
+
+Bytes finish(Bytes b) {
+  put_le(b, 4, b.size(), 4);
+  b[9] = 0;
+  b[9] = static_cast<std::uint8_t>(-checksum(b));
+  return b;
+}
+
+}  // namespace
+
+std::uint8_t checksum(std::span<const std::uint8_t> bytes) {
+  std::uint8_t sum = 0;
+  for (auto c : bytes) sum = static_cast<std::uint8_t>(sum + c);
+  return sum;
+}
+
+Bytes rsdp(std::uint64_t xsdt_addr) {
+  Bytes b;
+  Writer w(b);
+  w.chars("RSD PTR ", 8);
+  w.u8(0);  // checksum of the first 20 bytes
+  w.chars(kOemId, 6);
+  w.u8(2);   // revision: ACPI 2.0 and later (XSDT)
+  w.u32(0);  // no RSDT
+  w.u32(36);
+  w.u64(xsdt_addr);
+  w.u8(0);  // extended checksum of all 36 bytes
+  w.zeros(3);
+  b[8] = static_cast<std::uint8_t>(-checksum(std::span(b).first(20)));
+  b[32] = static_cast<std::uint8_t>(-checksum(b));
+  return b;
+}
+
+Bytes xsdt(std::span<const std::uint64_t> table_addrs) {
+  Bytes b = header("XSDT", 1);
+  Writer w(b);
+  for (auto a : table_addrs) w.u64(a);
+  return finish(std::move(b));
+}
+
+Bytes fadt(std::uint64_t dsdt_addr, const PowerPorts& ports) {
+  // Revision 6: a hardware-reduced platform (no PM1 blocks, no SCI, no FACS), powered off and
+  // reset through the sleep control and reset registers.
+  constexpr std::uint32_t kFlagPowerButtonIsDevice = 1u << 4, kFlagSleepButtonIsDevice = 1u << 5,
+                          kFlagResetRegSupported = 1u << 10, kFlagHardwareReduced = 1u << 20;
+  constexpr std::uint16_t kBootArch8042 = 1u << 1, kBootArchNoVga = 1u << 2;
+  Bytes b = header("FACP", 6);
+  Writer w(b);
+  w.u32(0);  // FIRMWARE_CTRL: no FACS
+  w.u32(dsdt_addr <= 0xffff'ffff ? dsdt_addr : 0);
+  w.u8(0);   // reserved
+  w.u8(0);   // preferred PM profile: unspecified
+  w.u16(0);  // SCI_INT: none on a hardware-reduced platform
+  w.u32(0);  // SMI_CMD: no SMM, ACPI is always on
+  w.zeros(4);   // ACPI_ENABLE, ACPI_DISABLE, S4BIOS_REQ, PSTATE_CNT
+  w.zeros(32);  // PM1a/b event and control, PM2 control, PM timer, GPE0/1 blocks
+  w.zeros(8);   // their lengths, GPE1_BASE, CST_CNT
+  w.zeros(8);   // P_LVL2/3 latencies, flush size and stride
+  w.zeros(5);   // duty offset and width, RTC day/month alarm, century
+  w.u16(kBootArch8042 | kBootArchNoVga);
+  w.u8(0);
+  w.u32(kFlagPowerButtonIsDevice | kFlagSleepButtonIsDevice | (ports.reset ? kFlagResetRegSupported : 0) |
+        kFlagHardwareReduced);
+  w.io_gas(ports.reset);
+  w.u8(ports.reset_value);
+  w.u16(0);  // ARM boot flags
+  w.u8(5);   // FADT minor version: 6.5
+  w.u64(0);  // X_FIRMWARE_CTRL
+  w.u64(dsdt_addr);
+  w.zeros(12 * 8);  // X_PM1a/b event and control, X_PM2 control, X_PM timer, X_GPE0/1 blocks
+  w.io_gas(ports.sleep_control);
+  w.io_gas(ports.sleep_status);
+  w.chars("KILN", 8);  // hypervisor vendor identity
+  return finish(std::move(b));
+}
+
+Bytes madt(const MadtConfig& c) {
+  constexpr std::uint32_t kPcAtCompat = 1;  // KVM's irqchip includes the dual 8259
+  Bytes b = header("APIC", 5);
+  Writer w(b);
+  w.u32(c.lapic_addr);
+  w.u32(kPcAtCompat);
+  for (std::uint32_t id = 0; id < c.cpu_count; ++id) {
+    if (id < 255) {
+      w.u8(0);  // processor local APIC
+      w.u8(8);
+      w.u8(id);  // ACPI processor UID
+      w.u8(id);  // APIC id
+      w.u32(1);  // enabled
+    } else {
+      w.u8(9);  // processor local x2APIC
+      w.u8(16);
+      w.u16(0);
+      w.u32(id);
+      w.u32(1);
+      w.u32(id);
+    }
+  }
+  w.u8(1);  // I/O APIC
+  w.u8(12);
+  w.u8(c.ioapic_id);
+  w.u8(0);
+  w.u32(c.ioapic_addr);
+  w.u32(0);  // GSI base
+  w.u8(4);   // local APIC NMI: LINT1 of every processor
+  w.u8(6);
+  w.u8(0xff);
+  w.u16(0);  // conforming polarity and trigger
+  w.u8(1);
+  return finish(std::move(b));
+}
+
+Bytes dsdt(const std::vector<Bytes>& terms) {
+  Bytes b = header("DSDT", 2);  // revision 2: 64-bit integers
+  Writer w(b);
+  for (const auto& t : terms) w.bytes(t);
+  return finish(std::move(b));
+}
+
+Bytes mcfg(std::span<const McfgEntry> entries) {
+  Bytes b = header("MCFG", 1);
+  Writer w(b);
+  w.zeros(8);
+  for (const auto& e : entries) {
+    w.u64(e.ecam_base);
+    w.u16(e.segment);
+    w.u8(e.start_bus);
+    w.u8(e.end_bus);
+    w.u32(0);
+  }
+  return finish(std::move(b));
+}
+
+Bytes com_port_device(std::string_view name, std::uint32_t uid, std::uint16_t port, std::uint8_t irq) {
+  using namespace aml;
+  return device(std::string("_SB_.") + std::string(name),
+                {aml::name("_HID", eisa_id("PNP0501")), aml::name("_UID", integer(uid)),
+                 aml::name("_STA", integer(0xf)),
+                 aml::name("_CRS", resource_template({io_port(port, 8), irq_no_flags(irq)}))});
+}
+
+Bytes pvpanic_device(std::uint16_t port) {
+  using namespace aml;
+  return device("_SB_.PEVT", {aml::name("_HID", string("QEMU0001")), aml::name("_STA", integer(0xf)),
+                                aml::name("_CRS", resource_template({io_port(port, 1)}))});
+}
+
+Bytes i8042_device(std::uint16_t data_port, std::uint16_t cmd_port, std::uint8_t irq) {
+  using namespace aml;
+  return device("_SB_.PS2K",
+                {aml::name("_HID", eisa_id("PNP0303")), aml::name("_STA", integer(0xf)),
+                 aml::name("_CRS", resource_template({io_port(data_port, 1), io_port(cmd_port, 1), irq_no_flags(irq)}))});
+}
+
+Bytes sleep_state_s5() { return aml::name("_S5_", aml::package({aml::integer(kSleepTypeS5), aml::integer(0)})); }
+
+AcpiImage build_acpi_tables(const AcpiConfig& config, std::uint64_t base) {
+  AcpiImage img;
+  img.base = base;
+  auto place = [&](const Bytes& t) {
+    while (img.bytes.size() % 16 != 0) img.bytes.push_back(0);
+    const std::uint64_t at = base + img.bytes.size();
+    img.bytes.insert(img.bytes.end(), t.begin(), t.end());
+    return at;
+  };
+  // Sizes do not depend on addresses, so lay out with placeholders, then write the real tables.
+  const std::size_t rsdp_off = 0;
+  img.bytes.resize(36);
+  const std::uint64_t dsdt_addr = place(dsdt(config.dsdt_terms));
+  const std::uint64_t fadt_addr = place(fadt(dsdt_addr, config.power));
+  std::vector<std::uint64_t> listed{fadt_addr, place(madt(config.madt))};
+  if (!config.mcfg.empty()) listed.push_back(place(mcfg(config.mcfg)));
+  const std::uint64_t xsdt_addr = place(xsdt(listed));
+  const Bytes r = rsdp(xsdt_addr);
+  std::copy(r.begin(), r.end(), img.bytes.begin() + rsdp_off);
+  img.rsdp_addr = base + rsdp_off;
+  return img;
+}
+
+}  // namespace kiln::acpi
