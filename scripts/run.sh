@@ -10,4 +10,4 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/guest/prepare.sh"
 cache=${KILN_CACHE:-/var/cache/kiln}
 exec "$root/build/kiln" run --kernel "$cache/test-kernel/current/vmlinux" \
-  --initrd "$cache/initramfs/current/initramfs.cpio" --cmdline "console=ttyS0 reboot=k panic=1" "$@"
+  --initrd "$cache/initramfs/current/initramfs.cpio" --cmdline "console=ttyS0 panic=1" "$@"

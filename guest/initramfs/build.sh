@@ -16,7 +16,7 @@ mkdir -p "$stage"/{bin,dev,proc,sys,tmp,scripts}
 cp "$busybox" "$stage/bin/busybox"
 # Only the applets the scripts use: each link is work for the guest kernel when it unpacks.
 for a in sh ash cat cp cut date dd echo grep head kill ls mkdir mount poweroff printf reboot rm sed seq \
-         setsid cttyhack sleep test uname usleep nproc free uptime wc tr sync umount stty id ps; do
+         setsid cttyhack sleep test uname usleep nproc free uptime wc tr sync umount stty id ps dmesg; do
   ln -s busybox "$stage/bin/$a"
 done
 mknod -m 600 "$stage/dev/console" c 5 1

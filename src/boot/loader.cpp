@@ -55,7 +55,8 @@ Result<std::uint64_t> place_initrd(const GuestMemory& mem, std::uint64_t kernel_
 }
 
 Result<LoadedKernel> load_linux(const GuestMemory& mem, std::span<const std::byte> kernel,
-                                std::span<const std::byte> initrd, std::string_view cmdline) {
+                                std::span<const std::byte> initrd, std::string_view cmdline,
+                                std::optional<std::uint64_t> rsdp_addr) {
   const KernelFormat fmt = KILN_TRY(detect_kernel_format(kernel));
   if (cmdline.size() + 1 > x86::kCmdlineMax)
     return plain_error("--cmdline: {} bytes is longer than the {} kiln has room for", cmdline.size(),
@@ -81,6 +82,7 @@ Result<LoadedKernel> load_linux(const GuestMemory& mem, std::span<const std::byt
       bp.hdr.ramdisk_size = static_cast<std::uint32_t>(initrd.size());
       k.initrd = {addr, initrd.size()};
     }
+    if (rsdp_addr) bp.acpi_rsdp_addr = *rsdp_addr;
     bp.e820_entries = static_cast<std::uint8_t>(map.size());
     for (std::size_t i = 0; i < map.size(); ++i) bp.e820_table[i] = {map[i].addr, map[i].size, map[i].type};
     KILN_TRY(mem.write_obj(GuestAddress{k.boot_info_addr}, bp));
@@ -103,6 +105,7 @@ Result<LoadedKernel> load_linux(const GuestMemory& mem, std::span<const std::byt
       KILN_TRY(mem.write_obj(GuestAddress{memmap + i * sizeof(HvmMemmapEntry)},
                              HvmMemmapEntry{map[i].addr, map[i].size, map[i].type, 0}));
     si.memmap_paddr = memmap;
+    if (rsdp_addr) si.rsdp_paddr = *rsdp_addr;
     si.memmap_entries = static_cast<std::uint32_t>(map.size());
     KILN_TRY(mem.write_obj(GuestAddress{k.boot_info_addr}, si));
   }

@@ -29,8 +29,11 @@ struct LoadedKernel {
 // Which format a kernel file is, or a clear error if it is neither.
 Result<KernelFormat> detect_kernel_format(std::span<const std::byte> image);
 
+// rsdp_addr, when given, is handed to the kernel (boot_params.acpi_rsdp_addr or
+// hvm_start_info.rsdp_paddr), so it need not scan for the ACPI tables.
 Result<LoadedKernel> load_linux(const GuestMemory& mem, std::span<const std::byte> kernel,
-                                std::span<const std::byte> initrd, std::string_view cmdline);
+                                std::span<const std::byte> initrd, std::string_view cmdline,
+                                std::optional<std::uint64_t> rsdp_addr = std::nullopt);
 
 // The memory map both protocols describe: RAM below the EBDA, RAM from 1 MiB to the hole, RAM above 4 GiB.
 struct MemoryMapEntry {

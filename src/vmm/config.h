@@ -45,7 +45,7 @@ struct VmConfig {
 };
 
 // The default kernel command line when none is given (Firecracker's idea, with the console on).
-inline constexpr const char* kDefaultBootArgs = "console=ttyS0 reboot=k panic=1";
+inline constexpr const char* kDefaultBootArgs = "console=ttyS0 panic=1";
 
 // Limits kiln checks before anything starts.
 inline constexpr std::uint32_t kMaxVcpus = 255;

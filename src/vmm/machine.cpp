@@ -17,6 +17,8 @@
 #include "base/log.h"
 #include "boot/cmdline.h"
 #include "devices/legacy_ports.h"
+#include "devices/power.h"
+#include "vmm/firmware.h"
 
 namespace kiln {
 
@@ -66,7 +68,8 @@ Result<GuestMemory> Machine::load_guest(const VmConfig& config, HostKind host, s
   auto mem = KILN_TRY(GuestMemory::create(layout));
   const std::string user = config.boot_source.boot_args.value_or(kDefaultBootArgs);
   cmdline = config.kiln.host_kernel_args ? boot::merge_cmdline(user, host_kernel_args(host), &added) : user;
-  loaded = KILN_TRY(boot::load_linux(mem, kernel, initrd, cmdline));
+  const auto rsdp = KILN_TRY(write_firmware_tables(mem, {.vcpu_count = config.machine_config.vcpu_count}));
+  loaded = KILN_TRY(boot::load_linux(mem, kernel, initrd, cmdline, rsdp));
   return mem;
 }
 
@@ -139,6 +142,21 @@ Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
                          request_stop({VmEnd::kDebugExit, v, {}});
                        }),
                        x86::kDebugExitPort, 1));
+  KILN_TRY(pio_.insert(
+      std::make_shared<AcpiPowerDevice>(
+          x86::kAcpiResetValue,
+          AcpiPowerDevice::Callbacks{
+              .power_off = [this] { request_stop({VmEnd::kPowerOff, 0, "ACPI soft-off"}); },
+              .reset = [this] { request_stop({VmEnd::kReset, 0, "reset through the ACPI reset register"}); },
+              .unsupported_sleep =
+                  [](std::uint8_t type) {
+                    spdlog::warn("the guest asked for ACPI sleep type {}; kiln offers only soft-off (S5)", type);
+                  }}),
+      x86::kAcpiPowerPort, 3));
+  KILN_TRY(pio_.insert(std::make_shared<PvPanicDevice>(PvPanicDevice::Callbacks{
+                           .panicked = [this] { request_stop({VmEnd::kPanic, 0, "reported through pvpanic"}); },
+                           .crash_loaded = [] { spdlog::info("the guest is starting its crash kernel (pvpanic)"); }}),
+                       x86::kPvPanicPort, 1));
   if (config.kiln.boot_timer) {
     KILN_TRY(pio_.insert(std::make_shared<BootTimerDevice>([] {
                            const auto now = std::chrono::steady_clock::now();

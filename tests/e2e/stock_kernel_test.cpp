@@ -21,7 +21,7 @@ TEST_P(StockKernel, BootsToInit) {
   if (auto why = missing(std::string("the stock kernel's ") + GetParam(), kernel); !why.empty()) GTEST_SKIP() << why;
   if (auto why = missing("the test initramfs", g.initramfs); !why.empty()) GTEST_SKIP() << why;
   KilnProcess k(kiln_run({"--kernel", kernel, "--initrd", g.initramfs, "--memory", "256M", "--cmdline",
-                          "console=ttyS0 reboot=k panic=1"}));
+                          "console=ttyS0 panic=1"}));
   ASSERT_TRUE(k.wait_for_output("Run /init as init process", kToInit)) << k.output() << k.errors();
   const std::string out = k.output();
   EXPECT_NE(out.find("Linux version 6.1"), std::string::npos);

@@ -23,7 +23,7 @@ class TestKernel : public ::testing::Test {
   }
   std::vector<std::string> args(const std::string& kernel, const std::string& script, const std::string& extra = "") {
     return kiln_run({"--kernel", kernel, "--initrd", g_.initramfs, "--memory", "128M", "--cmdline",
-                     "console=ttyS0 reboot=k panic=1 kiln.script=" + script + " " + extra});
+                     "console=ttyS0 panic=1 kiln.script=" + script + " " + extra});
   }
   static void expect_all_steps_ok(const std::string& out) {
     EXPECT_NE(out.find("KILN-SUMMARY: 0 failed"), std::string::npos) << out;

@@ -1,3 +1,3 @@
-# The guest reboots (reboot=k: through the i8042's reset line): kiln should exit with its reboot status.
+# The guest reboots (through ACPI's reset register, or the i8042 with reboot=k): kiln should exit with its reboot status.
 echo "KILN-RESULT: about-to-reboot ok"
 reboot -f

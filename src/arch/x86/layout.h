@@ -15,6 +15,9 @@ inline constexpr std::uint64_t kPdAddr = 0xb000;            // four page directo
 inline constexpr std::uint64_t kCmdlineAddr = 0x20000;
 inline constexpr std::uint64_t kCmdlineMax = 0x10000;       // bytes, including the terminating NUL
 inline constexpr std::uint64_t kEbdaStart = 0x9fc00;        // RAM below this is usable, [EBDA, 1 MiB) is not
+inline constexpr std::uint64_t kMpTableAddr = kEbdaStart;   // MP floating pointer and table: the EBDA's first KiB
+inline constexpr std::uint64_t kAcpiTablesAddr = 0xe0000;   // RSDP and tables: the BIOS area the RSDP scan covers
+inline constexpr std::uint64_t kAcpiTablesEnd = 0x100000;
 inline constexpr std::uint64_t kHighMemStart = 0x100000;    // 1 MiB
 inline constexpr std::uint64_t kBzImageLoadAddr = 0x100000; // protected-mode kernel of a bzImage
 
@@ -26,6 +29,12 @@ inline constexpr std::uint16_t kRtcPort = 0x70;
 inline constexpr std::uint8_t kRtcIrq = 8;
 inline constexpr std::uint16_t kBootTimerPort = 0x3f0;   // writes of 123 mark "boot complete" (Firecracker's value)
 inline constexpr std::uint16_t kDebugExitPort = 0xf4;    // a write ends kiln with the value as exit status
+inline constexpr std::uint16_t kPvPanicPort = 0x505;     // QEMU's ISA pvpanic port
+inline constexpr std::uint16_t kAcpiPowerPort = 0x600;   // ACPI sleep control, sleep status, reset (3 ports)
+inline constexpr std::uint8_t kAcpiResetValue = 0x0f;
+inline constexpr std::uint8_t kI8042Irq = 1;
+inline constexpr std::uint64_t kIoApicAddr = 0xfec0'0000;
+inline constexpr std::uint64_t kLapicAddr = 0xfee0'0000;
 
 inline constexpr std::uint64_t kTssAddr = 0xfffb'd000;   // KVM_SET_TSS_ADDR: three pages below the IOAPIC
 inline constexpr std::uint64_t kIdentityMapAddr = 0xfffb'c000;

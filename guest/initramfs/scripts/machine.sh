@@ -1,0 +1,14 @@
+# The machine test: what the kernel found (CPUs, clock, ACPI tables), then the ending that
+# kiln.then= names: poweroff or reboot (the kernel's own paths, through ACPI), panic (sysrq), or
+# exit (the debug-exit port, status 0).
+echo "KILN-NPROC: $(nproc)"
+echo "KILN-CLOCKSOURCE: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+echo "KILN-ACPI-TABLES: $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' ')"
+then=$(cmdline_value kiln.then)
+echo "KILN-THEN: ${then:-exit}"
+case "$then" in
+  poweroff) poweroff -f; kiln_exit 95 ;;
+  reboot) reboot -f; kiln_exit 95 ;;
+  panic) echo c > /proc/sysrq-trigger; kiln_exit 95 ;;
+esac
+kiln_exit 0

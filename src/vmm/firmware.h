@@ -1,0 +1,18 @@
+#pragma once
+// What a PC's firmware leaves in memory for the kernel: the MP table and the ACPI tables
+// describing kiln's machine (its CPUs, interrupt controllers, devices and power registers).
+#include <cstdint>
+
+#include "base/error.h"
+#include "memory/guest_memory.h"
+
+namespace kiln {
+
+struct FirmwareConfig {
+  std::uint32_t vcpu_count = 1;
+};
+
+// Writes both sets of tables into guest memory; returns the RSDP's address.
+Result<std::uint64_t> write_firmware_tables(const GuestMemory& mem, const FirmwareConfig& config);
+
+}  // namespace kiln
