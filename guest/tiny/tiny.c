@@ -9,6 +9,9 @@
  *   echo           print what arrives on COM1 until a 'q', then exit 0
  *   cpl0-loop N    N iterations of a 2-instruction loop at CPL0, then exit 0 (how fast the host
  *                  runs guest kernel code)
+ *   cpuid          print the CPUID feature registers the guest sees (leaves 1, 7.0, 0x80000001)
+ *   firmware       check the RSDP the start info points at and the MP floating pointer; exit 0
+ *                  if both are where kiln puts them with right signatures and checksums, else 20+
  * Every exit goes through the debug-exit port (0xf4).
  */
 #include <stdint.h>
@@ -46,6 +49,20 @@ static void puts_serial(const char* s) {
     if (*s == '\n') putc_serial('\r');
     putc_serial(*s);
   }
+}
+
+static void put_hex(uint32_t v) {
+  static const char digits[] = "0123456789abcdef";
+  char buf[9];
+  for (int i = 0; i < 8; ++i) buf[i] = digits[(v >> (28 - 4 * i)) & 0xf];
+  buf[8] = 0;
+  puts_serial(buf);
+}
+
+static uint8_t sum8(const uint8_t* p, uint32_t n) {
+  uint8_t s = 0;
+  for (uint32_t i = 0; i < n; ++i) s = (uint8_t)(s + p[i]);
+  return s;
 }
 
 static int starts_with(const char* s, const char* p) {
@@ -155,6 +172,36 @@ void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
   if (starts_with(cmd, "cpl0-loop")) {
     uint64_t n = parse_u64(cmd + 9);
     if (n != 0) __asm__ volatile("1: dec %0; jnz 1b" : "+r"(n)::"cc");
+    finish(0);
+  }
+  if (starts_with(cmd, "cpuid")) {
+    static const uint32_t leaves[][2] = {{1, 0}, {7, 0}, {0x80000001, 0}};
+    for (unsigned i = 0; i < 3; ++i) {
+      uint32_t a, b, c, d;
+      __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(leaves[i][0]), "c"(leaves[i][1]));
+      puts_serial("tiny: cpuid ");
+      put_hex(leaves[i][0]);
+      puts_serial(" ebx=");
+      put_hex(b);
+      puts_serial(" ecx=");
+      put_hex(c);
+      puts_serial(" edx=");
+      put_hex(d);
+      puts_serial("\n");
+    }
+    finish(0);
+  }
+  if (starts_with(cmd, "firmware")) {
+    const uint8_t* rsdp = (const uint8_t*)si->rsdp_paddr;
+    if (rsdp == 0 || !starts_with((const char*)rsdp, "RSD PTR ")) finish(20);
+    if (sum8(rsdp, 20) != 0 || sum8(rsdp, 36) != 0) finish(21);
+    const uint8_t* xsdt = (const uint8_t*)*(const uint64_t*)(rsdp + 24);
+    if (!starts_with((const char*)xsdt, "XSDT") || sum8(xsdt, *(const uint32_t*)(xsdt + 4)) != 0) finish(22);
+    const uint8_t* mp = (const uint8_t*)0x9fc00;
+    if (!starts_with((const char*)mp, "_MP_") || sum8(mp, 16) != 0) finish(23);
+    const uint8_t* pcmp = (const uint8_t*)(uintptr_t)*(const uint32_t*)(mp + 4);
+    if (!starts_with((const char*)pcmp, "PCMP") || sum8(pcmp, *(const uint16_t*)(pcmp + 4)) != 0) finish(24);
+    puts_serial("tiny: firmware tables ok\n");
     finish(0);
   }
   if (starts_with(cmd, "echo")) {

@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <fstream>
+
 #include "vmm/exit_status.h"
 
 namespace kiln {
@@ -17,6 +19,20 @@ Examples:
 
 The console is the terminal: type to the guest, Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.
 )";
+
+Result<CpuConfig> read_cpu_config_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return plain_error("--cpu-config: cannot open '{}' (check the path)", path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(f);
+  } catch (const nlohmann::json::parse_error& e) {
+    return plain_error("--cpu-config '{}': not valid JSON: {}", path, e.what());
+  }
+  auto t = cpu_template_from_json(j, "cpu-config");
+  if (!t) return plain_error("--cpu-config '{}': {}", path, t.error().message());
+  return CpuConfig{std::move(j), std::move(*t)};
+}
 
 std::string first_line(std::string s) {
   if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
@@ -44,6 +60,13 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   run->add_option("--cpus", c.machine_config.vcpu_count, "number of vCPUs")
       ->default_val(1)
       ->check(CLI::Range(1u, kMaxVcpus));
+  std::string cpu_config_file;
+  run->add_option("--cpu-template", c.machine_config.cpu_template,
+                  "CPU model: host (what KVM offers) or minimal (the x86-64 baseline plus what a VM guest needs)")
+      ->default_val("host");
+  run->add_option("--cpu-config", cpu_config_file,
+                  "JSON file of CPUID and MSR modifiers, in the shape of Firecracker's /cpu-config "
+                  "(cpuid_modifiers, msr_modifiers), applied over --cpu-template");
   run->add_option("--memory", memory, "guest RAM: a number of MiB or a size with K/M/G/T (default 256M)");
   run->add_option("--serial", serial, "where COM1 goes: stdio, file:PATH or none (default stdio)");
   run->add_flag("--boot-timer", c.kiln.boot_timer,
@@ -76,6 +99,7 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   c.machine_config.mem_size_mib = KILN_TRY(parse_mem_size_mib(memory));
   c.kiln.serial = KILN_TRY(parse_serial(serial));
   c.kiln.host_kernel_args = !no_host_args;
+  if (!cpu_config_file.empty()) c.cpu_config = KILN_TRY(read_cpu_config_file(cpu_config_file));
   KILN_TRY(validate(c));
   return cmd;
 }

@@ -16,6 +16,7 @@ inline constexpr unsigned long kFlexHeaderSize = 8;
 inline constexpr unsigned long kIoctlGetSupportedCpuid = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, kFlexHeaderSize);
 inline constexpr unsigned long kIoctlSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, kFlexHeaderSize);
 inline constexpr unsigned long kIoctlSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, kFlexHeaderSize);
+inline constexpr unsigned long kIoctlGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, kFlexHeaderSize);
 // struct kvm_xsave ends in a flexible `extra` array too: 4096 bytes in C, 4100 in C++.
 inline constexpr unsigned long kXsaveSize = 4096;
 inline constexpr unsigned long kIoctlGetXsave = _IOC(_IOC_READ, KVMIO, 0xa4, kXsaveSize);
@@ -24,6 +25,7 @@ inline constexpr unsigned long kIoctlSetXsave = _IOC(_IOC_WRITE, KVMIO, 0xa5, kX
 static_assert(kIoctlGetSupportedCpuid == 0xc008ae05);
 static_assert(kIoctlSetCpuid2 == 0x4008ae90);
 static_assert(kIoctlSetMsrs == 0x4008ae89);
+static_assert(kIoctlGetMsrs == 0xc008ae88);
 static_assert(kIoctlGetXsave == 0x9000aea4);
 
 template <class Entry>

@@ -210,6 +210,28 @@ Result<std::pair<std::size_t, std::size_t>> Vcpu::set_boot_msrs(bool amd) const 
   return std::pair{static_cast<std::size_t>(set), msrs.size()};
 }
 
+Result<std::uint64_t> Vcpu::get_msr(std::uint32_t index) const {
+  FlexBuffer<kvm_msr_entry> buf(1);
+  kvm_msr_entry e{};
+  e.index = index;
+  buf.set(0, e);
+  const int n = ::ioctl(fd_.get(), kIoctlGetMsrs, buf.data());
+  if (n < 0) return errno_error("KVM_GET_MSRS {:#x}", index);
+  if (n != 1) return plain_error("KVM has no MSR {:#x} for this vCPU", index);
+  return buf.get(0).data;
+}
+
+Result<bool> Vcpu::set_msr(std::uint32_t index, std::uint64_t value) const {
+  FlexBuffer<kvm_msr_entry> buf(1);
+  kvm_msr_entry e{};
+  e.index = index;
+  e.data = value;
+  buf.set(0, e);
+  const int n = ::ioctl(fd_.get(), kIoctlSetMsrs, buf.data());
+  if (n < 0) return errno_error("KVM_SET_MSRS {:#x}", index);
+  return n == 1;
+}
+
 Result<void> Vcpu::setup_lapic_lint() const {
   constexpr std::size_t kLvtLint0 = 0x350, kLvtLint1 = 0x360;
   constexpr std::uint32_t kDeliveryExtInt = 7u << 8, kDeliveryNmi = 4u << 8;

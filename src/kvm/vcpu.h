@@ -48,6 +48,10 @@ class Vcpu {
   // Sets the MSRs a booting kernel expects (and AMD's HWCR on AMD CPUs); returns how many KVM
   // accepted and how many were asked for.
   Result<std::pair<std::size_t, std::size_t>> set_boot_msrs(bool amd) const;
+  // One MSR: its value, or an error if KVM has no such MSR for this vCPU.
+  Result<std::uint64_t> get_msr(std::uint32_t index) const;
+  // False when KVM refuses the value (or the MSR).
+  Result<bool> set_msr(std::uint32_t index, std::uint64_t value) const;
   // LINT0 as ExtINT (the PIC), LINT1 as NMI, as firmware leaves them.
   Result<void> setup_lapic_lint() const;
   // Queues exception `vector` for delivery on the next entry.

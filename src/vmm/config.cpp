@@ -17,17 +17,20 @@ json to_json(const VmConfig& c) {
     case SerialConfig::Mode::kNone: serial = "none"; break;
     case SerialConfig::Mode::kFile: serial = "file:" + c.kiln.serial.path; break;
   }
-  return {
+  json out = {
       {"boot-source", boot},
       {"machine-config",
        {{"vcpu_count", c.machine_config.vcpu_count},
         {"mem_size_mib", c.machine_config.mem_size_mib},
         {"smt", c.machine_config.smt},
-        {"track_dirty_pages", c.machine_config.track_dirty_pages}}},
+        {"track_dirty_pages", c.machine_config.track_dirty_pages},
+        {"cpu_template", c.machine_config.cpu_template}}},
       {"drives", json::array()},
       {"network-interfaces", json::array()},
       {"kiln", {{"serial", serial}, {"boot_timer", c.kiln.boot_timer}, {"host_kernel_args", c.kiln.host_kernel_args}}},
   };
+  if (c.cpu_config) out["cpu-config"] = c.cpu_config->source;
+  return out;
 }
 
 namespace {
@@ -59,7 +62,7 @@ Result<VmConfig> vm_config_from_json(const json& j) {
   KILN_TRY(only_fields(j, "config", {"boot-source", "machine-config", "drives", "network-interfaces", "kiln",
                                      "logger", "metrics", "vsock", "entropy", "balloon", "mmds-config",
                                      "cpu-config"}));
-  for (const char* unsupported : {"vsock", "entropy", "balloon", "mmds-config", "cpu-config"}) {
+  for (const char* unsupported : {"vsock", "entropy", "balloon", "mmds-config"}) {
     if (j.contains(unsupported) && !j.at(unsupported).is_null())
       return plain_error("config: '{}' is not supported by this kiln yet; remove it", unsupported);
   }
@@ -83,12 +86,15 @@ Result<VmConfig> vm_config_from_json(const json& j) {
   }
   if (j.contains("machine-config")) {
     const json& m = j.at("machine-config");
-    KILN_TRY(only_fields(m, "machine-config", {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages"}));
+    KILN_TRY(only_fields(m, "machine-config", {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages", "cpu_template"}));
+    KILN_TRY(get_field(m, "machine-config", "cpu_template", c.machine_config.cpu_template));
     KILN_TRY(get_field(m, "machine-config", "vcpu_count", c.machine_config.vcpu_count));
     KILN_TRY(get_field(m, "machine-config", "mem_size_mib", c.machine_config.mem_size_mib));
     KILN_TRY(get_field(m, "machine-config", "smt", c.machine_config.smt));
     KILN_TRY(get_field(m, "machine-config", "track_dirty_pages", c.machine_config.track_dirty_pages));
   }
+  if (j.contains("cpu-config") && !j.at("cpu-config").is_null())
+    c.cpu_config = CpuConfig{j.at("cpu-config"), KILN_TRY(cpu_template_from_json(j.at("cpu-config"), "cpu-config"))};
   if (j.contains("kiln")) {
     const json& k = j.at("kiln");
     KILN_TRY(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args"}));
@@ -108,6 +114,7 @@ Result<void> validate(const VmConfig& c) {
     return plain_error("--kernel is required: the path of a Linux bzImage or ELF vmlinux");
   if (c.machine_config.vcpu_count < 1 || c.machine_config.vcpu_count > kMaxVcpus)
     return plain_error("--cpus {}: must be between 1 and {}", c.machine_config.vcpu_count, kMaxVcpus);
+  if (auto t = parse_cpu_template_name(c.machine_config.cpu_template); !t) return std::unexpected(t.error());
   if (c.machine_config.smt) return plain_error("machine-config.smt: SMT is not supported; set it to false");
   if (c.machine_config.mem_size_mib < kMinMemMib || c.machine_config.mem_size_mib > kMaxMemMib)
     return plain_error("--memory {} MiB: must be between {} MiB and {} MiB", c.machine_config.mem_size_mib, kMinMemMib,
@@ -137,6 +144,105 @@ Result<std::uint64_t> parse_mem_size_mib(std::string_view text) {
   if (n > kMaxMemMib / mib_per_unit)
     return plain_error("--memory '{}': more than the {} MiB kiln allows", text, kMaxMemMib);
   return n * mib_per_unit;
+}
+
+Result<x86::BuiltinCpuTemplate> parse_cpu_template_name(std::string_view name) {
+  if (name == "host" || name == "None") return x86::BuiltinCpuTemplate::kHost;
+  if (name == "minimal") return x86::BuiltinCpuTemplate::kMinimal;
+  return plain_error("--cpu-template '{}': expected host or minimal (or a custom template with --cpu-config FILE)",
+                     name);
+}
+
+namespace {
+
+// A number written as a JSON number or a string ("0x1f", "31").
+Result<std::uint64_t> number_field(const json& obj, const std::string& where, const char* name, bool required) {
+  if (!obj.contains(name)) {
+    if (required) return plain_error("{}.{} is required", where, name);
+    return 0;
+  }
+  const json& v = obj.at(name);
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    std::string_view t = s;
+    int base = 10;
+    if (t.starts_with("0x") || t.starts_with("0X")) {
+      base = 16;
+      t.remove_prefix(2);
+    }
+    std::uint64_t n = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), n, base);
+    if (ec == std::errc() && p == t.data() + t.size() && !t.empty()) return n;
+  }
+  return plain_error("{}.{}: expected a number such as 7 or \"0x7\", got {}", where, name, v.dump());
+}
+
+Result<std::uint32_t> u32_field(const json& obj, const std::string& where, const char* name, bool required) {
+  const std::uint64_t n = KILN_TRY(number_field(obj, where, name, required));
+  if (n > 0xffff'ffff) return plain_error("{}.{}: {:#x} does not fit in 32 bits", where, name, n);
+  return static_cast<std::uint32_t>(n);
+}
+
+Result<x86::Bitmap> bitmap_field(const json& obj, const std::string& where, int width) {
+  if (!obj.contains("bitmap")) return plain_error("{}.bitmap is required", where);
+  if (!obj.at("bitmap").is_string()) return plain_error("{}.bitmap: expected a string such as \"0bxx1x0\"", where);
+  auto b = x86::parse_bitmap(obj.at("bitmap").get<std::string>(), width);
+  if (!b) return plain_error("{}.{}", where, b.error().message());
+  return *b;
+}
+
+}  // namespace
+
+Result<x86::CpuTemplate> cpu_template_from_json(const json& j, std::string_view where_sv) {
+  const std::string where(where_sv);
+  KILN_TRY(only_fields(j, where, {"kvm_capabilities", "cpuid_modifiers", "msr_modifiers", "vcpu_features",
+                                  "reg_modifiers"}));
+  for (const char* arm : {"vcpu_features", "reg_modifiers"})
+    if (j.contains(arm) && !(j.at(arm).is_array() && j.at(arm).empty()))
+      return plain_error("{}.{}: an aarch64 setting; kiln runs x86-64 guests only: remove it", where, arm);
+  if (j.contains("kvm_capabilities") && !(j.at("kvm_capabilities").is_array() && j.at("kvm_capabilities").empty()))
+    return plain_error("{}.kvm_capabilities: kiln checks the KVM capabilities it needs itself and takes no changes "
+                       "to them; remove the field",
+                       where);
+  x86::CpuTemplate t{"custom", {}, {}};
+  if (j.contains("cpuid_modifiers")) {
+    const json& mods = j.at("cpuid_modifiers");
+    if (!mods.is_array()) return plain_error("{}.cpuid_modifiers: expected an array", where);
+    for (std::size_t i = 0; i < mods.size(); ++i) {
+      const std::string w = fmt::format("{}.cpuid_modifiers[{}]", where, i);
+      const json& m = mods[i];
+      KILN_TRY(only_fields(m, w, {"leaf", "subleaf", "flags", "modifiers"}));
+      const std::uint32_t leaf = KILN_TRY(u32_field(m, w, "leaf", true));
+      const std::uint32_t subleaf = KILN_TRY(u32_field(m, w, "subleaf", false));
+      const std::uint32_t flags = KILN_TRY(u32_field(m, w, "flags", false));
+      if (!m.contains("modifiers") || !m.at("modifiers").is_array())
+        return plain_error("{}.modifiers: expected an array of {{\"register\", \"bitmap\"}}", w);
+      const json& regs = m.at("modifiers");
+      for (std::size_t r = 0; r < regs.size(); ++r) {
+        const std::string rw = fmt::format("{}.modifiers[{}]", w, r);
+        KILN_TRY(only_fields(regs[r], rw, {"register", "bitmap"}));
+        const std::string reg = regs[r].value("register", std::string());
+        x86::CpuidRegister cr;
+        if (reg == "eax") cr = x86::CpuidRegister::kEax;
+        else if (reg == "ebx") cr = x86::CpuidRegister::kEbx;
+        else if (reg == "ecx") cr = x86::CpuidRegister::kEcx;
+        else if (reg == "edx") cr = x86::CpuidRegister::kEdx;
+        else return plain_error("{}.register: expected eax, ebx, ecx or edx, got {}", rw, regs[r].value("register", json()).dump());
+        t.cpuid.push_back({leaf, subleaf, flags, cr, KILN_TRY(bitmap_field(regs[r], rw, 32))});
+      }
+    }
+  }
+  if (j.contains("msr_modifiers")) {
+    const json& mods = j.at("msr_modifiers");
+    if (!mods.is_array()) return plain_error("{}.msr_modifiers: expected an array", where);
+    for (std::size_t i = 0; i < mods.size(); ++i) {
+      const std::string w = fmt::format("{}.msr_modifiers[{}]", where, i);
+      KILN_TRY(only_fields(mods[i], w, {"addr", "bitmap"}));
+      t.msrs.push_back({KILN_TRY(u32_field(mods[i], w, "addr", true)), KILN_TRY(bitmap_field(mods[i], w, 64))});
+    }
+  }
+  return t;
 }
 
 Result<SerialConfig> parse_serial(std::string_view text) {

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "arch/x86/cpu_template.h"
 #include "base/error.h"
 
 namespace kiln {
@@ -24,6 +25,7 @@ struct MachineConfig {
   std::uint64_t mem_size_mib = 256;
   bool smt = false;
   bool track_dirty_pages = false;
+  std::string cpu_template = "host";  // "host" or "minimal" (Firecracker's "None" means host)
 };
 
 struct SerialConfig {
@@ -38,9 +40,16 @@ struct KilnConfig {
   bool host_kernel_args = true;  // add the kernel arguments this kind of host needs
 };
 
+// A custom CPU template: Firecracker's /cpu-config body, kept as given and as parsed.
+struct CpuConfig {
+  nlohmann::json source;
+  x86::CpuTemplate parsed;
+};
+
 struct VmConfig {
   BootSource boot_source;
   MachineConfig machine_config;
+  std::optional<CpuConfig> cpu_config;
   KilnConfig kiln;
 };
 
@@ -60,6 +69,11 @@ Result<void> validate(const VmConfig& c);
 
 // "512", "512M", "512MiB", "2G", "1T" -> MiB (a bare number is MiB, as QEMU's -m).
 Result<std::uint64_t> parse_mem_size_mib(std::string_view text);
+// Firecracker's custom CPU template JSON (cpuid_modifiers, msr_modifiers); errors name the field.
+Result<x86::CpuTemplate> cpu_template_from_json(const nlohmann::json& j, std::string_view where);
+// The built-in template a cpu_template value names.
+Result<x86::BuiltinCpuTemplate> parse_cpu_template_name(std::string_view name);
+
 // "stdio", "none", "file:PATH"
 Result<SerialConfig> parse_serial(std::string_view text);
 

@@ -12,6 +12,7 @@
 #include <future>
 
 #include "arch/x86/boot_cpu.h"
+#include "arch/x86/cpu_template.h"
 #include "arch/x86/cpuid.h"
 #include "arch/x86/layout.h"
 #include "base/log.h"
@@ -177,12 +178,21 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
   const auto boot = KILN_TRY(x86::setup_boot_cpu(mem_, kernel.mode, kernel.entry, kernel.boot_info_addr));
   const std::uint32_t n = config.machine_config.vcpu_count;
   std::optional<std::uint32_t> tsc_khz;
+  std::vector<x86::CpuTemplate> templates{
+      x86::builtin_cpu_template(KILN_TRY(parse_cpu_template_name(config.machine_config.cpu_template)))};
+  if (config.cpu_config) templates.push_back(config.cpu_config->parsed);
+  const auto forced = x86::native_feature_leaves();
   for (std::uint32_t id = 0; id < n; ++id) {
     auto vcpu = std::make_unique<kvm::Vcpu>(KILN_TRY(vm_.create_vcpu(id)));
     if (id == 0 && kvm_.caps().tsc_khz) {
       if (auto k = vcpu->tsc_khz()) tsc_khz = *k;
     }
     auto table = supported;
+    for (const auto& t : templates) {
+      const auto report = x86::apply_cpuid_template(table, t, {&supported, host_ == HostKind::kNestedPvm ? &forced : nullptr});
+      if (id == 0)
+        for (const auto& line : report) spdlog::warn("CPU template '{}': not applied: {}", t.name, line);
+    }
     x86::apply_cpuid_fixups(table, {.vcpu_id = id,
                                     .vcpu_count = n,
                                     .hide_cx16 = quirks.hide_cx16,
@@ -191,6 +201,17 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
     KILN_TRY(vcpu->set_cpuid(table));
     const auto [set, asked] = KILN_TRY(vcpu->set_boot_msrs(x86::cpu_vendor(supported) == x86::CpuVendor::kAmd));
     if (set != asked) spdlog::debug("vCPU {}: KVM took {} of {} boot MSRs", id, set, asked);
+    for (const auto& t : templates) {
+      for (const auto& m : t.msrs) {
+        std::string why;
+        if (auto cur = vcpu->get_msr(m.addr); !cur) {
+          why = "KVM on this host has no such MSR";
+        } else if (auto ok = vcpu->set_msr(m.addr, m.bits.apply(*cur)); !ok || !*ok) {
+          why = fmt::format("KVM refused the value {:#x}", m.bits.apply(*cur));
+        }
+        if (!why.empty() && id == 0) spdlog::warn("CPU template '{}': not applied: MSR {:#x}: {}", t.name, m.addr, why);
+      }
+    }
     KILN_TRY(vcpu->setup_lapic_lint());
     if (id == 0) {
       KILN_TRY(vcpu->set_sregs(boot.sregs));

@@ -83,5 +83,30 @@ TEST(BadInput, BadFlagValues) {
   expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpus", "100000"}, "--cpus");
 }
 
+TEST(BadInput, MoreVcpusThanKiln) {
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpus", "256"}, "--cpus");
+}
+
+TEST(BadInput, UnknownCpuTemplate) {
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpu-template", "skylake"}, "--cpu-template 'skylake': expected host or minimal");
+}
+
+TEST(BadInput, MalformedCpuConfigFiles) {
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpu-config", "/nonexistent/cpu.json"}, "--cpu-config: cannot open");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpu-config", write_file("cpu-bad.json", "{\"cpuid_modifiers\": [")},
+                  "not valid JSON");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpu-config", write_file("cpu-unknown.json", R"({"cpuid_modifers": []})")},
+                  "unknown field 'cpuid_modifers'");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpu-config",
+                   write_file("cpu-reg.json", R"({"cpuid_modifiers": [{"leaf": "0x1", "modifiers": [{"register": "exx", "bitmap": "0b1"}]}]})")},
+                  "cpu-config.cpuid_modifiers[0].modifiers[0].register: expected eax, ebx, ecx or edx");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpu-config",
+                   write_file("cpu-bits.json", R"({"msr_modifiers": [{"addr": "0x10a", "bitmap": "0b12"}]})")},
+                  "cpu-config.msr_modifiers[0].bitmap '0b12': '2' is not 0, 1 or x");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpu-config",
+                   write_file("cpu-leaf.json", R"({"cpuid_modifiers": [{"leaf": "one", "modifiers": []}]})")},
+                  "cpu-config.cpuid_modifiers[0].leaf: expected a number");
+}
+
 }  // namespace
 }  // namespace kiln::test

@@ -1,6 +1,12 @@
 // The tiny freestanding guest (guest/tiny) drives one exit path or device at a time.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+
 #include "support/guests.h"
 #include "support/kiln_process.h"
 
@@ -139,6 +145,81 @@ TEST_F(TinyGuest, SeveralVcpusStart) {
   auto st = k.wait_exit(60s);
   ASSERT_TRUE(st);
   EXPECT_EQ(*st, 0) << k.errors();
+}
+
+TEST_F(TinyGuest, FirmwareTablesAreWhereTheBootProtocolSays) {
+  // The guest follows hvm_start_info.rsdp_paddr to the RSDP and XSDT and finds the MP floating
+  // pointer and table, checking each signature and checksum.
+  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "firmware", "--cpus", "2"}));
+  auto st = k.wait_exit(60s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, 0) << k.output() << k.errors();
+  EXPECT_NE(k.output().find("tiny: firmware tables ok"), std::string::npos) << k.output();
+}
+
+// The CPUID feature registers the tiny guest printed: leaf -> {ebx, ecx, edx}.
+std::map<std::uint32_t, std::array<std::uint32_t, 3>> guest_cpuid(const std::string& out) {
+  std::map<std::uint32_t, std::array<std::uint32_t, 3>> m;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    unsigned leaf = 0, b = 0, c = 0, d = 0;
+    if (std::sscanf(line.c_str(), "tiny: cpuid %x ebx=%x ecx=%x edx=%x", &leaf, &b, &c, &d) == 4) m[leaf] = {b, c, d};
+  }
+  return m;
+}
+
+// The bits kiln reported as shown to the guest anyway for "leaf <leaf> subleaf 0 <reg>".
+std::uint32_t reported_forced(const std::string& err, const std::string& where) {
+  const auto at = err.find(where + " bits ");
+  if (at == std::string::npos || err.find("shows them to the guest anyway", at) > err.find('\n', at)) return 0;
+  std::uint32_t bits = 0;
+  std::istringstream in(err.substr(at + where.size() + 6, err.find(':', at + where.size()) - at - where.size() - 6));
+  std::string n;
+  while (std::getline(in, n, ',')) bits |= 1u << std::stoi(n);
+  return bits;
+}
+
+TEST_F(TinyGuest, MinimalCpuTemplateHidesFeaturesOrSaysWhyNot) {
+  KilnProcess host(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "cpuid"}));
+  KilnProcess minimal(kiln_run(
+      {"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "cpuid", "--cpu-template", "minimal"}));
+  ASSERT_EQ(host.wait_exit(60s).value_or(-1), 0) << host.errors();
+  ASSERT_EQ(minimal.wait_exit(60s).value_or(-1), 0) << minimal.errors();
+  const auto h = guest_cpuid(host.output());
+  const auto m = guest_cpuid(minimal.output());
+  ASSERT_EQ(h.size(), 3u) << host.output();
+  ASSERT_EQ(m.size(), 3u) << minimal.output();
+  const std::string err = minimal.errors();
+  // Extended leaf 1 is the table's on every host: only SYSCALL, NX, LM and LAHF may remain.
+  EXPECT_EQ(m.at(0x80000001)[2] & ~((1u << 11) | (1u << 20) | (1u << 29)), 0u);
+  EXPECT_EQ(m.at(0x80000001)[1] & ~1u, 0u);
+  EXPECT_NE(h.at(0x80000001)[2], m.at(0x80000001)[2]) << "the host template offers more than the baseline";
+  // Leaf 1 ECX and leaf 7: every bit the template clears is either gone or named in a warning.
+  const std::uint32_t leaf1_ecx_kept = (1u << 21) | (1u << 24) | (1u << 31);
+  EXPECT_EQ(m.at(1)[1] & ~leaf1_ecx_kept & ~reported_forced(err, "leaf 0x1 subleaf 0 ecx"), 0u) << err;
+  EXPECT_EQ(m.at(7)[0] & ~reported_forced(err, "leaf 0x7 subleaf 0 ebx"), 0u) << err;
+  EXPECT_EQ(m.at(7)[1] & ~reported_forced(err, "leaf 0x7 subleaf 0 ecx"), 0u) << err;
+  if (nested_pvm_host()) {
+    EXPECT_NE(err.find("this host shows them to the guest anyway"), std::string::npos) << err;
+  }
+}
+
+TEST_F(TinyGuest, CustomCpuConfigModifiesCpuidAndReportsMsrsItCannotSet) {
+  const std::string path = ::testing::TempDir() + "cpu-config.json";
+  // Clear RDTSCP (extended leaf 1 EDX bit 27); set an MSR KVM does not have.
+  std::ofstream(path) << R"({
+    "cpuid_modifiers": [{"leaf": "0x80000001", "subleaf": "0x0", "flags": 0,
+                         "modifiers": [{"register": "edx", "bitmap": "0bxxxx0xxxxxxxxxxxxxxxxxxxxxxxxxxx"}]}],
+    "msr_modifiers": [{"addr": "0xdeadbeef", "bitmap": "0b1"}]
+  })";
+  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "cpuid", "--cpu-config", path}));
+  ASSERT_EQ(k.wait_exit(60s).value_or(-1), 0) << k.errors();
+  const auto m = guest_cpuid(k.output());
+  ASSERT_EQ(m.count(0x80000001), 1u) << k.output();
+  EXPECT_EQ(m.at(0x80000001)[2] & (1u << 27), 0u);
+  EXPECT_EQ(m.at(0x80000001)[2] & (1u << 29), 1u << 29);  // the rest stays
+  EXPECT_NE(k.errors().find("MSR 0xdeadbeef"), std::string::npos) << k.errors();
 }
 
 }  // namespace

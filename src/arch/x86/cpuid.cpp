@@ -111,3 +111,17 @@ void apply_cpuid_fixups(std::vector<CpuidEntry>& table, const CpuidOptions& o) {
 }
 
 }  // namespace kiln::x86
+
+#include <cpuid.h>
+
+namespace kiln::x86 {
+
+std::vector<CpuidEntry> native_feature_leaves() {
+  std::vector<CpuidEntry> out;
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_count(1, 0, &a, &b, &c, &d)) out.push_back({1, 0, 0, a, b, c, d});
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) out.push_back({7, 0, kCpuidFlagSignificantIndex, a, b, c, d});
+  return out;
+}
+
+}  // namespace kiln::x86
