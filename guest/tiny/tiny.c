@@ -9,7 +9,8 @@
  *   echo           print what arrives on COM1 until a 'q', then exit 0
  *   cpl0-loop N    N iterations of a 2-instruction loop at CPL0, then exit 0 (how fast the host
  *                  runs guest kernel code)
- *   cpuid          print the CPUID feature registers the guest sees (leaves 1, 7.0, 0x80000001)
+ *   cpuid          print the CPUID registers the guest sees (leaves 1, 7.0, 0x80000001,
+ *                  0x80000008, 0x8000001e)
  *   firmware       check the RSDP the start info points at and the MP floating pointer; exit 0
  *                  if both are where kiln puts them with right signatures and checksums, else 20+
  * Every exit goes through the debug-exit port (0xf4).
@@ -175,8 +176,8 @@ void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
     finish(0);
   }
   if (starts_with(cmd, "cpuid")) {
-    static const uint32_t leaves[][2] = {{1, 0}, {7, 0}, {0x80000001, 0}};
-    for (unsigned i = 0; i < 3; ++i) {
+    static const uint32_t leaves[][2] = {{1, 0}, {7, 0}, {0x80000001, 0}, {0x80000008, 0}, {0x8000001e, 0}, {0xb, 0}, {0xb, 1}, {0, 0}};
+    for (unsigned i = 0; i < 8; ++i) {
       uint32_t a, b, c, d;
       __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(leaves[i][0]), "c"(leaves[i][1]));
       puts_serial("tiny: cpuid ");

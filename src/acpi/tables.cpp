@@ -102,7 +102,7 @@ Bytes xsdt(std::span<const std::uint64_t> table_addrs) {
   return finish(std::move(b));
 }
 
-Bytes fadt(std::uint64_t dsdt_addr, const PowerPorts& ports) {
+Bytes fadt(std::uint64_t dsdt_addr, const PowerPorts& ports, std::uint8_t century_reg) {
   // Revision 6: a hardware-reduced platform (no PM1 blocks, no SCI, no FACS), powered off and
   // reset through the sleep control and reset registers.
   constexpr std::uint32_t kFlagPowerButtonIsDevice = 1u << 4, kFlagSleepButtonIsDevice = 1u << 5,
@@ -120,7 +120,8 @@ Bytes fadt(std::uint64_t dsdt_addr, const PowerPorts& ports) {
   w.zeros(32);  // PM1a/b event and control, PM2 control, PM timer, GPE0/1 blocks
   w.zeros(8);   // their lengths, GPE1_BASE, CST_CNT
   w.zeros(8);   // P_LVL2/3 latencies, flush size and stride
-  w.zeros(5);   // duty offset and width, RTC day/month alarm, century
+  w.zeros(4);   // duty offset and width, RTC day/month alarm
+  w.u8(century_reg);
   w.u16(kBootArch8042 | kBootArchNoVga);
   w.u8(0);
   w.u32(kFlagPowerButtonIsDevice | kFlagSleepButtonIsDevice | (ports.reset ? kFlagResetRegSupported : 0) |
@@ -216,6 +217,12 @@ Bytes i8042_device(std::uint16_t data_port, std::uint16_t cmd_port, std::uint8_t
                  aml::name("_CRS", resource_template({io_port(data_port, 1), io_port(cmd_port, 1), irq_no_flags(irq)}))});
 }
 
+Bytes rtc_device(std::uint16_t port, std::uint8_t irq) {
+  using namespace aml;
+  return device("_SB_.RTC0", {aml::name("_HID", eisa_id("PNP0B00")), aml::name("_STA", integer(0xf)),
+                              aml::name("_CRS", resource_template({io_port(port, 2), irq_no_flags(irq)}))});
+}
+
 Bytes sleep_state_s5() { return aml::name("_S5_", aml::package({aml::integer(kSleepTypeS5), aml::integer(0)})); }
 
 AcpiImage build_acpi_tables(const AcpiConfig& config, std::uint64_t base) {
@@ -231,7 +238,7 @@ AcpiImage build_acpi_tables(const AcpiConfig& config, std::uint64_t base) {
   const std::size_t rsdp_off = 0;
   img.bytes.resize(36);
   const std::uint64_t dsdt_addr = place(dsdt(config.dsdt_terms));
-  const std::uint64_t fadt_addr = place(fadt(dsdt_addr, config.power));
+  const std::uint64_t fadt_addr = place(fadt(dsdt_addr, config.power, config.rtc_century_reg));
   std::vector<std::uint64_t> listed{fadt_addr, place(madt(config.madt))};
   if (!config.mcfg.empty()) listed.push_back(place(mcfg(config.mcfg)));
   const std::uint64_t xsdt_addr = place(xsdt(listed));

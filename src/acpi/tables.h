@@ -32,7 +32,8 @@ inline constexpr std::uint8_t kSleepEnable = 1u << 5;
 
 Bytes rsdp(std::uint64_t xsdt_addr);
 Bytes xsdt(std::span<const std::uint64_t> table_addrs);
-Bytes fadt(std::uint64_t dsdt_addr, const PowerPorts& ports);
+// century_reg: the CMOS register holding the century (0 when the RTC has none).
+Bytes fadt(std::uint64_t dsdt_addr, const PowerPorts& ports, std::uint8_t century_reg = 0);
 struct MadtConfig {
   std::uint32_t cpu_count = 1;  // APIC ids and ACPI processor ids 0..count-1
   std::uint32_t lapic_addr = 0xfee0'0000;
@@ -53,6 +54,7 @@ Bytes mcfg(std::span<const McfgEntry> entries);
 Bytes com_port_device(std::string_view name, std::uint32_t uid, std::uint16_t port, std::uint8_t irq);
 Bytes pvpanic_device(std::uint16_t port);  // QEMU's ISA pvpanic (QEMU0001), which Linux's driver binds
 Bytes i8042_device(std::uint16_t data_port, std::uint16_t cmd_port, std::uint8_t irq);
+Bytes rtc_device(std::uint16_t port, std::uint8_t irq);  // PNP0B00: the CMOS RTC
 Bytes sleep_state_s5();  // Name (\_S5, Package () {5, 0})
 
 // A set of tables placed from `base` upwards in one blob: the RSDP first, then the XSDT and the
@@ -65,6 +67,7 @@ struct AcpiImage {
 struct AcpiConfig {
   MadtConfig madt;
   PowerPorts power;
+  std::uint8_t rtc_century_reg = 0;
   std::vector<Bytes> dsdt_terms;
   std::vector<McfgEntry> mcfg;  // no MCFG table when empty
 };

@@ -29,8 +29,8 @@ void expect_table(const Bytes& t, const char* sig) {
 const PowerPorts kPorts{.sleep_control = 0x600, .sleep_status = 0x601, .reset = 0x602, .reset_value = 0x0f};
 
 std::vector<Bytes> pc_dsdt_terms() {
-  return {com_port_device("COM1", 1, 0x3f8, 4), i8042_device(0x60, 0x64, 1), pvpanic_device(0x505),
-          sleep_state_s5()};
+  return {com_port_device("COM1", 1, 0x3f8, 4), i8042_device(0x60, 0x64, 1), rtc_device(0x70, 8),
+          pvpanic_device(0x505), sleep_state_s5()};
 }
 
 TEST(AcpiTables, RsdpChecksumsAndPointsAtTheXsdt) {
@@ -45,7 +45,7 @@ TEST(AcpiTables, RsdpChecksumsAndPointsAtTheXsdt) {
 }
 
 TEST(AcpiTables, FadtIsHardwareReducedWithPowerRegisters) {
-  const auto f = fadt(0xe0040, kPorts);
+  const auto f = fadt(0xe0040, kPorts, 0x32);
   expect_table(f, "FACP");
   ASSERT_EQ(f.size(), 276u);
   EXPECT_EQ(f[8], 6);                                // revision
@@ -61,6 +61,7 @@ TEST(AcpiTables, FadtIsHardwareReducedWithPowerRegisters) {
   EXPECT_EQ(le(f, 248, 8), 0x600u);                  // sleep control
   EXPECT_EQ(le(f, 260, 8), 0x601u);                  // sleep status
   EXPECT_EQ(le(f, 46, 2), 0u);                       // no SCI
+  EXPECT_EQ(f[108], 0x32);                           // RTC century register
 }
 
 TEST(AcpiTables, MadtListsEveryCpuAndTheIoApic) {
@@ -246,6 +247,7 @@ TEST_F(Iasl, DsdtDecodesToTheDevicesKilnDescribes) {
   const auto text = round_trip(dsdt(pc_dsdt_terms()), "dsdt");
   for (const char* want : {"Device (_SB.COM1)", "EisaId (\"PNP0501\")", "IO (Decode16,", "0x03F8",
                            "IRQNoFlags ()", "{4}", "\"QEMU0001\"", "0x0505", "EisaId (\"PNP0303\")",
+                           "EisaId (\"PNP0B00\")", "{8}",
                            "Name (_S5, Package (0x02)"}) {
     EXPECT_NE(text.find(want), std::string::npos) << want << " missing from:\n" << text;
   }

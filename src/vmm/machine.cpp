@@ -252,13 +252,23 @@ void Machine::on_console_event(ConsoleOutput::Event e) {
     case ConsoleOutput::Event::kPanicStart: {
       std::lock_guard lock(mu_);
       panic_seen_ = true;
-      // The kernel prints its trace and then halts or reboots; give it a moment to finish.
-      panic_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+      // The kernel prints its trace, tells pvpanic, then halts or reboots; give it a moment.
+      console_ending_ = {std::chrono::steady_clock::now() + std::chrono::seconds(3),
+                         {VmEnd::kPanic, 0, "seen on the console"}};
       cv_.notify_all();
       break;
     }
-    case ConsoleOutput::Event::kPanicEnd: request_stop({VmEnd::kPanic, 0, {}}); break;
-    case ConsoleOutput::Event::kPowerOff: request_stop({VmEnd::kPowerOff, 0, {}}); break;
+    case ConsoleOutput::Event::kPanicEnd: request_stop({VmEnd::kPanic, 0, "seen on the console"}); break;
+    case ConsoleOutput::Event::kPowerOff: {
+      // The kernel prints "Power down" just before it writes the ACPI sleep register; a kernel
+      // without ACPI halts instead, and this ending is taken.
+      std::lock_guard lock(mu_);
+      if (!console_ending_)
+        console_ending_ = {std::chrono::steady_clock::now() + std::chrono::seconds(2),
+                           {VmEnd::kPowerOff, 0, "the kernel's console said 'Power down'"}};
+      cv_.notify_all();
+      break;
+    }
   }
 }
 
@@ -314,9 +324,9 @@ VmExitStatus Machine::run() {
 
   std::unique_lock lock(mu_);
   while (!status_) {
-    if (panic_deadline_) {
-      if (cv_.wait_until(lock, *panic_deadline_) == std::cv_status::timeout && !status_) {
-        status_ = VmExitStatus{VmEnd::kPanic, 0, {}};
+    if (console_ending_) {
+      if (cv_.wait_until(lock, console_ending_->deadline) == std::cv_status::timeout && !status_) {
+        status_ = console_ending_->status;
         stopping_ = true;
       }
     } else {

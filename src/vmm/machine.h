@@ -93,7 +93,13 @@ class Machine {
   std::condition_variable cv_;
   std::atomic<bool> stopping_{false};
   std::optional<VmExitStatus> status_;
-  std::optional<std::chrono::steady_clock::time_point> panic_deadline_;
+  // An ending the guest's console announced: taken at its deadline unless a device (ACPI,
+  // pvpanic) reports the ending first, with more to say.
+  struct ConsoleEnding {
+    std::chrono::steady_clock::time_point deadline;
+    VmExitStatus status;
+  };
+  std::optional<ConsoleEnding> console_ending_;
   bool panic_seen_ = false;
 
   // Exits by kind (the index of kvm::VcpuExit's alternatives).

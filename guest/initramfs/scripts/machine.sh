@@ -2,6 +2,9 @@
 # kiln.then= names: poweroff or reboot (the kernel's own paths, through ACPI), panic (sysrq), or
 # exit (the debug-exit port, status 0).
 echo "KILN-NPROC: $(nproc)"
+# One line per CPU: its APIC id, package and core, as the kernel derived them from CPUID.
+sed -n 's/^\(processor\|physical id\|core id\|apicid\)[[:space:]]*: /\1=/p' /proc/cpuinfo | tr ' ' '_' |
+  while read -r a; read -r b; read -r c; read -r d; do echo "KILN-CPU: $a $b $c $d"; done
 echo "KILN-CLOCKSOURCE: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "KILN-ACPI-TABLES: $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' ')"
 then=$(cmdline_value kiln.then)

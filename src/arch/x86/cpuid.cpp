@@ -55,8 +55,11 @@ CpuVendor cpu_vendor(const std::vector<CpuidEntry>& table) {
 
 void apply_cpuid_fixups(std::vector<CpuidEntry>& table, const CpuidOptions& o) {
   const std::uint32_t count = std::clamp<std::uint32_t>(o.vcpu_count, 1, 255);
-  bool intel = false;
-  if (auto* l0 = find_cpuid(table, 0)) intel = l0->ebx == kIntelVendorEbx;
+  bool intel = false, amd = false;
+  if (auto* l0 = find_cpuid(table, 0)) {
+    intel = l0->ebx == kIntelVendorEbx;
+    amd = l0->ebx == kAmdVendorEbx;
+  }
 
   for (auto& e : table) {
     switch (e.function) {
@@ -81,15 +84,45 @@ void apply_cpuid_fixups(std::vector<CpuidEntry>& table, const CpuidOptions& o) {
       case 0xa:
         e.eax = e.ebx = e.ecx = e.edx = 0;  // no virtual PMU
         break;
-      case 0xb:
-      case 0x1f:
-        fix_topology_leaf(e, o);
+      // AMD's topology: every vCPU a core of one package (Linux derives the package from
+      // 0x80000008 ECX and, with TOPOEXT, from 0x8000001E).
+      case 0x80000001:
+        if (amd && count > 1) e.ecx |= kExt1EcxCmpLegacy;
+        break;
+      case 0x80000008:
+        if (amd) e.ecx = (e.ecx & ~0xf0ffu) | (id_bits(count) << 12) | ((count - 1) & 0xff);
+        break;
+      case 0x8000001d: {
+        const std::uint32_t cache_level = (e.eax >> 5) & 0x7;
+        const std::uint32_t sharing = cache_level >= 3 ? count - 1 : 0;
+        if (amd) e.eax = (e.eax & ~(0xfffu << 14)) | ((sharing & 0xfff) << 14);
+        break;
+      }
+      case 0x8000001e:
+        if (amd) {
+          e.eax = o.vcpu_id;                                // extended APIC id
+          e.ebx = (e.ebx & ~0xffffu) | (o.vcpu_id & 0xff);  // one thread per core; core id
+          e.ecx = 0;                                        // one node, node 0
+        }
         break;
       case 0x40000001:
         if (o.hide_pv_hypercalls) e.eax &= ~kKvmFeatureHypercallMask;
         break;
       default:
         break;
+    }
+  }
+
+  // The topology leaves are rewritten whole: KVM may list fewer subleaves than kiln describes
+  // (one SMT level and no core level has been seen), and a missing core level makes Linux put
+  // every vCPU in its own package.
+  for (std::uint32_t leaf : {0xbu, 0x1fu}) {
+    if (find_cpuid(table, leaf) == nullptr) continue;
+    std::erase_if(table, [leaf](const CpuidEntry& e) { return e.function == leaf; });
+    for (std::uint32_t level = 0; level < 3; ++level) {
+      CpuidEntry e{leaf, level, kCpuidFlagSignificantIndex, 0, 0, 0, 0};
+      fix_topology_leaf(e, o);
+      table.push_back(e);
     }
   }
 

@@ -36,6 +36,7 @@ inline constexpr std::uint32_t kKvmFeatureHypercallMask =
 inline constexpr std::uint32_t kLeaf1EcxCx16 = 1u << 13;
 inline constexpr std::uint32_t kLeaf1EcxHypervisor = 1u << 31;
 inline constexpr std::uint32_t kLeaf1EdxHtt = 1u << 28;
+inline constexpr std::uint32_t kExt1EcxCmpLegacy = 1u << 1;
 
 void apply_cpuid_fixups(std::vector<CpuidEntry>& table, const CpuidOptions& opts);
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace kiln::x86 {
 namespace {
 
@@ -110,6 +112,48 @@ TEST(Cpuid, NoTscLeafWithoutFrequency) {
   auto t = sample_table();
   apply_cpuid_fixups(t, {});
   EXPECT_EQ(find_cpuid(t, 0x15), nullptr);
+}
+
+TEST(Cpuid, AmdTopologyIsOnePackageOfCores) {
+  std::vector<CpuidEntry> t = {
+      {0x0, 0, 0, 0x10, 0x68747541, 0x444d4163, 0x69746e65},  // AuthenticAMD
+      {0x80000001, 0, 0, 0, 0, 0x00400393, 0},
+      {0x80000008, 0, 0, 0x3030, 0, 0, 0},
+      {0x8000001d, 0, kCpuidFlagSignificantIndex, 0x121, 0, 0, 0},  // L1d
+      {0x8000001d, 3, kCpuidFlagSignificantIndex, 0x163, 0, 0, 0},  // L3
+      {0x8000001e, 0, 0, 0, 0x100, 0x300, 0},
+  };
+  apply_cpuid_fixups(t, {.vcpu_id = 5, .vcpu_count = 6});
+  EXPECT_EQ(find_cpuid(t, 0x80000008)->ecx & 0xff, 5u);          // NC: six cores
+  EXPECT_EQ((find_cpuid(t, 0x80000008)->ecx >> 12) & 0xf, 3u);   // 3 APIC-id bits for the core
+  EXPECT_NE(find_cpuid(t, 0x80000001)->ecx & kExt1EcxCmpLegacy, 0u);
+  EXPECT_EQ((find_cpuid(t, 0x8000001d, 0)->eax >> 14) & 0xfff, 0u);
+  EXPECT_EQ((find_cpuid(t, 0x8000001d, 3)->eax >> 14) & 0xfff, 5u);  // L3 shared by all six
+  EXPECT_EQ(find_cpuid(t, 0x8000001e)->eax, 5u);
+  EXPECT_EQ(find_cpuid(t, 0x8000001e)->ebx & 0xffff, 5u);  // one thread per core, core 5
+  EXPECT_EQ(find_cpuid(t, 0x8000001e)->ecx, 0u);
+}
+
+TEST(Cpuid, TopologyLeafGetsItsCoreLevelEvenWhenKvmListsOnlyOneSubleaf) {
+  std::vector<CpuidEntry> t = {{0xb, 0, kCpuidFlagSignificantIndex, 0, 1, 0x100, 0}};
+  apply_cpuid_fixups(t, {.vcpu_id = 1, .vcpu_count = 2});
+  const auto* core = find_cpuid(t, 0xb, 1);
+  ASSERT_NE(core, nullptr);
+  EXPECT_EQ(core->eax, 1u);            // one bit of core id below the package id
+  EXPECT_EQ(core->ebx, 2u);
+  EXPECT_EQ((core->ecx >> 8) & 0xff, 2u);  // core level
+  EXPECT_EQ(core->edx, 1u);            // x2APIC id
+  const auto* end = find_cpuid(t, 0xb, 2);
+  ASSERT_NE(end, nullptr);
+  EXPECT_EQ((end->ecx >> 8) & 0xff, 0u);
+  EXPECT_EQ(std::count_if(t.begin(), t.end(), [](const CpuidEntry& e) { return e.function == 0xb; }), 3);
+}
+
+TEST(Cpuid, AmdLeavesUntouchedOnIntel) {
+  auto t = sample_table();
+  t.push_back({0x80000008, 0, 0, 0x3030, 0, 0, 0});
+  apply_cpuid_fixups(t, {.vcpu_id = 1, .vcpu_count = 2});
+  EXPECT_EQ(find_cpuid(t, 0x80000008)->ecx, 0u);
 }
 
 }  // namespace
