@@ -1,7 +1,14 @@
-// Debian's stock linux-image-cloud-amd64, unmodified, from both its bzImage and its ELF vmlinux.
-// On nested-PVM hosts its user space cannot make system calls (see shared/guide/this-host.md), so
-// the check is that the kernel boots all the way to starting init.
+// Debian's stock linux-image-cloud-amd64, unmodified, from its bzImage with one vCPU and from its
+// ELF vmlinux with two, ACPI on. On nested-PVM hosts its user space cannot make system calls (see
+// shared/guide/this-host.md), so the check is that the kernel boots all the way to starting init,
+// with every CPU up and the ACPI tables taken without complaint.
+//
+// Each boot takes 25-30 minutes there; both run at once, first in the ctest run. Four vCPUs are
+// not tried here: on nested-PVM hosts the kernel's stop_machine() for the clocksource switch waits
+// behind the ftrace start-up check on another CPU while three vCPUs spin, emulated, on two host
+// cores (see the README).
 #include <gtest/gtest.h>
+
 
 #include "support/guests.h"
 #include "support/kiln_process.h"
@@ -10,22 +17,41 @@ namespace kiln::test {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr auto kToInit = 2700s;  // 1589 s (vmlinux) and 1718 s (bzImage) in one CI run here
+constexpr auto kToInit = 3000s;  // ~1590-1800 s in CI runs here
 
-class StockKernel : public ::testing::TestWithParam<const char*> {};
+struct StockCase {
+  const char* form;
+  int cpus;
+};
 
-TEST_P(StockKernel, BootsToInit) {
+void PrintTo(const StockCase& c, std::ostream* os) { *os << c.form << " with " << c.cpus << " vCPU(s)"; }
+
+class StockKernel : public ::testing::TestWithParam<StockCase> {};
+
+TEST_P(StockKernel, BootsToInitWithEveryCpu) {
   if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
   const auto g = guest_files();
-  const std::string kernel = std::string(GetParam()) == "bzImage" ? g.stock_bzimage : g.stock_vmlinux;
-  if (auto why = missing(std::string("the stock kernel's ") + GetParam(), kernel); !why.empty()) GTEST_SKIP() << why;
+  const StockCase& c = GetParam();
+  const std::string kernel = std::string(c.form) == "bzImage" ? g.stock_bzimage : g.stock_vmlinux;
+  if (auto why = missing(std::string("the stock kernel's ") + c.form, kernel); !why.empty()) GTEST_SKIP() << why;
   if (auto why = missing("the test initramfs", g.initramfs); !why.empty()) GTEST_SKIP() << why;
-  KilnProcess k(kiln_run({"--kernel", kernel, "--initrd", g.initramfs, "--memory", "256M", "--cmdline",
-                          "console=ttyS0 panic=1"}));
+  KilnProcess k(kiln_run({"--kernel", kernel, "--initrd", g.initramfs, "--memory", "256M", "--cpus",
+                          std::to_string(c.cpus), "--cmdline", "console=ttyS0 panic=1"}));
   ASSERT_TRUE(k.wait_for_output("Run /init as init process", kToInit)) << k.output() << k.errors();
   const std::string out = k.output();
   EXPECT_NE(out.find("Linux version 6.1"), std::string::npos);
-  EXPECT_EQ(out.find("Kernel panic - not syncing: VFS"), std::string::npos);
+  const std::string up = c.cpus == 1 ? "smp: Brought up 1 node, 1 CPU\r\n"
+                                     : "smp: Brought up 1 node, " + std::to_string(c.cpus) + " CPUs";
+  EXPECT_NE(out.find(up), std::string::npos) << out;
+  if (c.cpus > 1) {
+    EXPECT_NE(out.find("smpboot: Max logical packages: 1"), std::string::npos) << out;
+  }
+  EXPECT_NE(out.find("ACPI: Using ACPI (MADT) for SMP configuration information"), std::string::npos) << out;
+  EXPECT_NE(out.find("ACPI: Interpreter enabled"), std::string::npos) << out;
+  EXPECT_NE(out.find("kvm-clock: Using msrs"), std::string::npos) << out;
+  for (const char* bad : {"ACPI Error", "ACPI BIOS Error", "ACPI Warning", "Firmware Bug", "not listed by BIOS",
+                          "Kernel panic - not syncing: VFS"})
+    EXPECT_EQ(out.find(bad), std::string::npos) << bad << " in:\n" << out;
   k.terminate();
   auto st = k.wait_exit(60s);
   ASSERT_TRUE(st);
@@ -33,7 +59,9 @@ TEST_P(StockKernel, BootsToInit) {
   EXPECT_TRUE(*st == 6 || *st == 4 || *st == 0) << *st << "\n" << k.errors();
 }
 
-INSTANTIATE_TEST_SUITE_P(BothForms, StockKernel, ::testing::Values("bzImage", "vmlinux"));
+INSTANTIATE_TEST_SUITE_P(Forms, StockKernel,
+                         ::testing::Values(StockCase{"bzImage", 1}, StockCase{"vmlinux", 2}),
+                         [](const auto& p) { return std::string(p.param.form) + "_" + std::to_string(p.param.cpus) + "cpu"; });
 
 }  // namespace
 }  // namespace kiln::test

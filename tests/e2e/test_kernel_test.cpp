@@ -9,7 +9,7 @@ namespace kiln::test {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr auto kBoot = 600s;  // ~50 s to init here, ~90 s through the smoke steps
+constexpr auto kBoot = 1500s;  // ~50 s to init here alone; several times that beside the stock-kernel boots
 
 class TestKernel : public ::testing::Test {
  protected:
