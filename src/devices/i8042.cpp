@@ -6,6 +6,7 @@ namespace {
 constexpr std::uint8_t kStatusOutputFull = 0x01;
 constexpr std::uint8_t kStatusSystemFlag = 0x04;
 constexpr std::uint8_t kStatusCommand = 0x08;  // last write was to the command port
+constexpr std::uint8_t kStatusNotInhibited = 0x10;  // the keyboard lock is off
 
 constexpr std::uint8_t kCmdReadCommandByte = 0x20;
 constexpr std::uint8_t kCmdWriteCommandByte = 0x60;
@@ -24,7 +25,7 @@ std::uint8_t I8042::read(std::uint8_t offset) {
     return v;
   }
   if (offset != 4) return 0xff;  // 0x61-0x63 are not the controller's
-  std::uint8_t status = kStatusSystemFlag;
+  std::uint8_t status = kStatusSystemFlag | kStatusNotInhibited;
   if (output_) status |= kStatusOutputFull;
   if (pending_command_ != 0) status |= kStatusCommand;
   return status;

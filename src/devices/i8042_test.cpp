@@ -46,3 +46,15 @@ TEST(I8042, UnknownCommandsDoNothing) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(I8042, KeyboardIsNotInhibited) {
+  // Linux warns "Keylock active" when status bit 4 is clear.
+  I8042 kbd([] {});
+  EXPECT_EQ(kbd.read(4) & 0x10, 0x10);
+}
+
+}  // namespace
+}  // namespace kiln
