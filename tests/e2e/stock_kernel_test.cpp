@@ -3,7 +3,7 @@
 // shared/guide/this-host.md), so the check is that the kernel boots all the way to starting init,
 // with every CPU up and the ACPI tables taken without complaint.
 //
-// Each boot takes 25-30 minutes there; both run at once, first in the ctest run. Four vCPUs are
+// Each boot takes 25-35 minutes there; both run at once, at the end of the ctest run. Four vCPUs are
 // not tried here: on nested-PVM hosts the kernel's stop_machine() for the clocksource switch waits
 // behind the ftrace start-up check on another CPU while three vCPUs spin, emulated, on two host
 // cores (see the README).
