@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "base/byte_writer.h"
+
 namespace kiln::acpi::aml {
 
 namespace {
@@ -14,9 +16,7 @@ constexpr std::uint8_t kZeroOp = 0x00, kOneOp = 0x01, kNameOp = 0x08, kBytePrefi
 
 void append(Bytes& out, const Bytes& b) { out.insert(out.end(), b.begin(), b.end()); }
 
-void append_le(Bytes& out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
+void append_le(Bytes& out, std::uint64_t v, int bytes) { ByteWriter(out).le(v, bytes); }
 
 bool lead_char(char c) { return (c >= 'A' && c <= 'Z') || c == '_'; }
 bool name_char(char c) { return lead_char(c) || (c >= '0' && c <= '9'); }

@@ -14,43 +14,19 @@ constexpr char kCreatorId[] = "KILN";       // 4 bytes
 constexpr std::uint32_t kOemRevision = 1;
 constexpr std::uint32_t kCreatorRevision = 1;
 
-// Little-endian writer over a growing byte vector.
-class Writer {
- public:
-  explicit Writer(Bytes& b) : b_(b) {}
-  void u8(std::uint64_t v) { put(v, 1); }
-  void u16(std::uint64_t v) { put(v, 2); }
-  void u32(std::uint64_t v) { put(v, 4); }
-  void u64(std::uint64_t v) { put(v, 8); }
-  void chars(std::string_view s, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) b_.push_back(i < s.size() ? static_cast<std::uint8_t>(s[i]) : ' ');
-  }
-  void zeros(std::size_t n) { b_.insert(b_.end(), n, 0); }
-  void bytes(const Bytes& v) { b_.insert(b_.end(), v.begin(), v.end()); }
-  // A Generic Address Structure for a byte-wide I/O port (or all zeros when port is 0).
-  void io_gas(std::uint16_t port) {
-    if (port == 0) return zeros(12);
-    u8(1);  // system I/O space
-    u8(8);  // register bit width
-    u8(0);  // bit offset
-    u8(1);  // byte access
-    u64(port);
-  }
-
- private:
-  void put(std::uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) b_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-  }
-  Bytes& b_;
-};
-
-void put_le(Bytes& b, std::size_t off, std::uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) b[off + i] = static_cast<std::uint8_t>(v >> (8 * i));
+// A Generic Address Structure for a byte-wide I/O port (or all zeros when port is 0).
+void io_gas(ByteWriter& w, std::uint16_t port) {
+  if (port == 0) return w.zeros(12);
+  w.u8(1);  // system I/O space
+  w.u8(8);  // register bit width
+  w.u8(0);  // bit offset
+  w.u8(1);  // byte access
+  w.u64(port);
 }
 
 Bytes header(std::string_view signature, std::uint8_t revision) {
   Bytes b;
-  Writer w(b);
+  ByteWriter w(b);
   w.chars(signature, 4);
   w.u32(0);  // length, set by finish()
   w.u8(revision);
@@ -64,23 +40,17 @@ Bytes header(std::string_view signature, std::uint8_t revision) {
 }
 
 Bytes finish(Bytes b) {
-  put_le(b, 4, b.size(), 4);
+  ByteWriter(b).patch_le(4, b.size(), 4);
   b[9] = 0;
-  b[9] = static_cast<std::uint8_t>(-checksum(b));
+  b[9] = static_cast<std::uint8_t>(-sum8(b));
   return b;
 }
 
 }  // namespace
 
-std::uint8_t checksum(std::span<const std::uint8_t> bytes) {
-  std::uint8_t sum = 0;
-  for (auto c : bytes) sum = static_cast<std::uint8_t>(sum + c);
-  return sum;
-}
-
 Bytes rsdp(std::uint64_t xsdt_addr) {
   Bytes b;
-  Writer w(b);
+  ByteWriter w(b);
   w.chars("RSD PTR ", 8);
   w.u8(0);  // checksum of the first 20 bytes
   w.chars(kOemId, 6);
@@ -90,14 +60,14 @@ Bytes rsdp(std::uint64_t xsdt_addr) {
   w.u64(xsdt_addr);
   w.u8(0);  // extended checksum of all 36 bytes
   w.zeros(3);
-  b[8] = static_cast<std::uint8_t>(-checksum(std::span(b).first(20)));
-  b[32] = static_cast<std::uint8_t>(-checksum(b));
+  b[8] = static_cast<std::uint8_t>(-sum8(std::span(b).first(20)));
+  b[32] = static_cast<std::uint8_t>(-sum8(b));
   return b;
 }
 
 Bytes xsdt(std::span<const std::uint64_t> table_addrs) {
   Bytes b = header("XSDT", 1);
-  Writer w(b);
+  ByteWriter w(b);
   for (auto a : table_addrs) w.u64(a);
   return finish(std::move(b));
 }
@@ -109,7 +79,7 @@ Bytes fadt(std::uint64_t dsdt_addr, const PowerPorts& ports, std::uint8_t centur
                           kFlagResetRegSupported = 1u << 10, kFlagHardwareReduced = 1u << 20;
   constexpr std::uint16_t kBootArch8042 = 1u << 1, kBootArchNoVga = 1u << 2;
   Bytes b = header("FACP", 6);
-  Writer w(b);
+  ByteWriter w(b);
   w.u32(0);  // FIRMWARE_CTRL: no FACS
   w.u32(dsdt_addr <= 0xffff'ffff ? dsdt_addr : 0);
   w.u8(0);   // reserved
@@ -126,15 +96,15 @@ Bytes fadt(std::uint64_t dsdt_addr, const PowerPorts& ports, std::uint8_t centur
   w.u8(0);
   w.u32(kFlagPowerButtonIsDevice | kFlagSleepButtonIsDevice | (ports.reset ? kFlagResetRegSupported : 0) |
         kFlagHardwareReduced);
-  w.io_gas(ports.reset);
+  io_gas(w, ports.reset);
   w.u8(ports.reset_value);
   w.u16(0);  // ARM boot flags
   w.u8(5);   // FADT minor version: 6.5
   w.u64(0);  // X_FIRMWARE_CTRL
   w.u64(dsdt_addr);
   w.zeros(12 * 8);  // X_PM1a/b event and control, X_PM2 control, X_PM timer, X_GPE0/1 blocks
-  w.io_gas(ports.sleep_control);
-  w.io_gas(ports.sleep_status);
+  io_gas(w, ports.sleep_control);
+  io_gas(w, ports.sleep_status);
   w.chars("KILN", 8);  // hypervisor vendor identity
   return finish(std::move(b));
 }
@@ -142,7 +112,7 @@ Bytes fadt(std::uint64_t dsdt_addr, const PowerPorts& ports, std::uint8_t centur
 Bytes madt(const MadtConfig& c) {
   constexpr std::uint32_t kPcAtCompat = 1;  // KVM's irqchip includes the dual 8259
   Bytes b = header("APIC", 5);
-  Writer w(b);
+  ByteWriter w(b);
   w.u32(c.lapic_addr);
   w.u32(kPcAtCompat);
   for (std::uint32_t id = 0; id < c.cpu_count; ++id) {
@@ -177,14 +147,14 @@ Bytes madt(const MadtConfig& c) {
 
 Bytes dsdt(const std::vector<Bytes>& terms) {
   Bytes b = header("DSDT", 2);  // revision 2: 64-bit integers
-  Writer w(b);
+  ByteWriter w(b);
   for (const auto& t : terms) w.bytes(t);
   return finish(std::move(b));
 }
 
 Bytes mcfg(std::span<const McfgEntry> entries) {
   Bytes b = header("MCFG", 1);
-  Writer w(b);
+  ByteWriter w(b);
   w.zeros(8);
   for (const auto& e : entries) {
     w.u64(e.ecam_base);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "acpi/aml.h"
+#include "base/byte_writer.h"
 
 namespace kiln::acpi {
 
@@ -16,8 +17,6 @@ using Bytes = aml::Bytes;
 
 inline constexpr std::size_t kHeaderSize = 36;
 
-// The 8-bit sum of all bytes (a correct table sums to zero).
-std::uint8_t checksum(std::span<const std::uint8_t> bytes);
 
 // The registers of the hardware-reduced power interface (ACPI 4.8.3.7 and 4.8.3.6), as port I/O.
 struct PowerPorts {

@@ -22,7 +22,7 @@ void expect_table(const Bytes& t, const char* sig) {
   ASSERT_GE(t.size(), kHeaderSize);
   EXPECT_EQ(std::memcmp(t.data(), sig, 4), 0);
   EXPECT_EQ(le(t, 4, 4), t.size());
-  EXPECT_EQ(checksum(t), 0) << sig;
+  EXPECT_EQ(sum8(t), 0) << sig;
   EXPECT_EQ(std::memcmp(t.data() + 10, "KILN  ", 6), 0);
 }
 
@@ -37,8 +37,8 @@ TEST(AcpiTables, RsdpChecksumsAndPointsAtTheXsdt) {
   const auto r = rsdp(0xe1234);
   ASSERT_EQ(r.size(), 36u);
   EXPECT_EQ(std::memcmp(r.data(), "RSD PTR ", 8), 0);
-  EXPECT_EQ(checksum(std::span(r).first(20)), 0);
-  EXPECT_EQ(checksum(r), 0);
+  EXPECT_EQ(sum8(std::span(r).first(20)), 0);
+  EXPECT_EQ(sum8(r), 0);
   EXPECT_EQ(r[15], 2);
   EXPECT_EQ(le(r, 20, 4), 36u);
   EXPECT_EQ(le(r, 24, 8), 0xe1234u);
