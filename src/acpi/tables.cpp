@@ -193,7 +193,9 @@ Bytes rtc_device(std::uint16_t port, std::uint8_t irq) {
                               aml::name("_CRS", resource_template({io_port(port, 2), irq_no_flags(irq)}))});
 }
 
-Bytes sleep_state_s5() { return aml::name("_S5_", aml::package({aml::integer(kSleepTypeS5), aml::integer(0)})); }
+Bytes sleep_state_s5(std::uint8_t slp_typ) {
+  return aml::name("_S5_", aml::package({aml::integer(slp_typ), aml::integer(0)}));
+}
 
 AcpiImage build_acpi_tables(const AcpiConfig& config, std::uint64_t base) {
   AcpiImage img;

@@ -25,9 +25,6 @@ struct PowerPorts {
   std::uint16_t reset = 0;          // a write of reset_value resets the machine
   std::uint8_t reset_value = 0;
 };
-// The SLP_TYP the DSDT's \_S5 gives for soft-off, which the guest writes to sleep_control.
-inline constexpr std::uint8_t kSleepTypeS5 = 5;
-inline constexpr std::uint8_t kSleepEnable = 1u << 5;
 
 Bytes rsdp(std::uint64_t xsdt_addr);
 Bytes xsdt(std::span<const std::uint64_t> table_addrs);
@@ -54,7 +51,8 @@ Bytes com_port_device(std::string_view name, std::uint32_t uid, std::uint16_t po
 Bytes pvpanic_device(std::uint16_t port);  // QEMU's ISA pvpanic (QEMU0001), which Linux's driver binds
 Bytes i8042_device(std::uint16_t data_port, std::uint16_t cmd_port, std::uint8_t irq);
 Bytes rtc_device(std::uint16_t port, std::uint8_t irq);  // PNP0B00: the CMOS RTC
-Bytes sleep_state_s5();  // Name (\_S5, Package () {5, 0})
+// Name (\_S5, Package () {slp_typ, 0}): the SLP_TYP the guest writes to sleep control for soft-off.
+Bytes sleep_state_s5(std::uint8_t slp_typ);
 
 // A set of tables placed from `base` upwards in one blob: the RSDP first, then the XSDT and the
 // tables it lists (the DSDT through the FADT).

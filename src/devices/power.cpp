@@ -13,7 +13,7 @@ void AcpiPowerDevice::write(std::uint64_t offset, std::span<const std::byte> dat
   if (data.empty()) return;
   const auto v = static_cast<std::uint8_t>(data[0]);
   switch (offset) {
-    case 0:
+    case kSleepControl:
       if ((v & kSleepEnable) == 0) return;
       if (const std::uint8_t type = (v >> 2) & 0x7; type == kSleepTypeSoftOff) {
         if (cb_.power_off) cb_.power_off();
@@ -21,8 +21,8 @@ void AcpiPowerDevice::write(std::uint64_t offset, std::span<const std::byte> dat
         cb_.unsupported_sleep(type);
       }
       return;
-    case 2:
-      if (v == reset_value_ && cb_.reset) cb_.reset();
+    case kReset:
+      if (v == kResetValue && cb_.reset) cb_.reset();
       return;
     default: return;  // sleep status: write-one-to-clear of a bit that is never set
   }

@@ -9,22 +9,23 @@
 
 namespace kiln {
 
-// Three byte registers: sleep control (offset 0), sleep status (1), reset (2).
+// Three byte registers. The FADT and the DSDT's \_S5 are built from these constants.
 class AcpiPowerDevice : public BusDevice {
  public:
+  static constexpr std::uint64_t kSleepControl = 0, kSleepStatus = 1, kReset = 2, kSize = 3;  // offsets
   static constexpr std::uint8_t kSleepEnable = 1u << 5;
-  static constexpr std::uint8_t kSleepTypeSoftOff = 5;  // must match the DSDT's \_S5
+  static constexpr std::uint8_t kSleepTypeSoftOff = 5;  // SLP_TYP in bits 4:2 of a sleep-control write
+  static constexpr std::uint8_t kResetValue = 0x0f;
   struct Callbacks {
     std::function<void()> power_off;
     std::function<void()> reset;
     std::function<void(std::uint8_t)> unsupported_sleep;  // S1-S4: kiln cannot suspend a guest
   };
-  AcpiPowerDevice(std::uint8_t reset_value, Callbacks cb) : reset_value_(reset_value), cb_(std::move(cb)) {}
+  explicit AcpiPowerDevice(Callbacks cb) : cb_(std::move(cb)) {}
   void read(std::uint64_t offset, std::span<std::byte> data) override;
   void write(std::uint64_t offset, std::span<const std::byte> data) override;
 
  private:
-  std::uint8_t reset_value_;
   Callbacks cb_;
 };
 

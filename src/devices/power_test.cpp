@@ -21,7 +21,7 @@ struct Seen {
 };
 
 AcpiPowerDevice make(Seen& s) {
-  return AcpiPowerDevice(0x0f, {.power_off = [&s] { ++s.off; },
+  return AcpiPowerDevice({.power_off = [&s] { ++s.off; },
                                 .reset = [&s] { ++s.reset; },
                                 .unsupported_sleep = [&s](std::uint8_t t) { ++s.other; s.other_type = t; }});
 }

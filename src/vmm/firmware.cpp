@@ -3,6 +3,7 @@
 #include "acpi/tables.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/mptable.h"
+#include "devices/power.h"
 
 namespace kiln {
 
@@ -23,14 +24,15 @@ Result<std::uint64_t> write_firmware_tables(const GuestMemory& mem, const Firmwa
              .lapic_addr = static_cast<std::uint32_t>(x86::kLapicAddr),
              .ioapic_id = kIoApicId,
              .ioapic_addr = static_cast<std::uint32_t>(x86::kIoApicAddr)};
-  ac.power = {.sleep_control = x86::kAcpiPowerPort,
-              .sleep_status = x86::kAcpiPowerPort + 1,
-              .reset = x86::kAcpiPowerPort + 2,
-              .reset_value = x86::kAcpiResetValue};
+  // The FADT points at the power device's registers, and \_S5 gives the type it powers off on.
+  ac.power = {.sleep_control = x86::kAcpiPowerPort + AcpiPowerDevice::kSleepControl,
+              .sleep_status = x86::kAcpiPowerPort + AcpiPowerDevice::kSleepStatus,
+              .reset = x86::kAcpiPowerPort + AcpiPowerDevice::kReset,
+              .reset_value = AcpiPowerDevice::kResetValue};
   ac.dsdt_terms = {acpi::com_port_device("COM1", 1, x86::kCom1Port, x86::kCom1Irq),
                    acpi::i8042_device(x86::kI8042Port, x86::kI8042Port + 4, x86::kI8042Irq),
                    acpi::rtc_device(x86::kRtcPort, x86::kRtcIrq),
-                   acpi::pvpanic_device(x86::kPvPanicPort), acpi::sleep_state_s5()};
+                   acpi::pvpanic_device(x86::kPvPanicPort), acpi::sleep_state_s5(AcpiPowerDevice::kSleepTypeSoftOff)};
   ac.rtc_century_reg = 0x32;  // kiln's CMOS RTC keeps the century there
   const auto img = acpi::build_acpi_tables(ac, x86::kAcpiTablesAddr);
   if (x86::kAcpiTablesAddr + img.bytes.size() > x86::kAcpiTablesEnd)

@@ -145,7 +145,6 @@ Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
                        x86::kDebugExitPort, 1));
   KILN_TRY(pio_.insert(
       std::make_shared<AcpiPowerDevice>(
-          x86::kAcpiResetValue,
           AcpiPowerDevice::Callbacks{
               .power_off = [this] { request_stop({VmEnd::kPowerOff, 0, "ACPI soft-off"}); },
               .reset = [this] { request_stop({VmEnd::kReset, 0, "reset through the ACPI reset register"}); },
@@ -153,7 +152,7 @@ Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
                   [](std::uint8_t type) {
                     spdlog::warn("the guest asked for ACPI sleep type {}; kiln offers only soft-off (S5)", type);
                   }}),
-      x86::kAcpiPowerPort, 3));
+      x86::kAcpiPowerPort, AcpiPowerDevice::kSize));
   KILN_TRY(pio_.insert(std::make_shared<PvPanicDevice>(PvPanicDevice::Callbacks{
                            .panicked = [this] { request_stop({VmEnd::kPanic, 0, "reported through pvpanic"}); },
                            .crash_loaded = [] { spdlog::info("the guest is starting its crash kernel (pvpanic)"); }}),
