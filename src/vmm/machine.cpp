@@ -177,21 +177,22 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
   const auto boot = KILN_TRY(x86::setup_boot_cpu(mem_, kernel.mode, kernel.entry, kernel.boot_info_addr));
   const std::uint32_t n = config.machine_config.vcpu_count;
   std::optional<std::uint32_t> tsc_khz;
+  // The CPU templates give one table for every vCPU, reported on once; the per-vCPU fix-ups
+  // (APIC id, topology) go on top of it below.
   std::vector<x86::CpuTemplate> templates{
       x86::builtin_cpu_template(KILN_TRY(parse_cpu_template_name(config.machine_config.cpu_template)))};
   if (config.cpu_config) templates.push_back(config.cpu_config->parsed);
-  const auto forced = x86::native_feature_leaves();
+  const auto forced = host_ == HostKind::kNestedPvm ? x86::native_feature_leaves() : std::vector<x86::CpuidEntry>{};
+  auto templated = supported;
+  for (const auto& t : templates)
+    for (const auto& line : x86::apply_cpuid_template(templated, t, {&supported, forced.empty() ? nullptr : &forced}))
+      spdlog::warn("CPU template '{}': not applied: {}", t.name, line);
   for (std::uint32_t id = 0; id < n; ++id) {
     auto vcpu = std::make_unique<kvm::Vcpu>(KILN_TRY(vm_.create_vcpu(id)));
     if (id == 0 && kvm_.caps().tsc_khz) {
       if (auto k = vcpu->tsc_khz()) tsc_khz = *k;
     }
-    auto table = supported;
-    for (const auto& t : templates) {
-      const auto report = x86::apply_cpuid_template(table, t, {&supported, host_ == HostKind::kNestedPvm ? &forced : nullptr});
-      if (id == 0)
-        for (const auto& line : report) spdlog::warn("CPU template '{}': not applied: {}", t.name, line);
-    }
+    auto table = templated;
     x86::apply_cpuid_fixups(table, {.vcpu_id = id,
                                     .vcpu_count = n,
                                     .hide_cx16 = quirks.hide_cx16,
@@ -205,8 +206,8 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
         std::string why;
         if (auto cur = vcpu->get_msr(m.addr); !cur) {
           why = "KVM on this host has no such MSR";
-        } else if (auto ok = vcpu->set_msr(m.addr, m.bits.apply(*cur)); !ok || !*ok) {
-          why = fmt::format("KVM refused the value {:#x}", m.bits.apply(*cur));
+        } else if (const std::uint64_t v = m.bits.apply(*cur); !vcpu->set_msr(m.addr, v).value_or(false)) {
+          why = fmt::format("KVM refused the value {:#x}", v);
         }
         if (!why.empty() && id == 0) spdlog::warn("CPU template '{}': not applied: MSR {:#x}: {}", t.name, m.addr, why);
       }

@@ -6,7 +6,9 @@ namespace kiln::x86 {
 
 namespace {
 
-std::uint32_t& reg_of(CpuidEntry& e, CpuidRegister r) {
+// The register of an entry, const or not.
+template <class Entry>
+auto& reg_of(Entry& e, CpuidRegister r) {
   switch (r) {
     case CpuidRegister::kEax: return e.eax;
     case CpuidRegister::kEbx: return e.ebx;
@@ -16,16 +18,9 @@ std::uint32_t& reg_of(CpuidEntry& e, CpuidRegister r) {
   return e.edx;
 }
 
-std::uint32_t reg_value(const CpuidEntry& e, CpuidRegister r) { return reg_of(const_cast<CpuidEntry&>(e), r); }
-
+// The entry in an optional table, or nullptr.
 const CpuidEntry* find(const std::vector<CpuidEntry>* t, std::uint32_t leaf, std::uint32_t subleaf) {
-  if (t == nullptr) return nullptr;
-  for (const auto& e : *t) {
-    if (e.function != leaf) continue;
-    if ((e.flags & kCpuidFlagSignificantIndex) != 0 && e.index != subleaf) continue;
-    return &e;
-  }
-  return nullptr;
+  return t == nullptr ? nullptr : find_cpuid(*t, leaf, subleaf);
 }
 
 // Registers that are feature flags (where "KVM supports it" has a meaning).
@@ -146,7 +141,7 @@ std::vector<std::string> apply_cpuid_template(std::vector<CpuidEntry>& table, co
     };
     if (is_feature_register(m.leaf, m.subleaf, m.reg)) {
       std::uint32_t offered = 0;
-      if (const CpuidEntry* s = find(host.supported, m.leaf, m.subleaf)) offered = reg_value(*s, m.reg);
+      if (const CpuidEntry* s = find(host.supported, m.leaf, m.subleaf)) offered = reg_of(*s, m.reg);
       if (const std::uint32_t missing = wanted & ~offered & ~r; missing != 0) {
         not_applied.push_back(fmt::format("{} bits {}: KVM on this host cannot offer them; left clear", where,
                                           bit_list(missing, [](std::uint32_t b) { return b; })));
@@ -156,7 +151,7 @@ std::vector<std::string> apply_cpuid_template(std::vector<CpuidEntry>& table, co
     r = wanted;
     if (is_forced_register(m.leaf, m.subleaf, m.reg)) {
       if (const CpuidEntry* f = find(host.forced, m.leaf, m.subleaf)) {
-        const std::uint32_t shown = reg_value(*f, m.reg) & ~wanted & static_cast<std::uint32_t>(m.bits.mask);
+        const std::uint32_t shown = reg_of(*f, m.reg) & ~wanted & static_cast<std::uint32_t>(m.bits.mask);
         if (shown != 0) {
           std::string clear = bit_list(shown, [&](std::uint32_t b) {
             auto n = linux_feature_number(m.leaf, m.subleaf, m.reg, b);

@@ -1,17 +1,24 @@
 #include "arch/x86/cpuid.h"
 
+#include <cpuid.h>
+
 #include <algorithm>
 #include <bit>
+#include <utility>
 
 namespace kiln::x86 {
 
-CpuidEntry* find_cpuid(std::vector<CpuidEntry>& table, std::uint32_t function, std::uint32_t index) {
-  for (auto& e : table) {
+const CpuidEntry* find_cpuid(const std::vector<CpuidEntry>& table, std::uint32_t function, std::uint32_t index) {
+  for (const auto& e : table) {
     if (e.function != function) continue;
     if ((e.flags & kCpuidFlagSignificantIndex) != 0 && e.index != index) continue;
     return &e;
   }
   return nullptr;
+}
+
+CpuidEntry* find_cpuid(std::vector<CpuidEntry>& table, std::uint32_t function, std::uint32_t index) {
+  return const_cast<CpuidEntry*>(find_cpuid(std::as_const(table), function, index));
 }
 
 namespace {
@@ -142,12 +149,6 @@ void apply_cpuid_fixups(std::vector<CpuidEntry>& table, const CpuidOptions& o) {
     l15->edx = 0;
   }
 }
-
-}  // namespace kiln::x86
-
-#include <cpuid.h>
-
-namespace kiln::x86 {
 
 std::vector<CpuidEntry> native_feature_leaves() {
   std::vector<CpuidEntry> out;

@@ -45,10 +45,9 @@ CpuVendor cpu_vendor(const std::vector<CpuidEntry>& table);
 
 // The entry for (function, index), or nullptr.
 CpuidEntry* find_cpuid(std::vector<CpuidEntry>& table, std::uint32_t function, std::uint32_t index = 0);
+const CpuidEntry* find_cpuid(const std::vector<CpuidEntry>& table, std::uint32_t function, std::uint32_t index = 0);
 
-}  // namespace kiln::x86
-
-namespace kiln::x86 {
 // The CPUID leaves 1 and 7.0 of the CPU kiln itself runs on (what nested-PVM hosts show guests).
 std::vector<CpuidEntry> native_feature_leaves();
+
 }  // namespace kiln::x86
