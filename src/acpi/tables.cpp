@@ -206,17 +206,16 @@ AcpiImage build_acpi_tables(const AcpiConfig& config, std::uint64_t base) {
     img.bytes.insert(img.bytes.end(), t.begin(), t.end());
     return at;
   };
-  // Sizes do not depend on addresses, so lay out with placeholders, then write the real tables.
-  const std::size_t rsdp_off = 0;
+  // The RSDP comes first but points at the XSDT, which is placed last (after the tables it
+  // lists): its 36 bytes are kept free and written at the end.
   img.bytes.resize(36);
   const std::uint64_t dsdt_addr = place(dsdt(config.dsdt_terms));
   const std::uint64_t fadt_addr = place(fadt(dsdt_addr, config.power, config.rtc_century_reg));
   std::vector<std::uint64_t> listed{fadt_addr, place(madt(config.madt))};
   if (!config.mcfg.empty()) listed.push_back(place(mcfg(config.mcfg)));
-  const std::uint64_t xsdt_addr = place(xsdt(listed));
-  const Bytes r = rsdp(xsdt_addr);
-  std::copy(r.begin(), r.end(), img.bytes.begin() + rsdp_off);
-  img.rsdp_addr = base + rsdp_off;
+  const Bytes r = rsdp(place(xsdt(listed)));
+  std::copy(r.begin(), r.end(), img.bytes.begin());
+  img.rsdp_addr = base;
   return img;
 }
 
