@@ -1,5 +1,6 @@
 #pragma once
 // Where the guest kit's scripts left the kernels and initramfs (see guest/prepare.sh).
+#include <initializer_list>
 #include <optional>
 #include <string>
 
@@ -18,5 +19,16 @@ bool have_kvm();
 // The reason to skip a test that needs `path`, or an empty string if it is there. When
 // KILN_REQUIRE_GUESTS=1 (the README's test command sets it) a missing guest is a failure, not a skip.
 std::string missing(const std::string& what, const std::string& path);
+
+// What a Linux kernel's log says once its CPUs are up: "smp: Brought up 1 node, N CPU(s)" (the
+// serial console ends lines with CR LF, so one CPU is matched to the end of its line).
+inline std::string smp_brought_up_line(int cpus) {
+  return cpus == 1 ? "smp: Brought up 1 node, 1 CPU\r\n"
+                   : "smp: Brought up 1 node, " + std::to_string(cpus) + " CPUs";
+}
+
+// Log lines a kernel prints when it finds fault with the firmware tables kiln wrote.
+inline constexpr std::initializer_list<const char*> kFirmwareComplaints = {
+    "ACPI Error", "ACPI BIOS Error", "ACPI Warning", "Firmware Bug", "not listed by BIOS"};  // FW_BUG prints "[Firmware Bug]"
 
 }  // namespace kiln::test
