@@ -96,6 +96,7 @@ gdt:
 	.quad 0x00cf92000000ffff	/* 0x10 kernel data */
 	.quad 0x00cff2000000ffff	/* 0x18 user data */
 	.quad 0x00affa000000ffff	/* 0x20 user code 64 */
+	.quad 0x0040f50000001003	/* 0x28 like Linux's CPUNODE segment: limit = node 1, CPU 3 */
 gdt_end:
 gdt_desc:
 	.word gdt_end - gdt - 1

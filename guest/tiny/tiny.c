@@ -141,6 +141,13 @@ static void fallback(void) {
                    : "b"(7ull), "c"(8ull)
                    : "cc");
   step(7, "cmpxchg16b", zf == 1 && pair[0] == 7 && pair[1] == 8);
+
+  /* What Linux's NMI entry does to find its CPU without RDPID; a null selector gives ZF=0. */
+  uint64_t limit = 0x2b, untouched = 0x77;
+  uint8_t zf_null;
+  __asm__ volatile("lsl %0, %0; setz %1" : "+r"(limit), "=q"(zf) : : "cc");
+  __asm__ volatile("lsl %2, %0; setz %1" : "+r"(untouched), "=q"(zf_null) : "r"(0ull) : "cc");
+  step(8, "lsl", zf == 1 && limit == 0x1003 && zf_null == 0 && untouched == 0x77);
   finish(0);
 }
 

@@ -88,6 +88,13 @@ Result<VcpuExit> Vcpu::run() {
       InternalError ie{r->internal.suberror, {}, r->internal.suberror == KVM_INTERNAL_ERROR_EMULATION};
       const std::uint32_t n = std::min<std::uint32_t>(r->internal.ndata, 16);
       ie.data.assign(r->internal.data, r->internal.data + n);
+      if (ie.emulation && r->emulation_failure.ndata >= 3 &&
+          (r->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) != 0) {
+        const std::size_t len = std::min<std::size_t>(r->emulation_failure.insn_size,
+                                                      sizeof(r->emulation_failure.insn_bytes));
+        const auto* b = reinterpret_cast<const std::byte*>(r->emulation_failure.insn_bytes);
+        ie.instruction.assign(b, b + len);
+      }
       return ie;
     }
     case KVM_EXIT_FAIL_ENTRY: return FailEntry{r->fail_entry.hardware_entry_failure_reason};

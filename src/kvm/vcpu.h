@@ -21,7 +21,15 @@ struct MmioWrite { std::uint64_t addr; std::span<const std::byte> data; };
 struct Hlt {};
 struct Shutdown {};  // triple fault
 struct SystemEvent { enum Type { kShutdown, kReset, kCrash, kOther } type; std::uint32_t raw; };
-struct InternalError { std::uint32_t suberror; std::vector<std::uint64_t> data; bool emulation; };
+// For emulation failures, `instruction` holds the bytes KVM's emulator fetched when the kernel
+// reports them (Linux 5.14+): the instruction as it was when it failed, which memory may no longer
+// hold (another vCPU may have patched the text since, as text_poke does around an int3).
+struct InternalError {
+  std::uint32_t suberror;
+  std::vector<std::uint64_t> data;
+  bool emulation;
+  std::vector<std::byte> instruction;
+};
 struct FailEntry { std::uint64_t reason; };
 struct Interrupted {};  // a signal or immediate_exit made KVM_RUN return
 struct Debug {};

@@ -55,7 +55,8 @@ class Machine {
   Result<void> setup_vcpus(const VmConfig& config, const boot::LoadedKernel& kernel);
   void vcpu_loop(std::size_t index);
   // The instruction-emulation fallback for KVM_INTERNAL_ERROR_EMULATION; false ends the VM.
-  bool handle_emulation_failure(kvm::Vcpu& vcpu);
+  // `fetched_by_kvm`: the instruction bytes KVM reported with the failure, if any.
+  bool handle_emulation_failure(kvm::Vcpu& vcpu, std::span<const std::byte> fetched_by_kvm);
   void on_console_event(ConsoleOutput::Event e);
   void on_console_input();
   void kick_vcpus();

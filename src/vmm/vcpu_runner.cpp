@@ -37,26 +37,27 @@ std::string Machine::vcpu_report(const kvm::Vcpu& vcpu) const {
       s.cs.db, s.cs.dpl, s.cr0, s.cr3, s.cr4, s.efer, n == 0 ? "(unreadable)" : x86::hex_bytes(std::span(code).first(n)));
 }
 
-bool Machine::handle_emulation_failure(kvm::Vcpu& vcpu) {
+bool Machine::handle_emulation_failure(kvm::Vcpu& vcpu, std::span<const std::byte> fetched_by_kvm) {
   auto regs = vcpu.get_regs();
   auto sregs = vcpu.get_sregs();
   auto fpu = vcpu.get_fpu();
   if (!regs || !sregs || !fpu) return false;
-  std::array<std::byte, 15> code{};
-  const std::size_t n = x86::fetch_instruction(mem_, *sregs, *regs, code);
-  const auto bytes = std::span(code).first(n);
-  const auto out = x86::emulate_instruction(bytes, *regs, *sregs, *fpu, mem_);
+  const std::uint64_t rip = regs->rip;
+  const auto failed = x86::emulate_failed_instruction(fetched_by_kvm, *regs, *sregs, *fpu, mem_);
+  const auto& out = failed.outcome;
   using Kind = x86::EmulationOutcome::Kind;
   if (out.kind == Kind::kUnknown || out.kind == Kind::kFault) {
-    spdlog::error("KVM could not emulate the instruction at RIP {:#x} ({}), and kiln cannot either: {} [{}]",
-                  regs->rip, out.detail, out.name, x86::hex_bytes(bytes));
+    spdlog::error("KVM could not emulate the instruction at RIP {:#x} ({}), and kiln cannot either: {} [{}]{}",
+                  rip, out.detail, out.name, x86::hex_bytes(failed.used()),
+                  fetched_by_kvm.empty() ? std::string()
+                                         : fmt::format(" (KVM fetched [{}])", x86::hex_bytes(fetched_by_kvm)));
     return false;
   }
   if (!emulation_noted_.exchange(true))
-    spdlog::info("KVM's emulator gave up on '{}' at {:#x}; kiln emulates such instructions itself", out.name,
-                 regs->rip);
+    spdlog::info("KVM's emulator gave up on '{}' at {:#x}; kiln emulates such instructions itself", out.name, rip);
   count_emulation(out.name);
-  spdlog::debug("emulated {} at {:#x}", out.name, regs->rip);
+  spdlog::debug("emulated {} at {:#x} (bytes {} KVM)", out.name, rip,
+                failed.from_kvm ? "from" : "read from memory, none usable from");
   if (!vcpu.set_regs(*regs)) return false;
   if (out.fpu_changed && !vcpu.set_fpu(*fpu)) return false;
   if (out.kind == Kind::kInjectException) {
@@ -108,7 +109,7 @@ void Machine::vcpu_loop(std::size_t index) {
               }
             },
             [&](const kvm::InternalError& e) {
-              if (e.emulation && handle_emulation_failure(vcpu)) return;
+              if (e.emulation && handle_emulation_failure(vcpu, e.instruction)) return;
               crash(fmt::format("KVM internal error, suberror {}{}", e.suberror,
                                 e.emulation ? " (instruction emulation failed)" : ""));
             },

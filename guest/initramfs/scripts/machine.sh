@@ -7,6 +7,10 @@ sed -n 's/^\(processor\|physical id\|core id\|apicid\)[[:space:]]*: /\1=/p' /pro
   while read -r a; read -r b; read -r c; read -r d; do echo "KILN-CPU: $a $b $c $d"; done
 echo "KILN-CLOCKSOURCE: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "KILN-ACPI-TABLES: $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' ')"
+# With more than one CPU, every other CPU takes an NMI (sysrq l: "NMI backtrace for cpu N"): the
+# NMI entry is code KVM's emulator cannot always run (lsl, for its CPU number), and the kernel's own
+# reboot and panic paths send NMIs to CPUs that do not stop in time.
+if [ "$(nproc)" -gt 1 ]; then echo l > /proc/sysrq-trigger; fi
 then=$(cmdline_value kiln.then)
 echo "KILN-THEN: ${then:-exit}"
 case "$then" in

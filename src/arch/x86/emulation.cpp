@@ -1,5 +1,6 @@
 #include "arch/x86/emulation.h"
 
+#include <algorithm>
 #include <bit>
 #include <optional>
 
@@ -109,7 +110,79 @@ EmulationOutcome advance(Registers& r, const ZydisDecodedInstruction& in, std::s
 
 EmulationOutcome fault(std::string name, std::string why) { return {Kind::kFault, 0, false, std::move(name), std::move(why)}; }
 
+// LSL and LAR: the 8-byte descriptor a selector names, or nothing when the selector is null or
+// past its table's limit (ZF=0 then, not a fault). A table the guest's page tables do not map
+// is a fault.
+struct DescriptorLookup {
+  bool faulted = false;
+  std::optional<std::uint64_t> raw;
+};
+
+DescriptorLookup load_descriptor(const GuestMemory& mem, const SpecialRegisters& s, std::uint16_t selector) {
+  const bool ldt = (selector & 4) != 0;
+  const std::uint32_t offset = selector & ~7u;
+  if (!ldt && offset == 0) return {};
+  std::uint64_t base = s.gdt.base;
+  std::uint32_t limit = s.gdt.limit;
+  if (ldt) {
+    if (s.ldt.unusable != 0 || s.ldt.present == 0) return {};
+    base = s.ldt.base;
+    limit = s.ldt.limit;
+  }
+  if (offset + 7u > limit) return {};
+  std::uint64_t raw = 0;
+  if (read_linear(mem, s, base + offset, std::as_writable_bytes(std::span(&raw, 1))) != sizeof raw) return {true, {}};
+  return {false, raw};
+}
+
+// Whether LSL (or LAR) reports on this descriptor at this CPL: code and data segments (conforming
+// code at any privilege, the rest only at DPL >= max(CPL, RPL)), and the system types each accepts.
+bool lsl_lar_accepts(std::uint64_t raw, std::uint16_t selector, unsigned cpl, bool long_mode, bool lar) {
+  const unsigned type = (raw >> 40) & 0xf;
+  const bool system = ((raw >> 44) & 1) == 0;
+  const unsigned dpl = (raw >> 45) & 3;
+  if (system) {
+    bool ok = false;
+    switch (type) {
+      case 0x2: case 0x9: case 0xb: ok = true; break;                 // LDT, available and busy TSS
+      case 0x1: case 0x3: ok = !long_mode; break;                     // 16-bit TSS
+      case 0xc: ok = lar; break;                                      // call gate
+      case 0x4: case 0x5: ok = lar && !long_mode; break;              // 16-bit call gate, task gate
+      default: break;
+    }
+    if (!ok) return false;
+  } else if ((type & 0xc) == 0xc) {
+    return true;  // conforming code: no privilege check
+  }
+  return dpl >= cpl && dpl >= (selector & 3u);
+}
+
 }  // namespace
+
+FailedInstruction emulate_failed_instruction(std::span<const std::byte> fetched_by_kvm, Registers& regs,
+                                             const SpecialRegisters& sregs, FpuState& fpu, const GuestMemory& mem) {
+  FailedInstruction f;
+  auto usable = [](const EmulationOutcome& o) {
+    return o.kind == EmulationOutcome::Kind::kEmulated || o.kind == EmulationOutcome::Kind::kInjectException;
+  };
+  if (!fetched_by_kvm.empty()) {
+    Registers r = regs;
+    FpuState fp = fpu;
+    const auto kvm_bytes = fetched_by_kvm.first(std::min(fetched_by_kvm.size(), f.bytes.size()));
+    f.outcome = emulate_instruction(kvm_bytes, r, sregs, fp, mem);
+    if (usable(f.outcome)) {
+      std::copy(kvm_bytes.begin(), kvm_bytes.end(), f.bytes.begin());
+      f.length = kvm_bytes.size();
+      f.from_kvm = true;
+      regs = r;
+      fpu = fp;
+      return f;
+    }
+  }
+  f.length = fetch_instruction(mem, sregs, regs, f.bytes);
+  f.outcome = emulate_instruction(f.used(), regs, sregs, fpu, mem);
+  return f;
+}
 
 std::string hex_bytes(std::span<const std::byte> bytes) {
   std::string s;
@@ -220,6 +293,42 @@ EmulationOutcome emulate_instruction(std::span<const std::byte> bytes, Registers
         r.rflags &= ~kRflagsZf;
       }
       return advance(r, in, "cmpxchg16b");
+    }
+    case ZYDIS_MNEMONIC_LSL:
+    case ZYDIS_MNEMONIC_LAR: {
+      // Linux's NMI and #DB entries read the CPU number this way (the limit of the CPUNODE
+      // segment) when the CPU has FSGSBASE but no RDPID; KVM's emulator has neither instruction.
+      const bool lsl = in.mnemonic == ZYDIS_MNEMONIC_LSL;
+      const char* name = lsl ? "lsl" : "lar";
+      GprRef dst = resolve_gpr(r, ops[0].reg.value);
+      if (dst.slot == nullptr) return {Kind::kUnknown, 0, false, name, text};
+      std::uint16_t selector = 0;
+      if (ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        GprRef src = resolve_gpr(r, ops[1].reg.value);
+        if (src.slot == nullptr) return {Kind::kUnknown, 0, false, name, text};
+        selector = static_cast<std::uint16_t>(*src.slot);
+      } else {
+        auto ea = effective_address(in, ops[1], r, s, mode.long64);
+        if (!ea || read_linear(mem, s, *ea, std::as_writable_bytes(std::span(&selector, 1))) != 2)
+          return fault(name, text);
+      }
+      const auto d = load_descriptor(mem, s, selector);
+      if (d.faulted) return fault(name, text);
+      const unsigned cpl = (s.cr0 & kCr0Pe) == 0 ? 0 : (s.cs.selector & 3u);
+      if (d.raw && lsl_lar_accepts(*d.raw, selector, cpl, (s.efer & kEferLma) != 0, !lsl)) {
+        std::uint64_t value = 0;
+        if (lsl) {
+          value = (*d.raw & 0xffff) | (((*d.raw >> 48) & 0xf) << 16);
+          if (((*d.raw >> 55) & 1) != 0) value = (value << 12) | 0xfff;  // 4 KiB granularity
+        } else {
+          value = (*d.raw >> 32) & (in.operand_width == 16 ? 0xff00u : 0x00f0ff00u);
+        }
+        write_gpr(dst, value & 0xffff'ffffull);
+        r.rflags |= kRflagsZf;
+      } else {
+        r.rflags &= ~kRflagsZf;
+      }
+      return advance(r, in, name);
     }
     default:
       return {Kind::kUnknown, 0, false, ZydisMnemonicGetString(in.mnemonic), text};

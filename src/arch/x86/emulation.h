@@ -34,6 +34,21 @@ std::size_t fetch_instruction(const GuestMemory& mem, const SpecialRegisters& sr
 EmulationOutcome emulate_instruction(std::span<const std::byte> bytes, Registers& regs,
                                      const SpecialRegisters& sregs, FpuState& fpu, const GuestMemory& mem);
 
+// The fallback for one failure: the bytes KVM reported fetching come first, since memory may hold
+// something else by now (another vCPU patching kernel text, as text_poke does: int3 first, then the
+// rest, then the new first byte, can rewrite the instruction between the failure and any read of
+// it, and the guest's int3 handler counts on the #BP for the int3 this vCPU met). Without usable
+// bytes from KVM (older kernels, or part of an instruction), the instruction is read at CS:RIP.
+struct FailedInstruction {
+  EmulationOutcome outcome;
+  std::array<std::byte, 15> bytes{};  // the bytes the outcome came from
+  std::size_t length = 0;
+  bool from_kvm = false;
+  [[nodiscard]] std::span<const std::byte> used() const { return std::span(bytes).first(length); }
+};
+FailedInstruction emulate_failed_instruction(std::span<const std::byte> fetched_by_kvm, Registers& regs,
+                                             const SpecialRegisters& sregs, FpuState& fpu, const GuestMemory& mem);
+
 // "0f 01 ca" style hex for reports.
 std::string hex_bytes(std::span<const std::byte> bytes);
 

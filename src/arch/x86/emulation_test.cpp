@@ -149,6 +149,87 @@ TEST_F(Fallback, UnknownInstructionsAreReportedNotRun) {
   EXPECT_EQ(regs_.rip, rip);
 }
 
+// A GDT at 0x300000 with Linux's CPUNODE segment (entry 15: limit = node << 12 | cpu, RO data,
+// DPL 3, byte granular), a kernel-only data segment (entry 2, DPL 0, 4 KiB granular, limit
+// 0xfffff) and a 64-bit TSS (entry 8, a system type LSL accepts; entry 10, a call gate, it does not).
+class Descriptors : public Fallback {
+ protected:
+  static constexpr std::uint64_t kGdt = 0x300000;
+  static std::uint64_t segment(std::uint32_t limit, unsigned type, bool s, unsigned dpl, bool g) {
+    return (limit & 0xffffull) | (std::uint64_t{limit >> 16 & 0xf} << 48) | (std::uint64_t{type} << 40) |
+           (std::uint64_t{s} << 44) | (std::uint64_t{dpl} << 45) | (1ull << 47) | (std::uint64_t{g} << 55) |
+           (1ull << 54);
+  }
+  void SetUp() override {
+    Fallback::SetUp();
+    put(15, segment(0x1003, 0x5, true, 3, false));
+    put(2, segment(0xfffff, 0x3, true, 0, true));
+    put(8, segment(0x67, 0x9, false, 0, false));
+    put(10, segment(0, 0xc, false, 3, false));
+    sregs_.gdt = {kGdt, 16 * 8 - 1};
+    regs_.rflags = kRflagsReserved1;
+  }
+  void put(unsigned index, std::uint64_t raw) {
+    ASSERT_TRUE(mem_.write_obj<std::uint64_t>(GuestAddress{kGdt + index * 8}, raw));
+  }
+};
+
+TEST_F(Descriptors, LslReadsTheCpuNodeSegmentAsLinuxsNmiEntryDoes) {
+  regs_.rax = 0x7b;  // mov $__CPUNODE_SEG, %rax; lsl %rax, %rax  (RPL 3)
+  auto o = run({0x48, 0x0f, 0x03, 0xc0});
+  EXPECT_EQ(o.kind, Kind::kEmulated) << o.detail;
+  EXPECT_EQ(o.name, "lsl");
+  EXPECT_EQ(regs_.rax, 0x1003u);
+  EXPECT_NE(regs_.rflags & kRflagsZf, 0u);
+  EXPECT_EQ(regs_.rip, 0x200004u);
+}
+
+TEST_F(Descriptors, LslScalesPageGranularLimits) {
+  regs_.rcx = 0x10;
+  auto o = run({0x0f, 0x03, 0xc1});  // lsl eax, ecx
+  EXPECT_EQ(o.kind, Kind::kEmulated);
+  EXPECT_EQ(regs_.rax, 0xffff'ffffu);
+  EXPECT_NE(regs_.rflags & kRflagsZf, 0u);
+}
+
+TEST_F(Descriptors, LslRefusesWithZfClearAndLeavesTheDestination) {
+  struct Case { std::uint16_t selector; const char* why; };
+  for (auto [sel, why] : {Case{0x0, "null selector"}, Case{0x80, "past the GDT limit"},
+                          Case{0x13, "DPL 0 segment asked for with RPL 3"}, Case{0x53, "call gate"},
+                          Case{0x4, "LDT selector with no LDT"}}) {
+    regs_.rax = 0x1234'5678'9abc'def0;
+    regs_.rbx = sel;
+    regs_.rflags |= kRflagsZf;
+    auto o = run({0x48, 0x0f, 0x03, 0xc3});  // lsl rax, rbx
+    EXPECT_EQ(o.kind, Kind::kEmulated) << why;
+    EXPECT_EQ(regs_.rflags & kRflagsZf, 0u) << why;
+    EXPECT_EQ(regs_.rax, 0x1234'5678'9abc'def0u) << why;
+  }
+  regs_.rbx = 0x40;  // the TSS: a system type LSL accepts
+  auto o = run({0x48, 0x0f, 0x03, 0xc3});
+  EXPECT_NE(regs_.rflags & kRflagsZf, 0u);
+  EXPECT_EQ(regs_.rax, 0x67u);
+  EXPECT_EQ(o.kind, Kind::kEmulated);
+}
+
+TEST_F(Descriptors, LarGivesTheAccessRightsAndAcceptsCallGates) {
+  regs_.rbx = 0x7b;
+  run({0x0f, 0x02, 0xc3});  // lar eax, ebx
+  EXPECT_NE(regs_.rflags & kRflagsZf, 0u);
+  EXPECT_EQ(regs_.rax, 0x0040f500u);  // D=1, P=1, DPL=3, S=1, type 5
+  regs_.rbx = 0x53;
+  auto o = run({0x0f, 0x02, 0xc3});
+  EXPECT_EQ(o.name, "lar");
+  EXPECT_NE(regs_.rflags & kRflagsZf, 0u);
+}
+
+TEST_F(Descriptors, ATableOutsideGuestMemoryIsAFault) {
+  sregs_.gdt.base = 0x7000'0000;  // mapped by the boot page tables, but no memory there
+  regs_.rax = 0x7b;
+  auto o = run({0x48, 0x0f, 0x03, 0xc0});
+  EXPECT_EQ(o.kind, Kind::kFault);
+}
+
 TEST_F(Fallback, GarbageBytesAreUndecodable) {
   auto o = run({0x0f, 0xff, 0xff, 0xff});
   EXPECT_EQ(o.kind, Kind::kUnknown);
@@ -176,6 +257,52 @@ TEST_F(Fallback, FetchReadsThroughPageTables) {
   std::array<std::byte, 15> buf{};
   EXPECT_EQ(fetch_instruction(mem_, sregs_, regs_, buf), 15u);
   EXPECT_EQ(hex_bytes(std::span(buf).first(3)), "0f 01 ca");
+}
+
+std::vector<std::byte> bytes_of(std::initializer_list<std::uint8_t> v) {
+  std::vector<std::byte> b;
+  for (auto x : v) b.push_back(std::byte{x});
+  return b;
+}
+
+TEST_F(Fallback, TheBytesKvmFailedOnWinOverWhatMemoryHoldsNow) {
+  // Another vCPU finished patching the text after this one met the int3: memory now holds the
+  // new instruction (a call), which kiln does not emulate. The int3 must still be delivered.
+  ASSERT_TRUE(mem_.write(GuestAddress{0x200000}, bytes_of({0xe8, 0x10, 0x00, 0x00, 0x00})));
+  const auto f = emulate_failed_instruction(bytes_of({0xcc}), regs_, sregs_, fpu_, mem_);
+  EXPECT_TRUE(f.from_kvm);
+  EXPECT_EQ(f.outcome.kind, Kind::kInjectException);
+  EXPECT_EQ(f.outcome.vector, kVectorBreakpoint);
+  EXPECT_EQ(regs_.rip, 0x200001u);
+  EXPECT_EQ(hex_bytes(f.used()), "cc");
+}
+
+TEST_F(Fallback, WithoutBytesFromKvmTheInstructionIsReadAtRip) {
+  ASSERT_TRUE(mem_.write(GuestAddress{0x200000}, bytes_of({0x0f, 0x01, 0xca})));
+  regs_.rflags |= kRflagsAc;
+  const auto f = emulate_failed_instruction({}, regs_, sregs_, fpu_, mem_);
+  EXPECT_FALSE(f.from_kvm);
+  EXPECT_EQ(f.outcome.name, "clac");
+  EXPECT_EQ(regs_.rflags & kRflagsAc, 0u);
+  EXPECT_EQ(regs_.rip, 0x200003u);
+}
+
+TEST_F(Fallback, PartialBytesFromKvmFallBackToMemoryAndLeaveTheStateAlone) {
+  // KVM stopped fetching two bytes into the instruction: they do not decode, so memory decides.
+  ASSERT_TRUE(mem_.write(GuestAddress{0x200000}, bytes_of({0x9b})));
+  const auto f = emulate_failed_instruction(bytes_of({0x0f, 0x01}), regs_, sregs_, fpu_, mem_);
+  EXPECT_FALSE(f.from_kvm);
+  EXPECT_EQ(f.outcome.name, "fwait");
+  EXPECT_EQ(regs_.rip, 0x200001u);
+}
+
+TEST_F(Fallback, NeitherKvmsBytesNorMemoryGiveAnInstructionKilnKnows) {
+  ASSERT_TRUE(mem_.write(GuestAddress{0x200000}, bytes_of({0xe8, 0x10, 0x00, 0x00, 0x00})));
+  const auto before = regs_;
+  const auto f = emulate_failed_instruction(bytes_of({0xe8, 0x10, 0x00, 0x00, 0x00}), regs_, sregs_, fpu_, mem_);
+  EXPECT_EQ(f.outcome.kind, Kind::kUnknown);
+  EXPECT_EQ(regs_.rip, before.rip);
+  EXPECT_EQ(hex_bytes(f.used().first(5)), "e8 10 00 00 00");
 }
 
 }  // namespace
