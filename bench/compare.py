@@ -8,7 +8,8 @@
 (b) cost of one port-I/O exit: the tiny guest writes port 0x80 N times at CPL3 (IOPL 3); per exit
     = (T(N) - T(0)) / N of whole runs, for kiln, QEMU and a bare KVM_RUN loop (the floor).
 (c) exec -> the kernel's "Run /init" line: the test kernel's bzImage and initramfs with 1 and 4
-    vCPUs (ACPI, SMP). QEMU runs it with -accel tcg on its microvm machine (ACPI on), because on
+    vCPUs (ACPI, SMP). QEMU runs it with -accel tcg on its microvm machine with ACPI and the PIT
+    on (with neither kvmclock nor a PIT the kernel cannot measure its TSC there, and stalls): on
     nested-PVM hosts QEMU's KVM mode cannot boot Linux; on ordinary hosts this row compares a
     KVM guest with an emulated one, so read it as "kiln here" vs "QEMU here". --boot-runs 0
     skips it (each kiln boot takes about a minute on nested-PVM hosts).
@@ -128,7 +129,7 @@ def main():
                  for _ in range(args.boot_runs)]
             row = {"kiln": median_ms(k) / 1e3}
             if have_qemu:
-                q = [time_to_line(["qemu-system-x86_64", "-M", "microvm,acpi=on", "-accel", "tcg", "-cpu", "max",
+                q = [time_to_line(["qemu-system-x86_64", "-M", "microvm,acpi=on,pit=on", "-accel", "tcg", "-cpu", "max",
                                    "-smp", str(cpus), "-m", "128M", "-nodefaults", "-no-user-config", "-nographic",
                                    "-serial", "stdio", "-kernel", bz, "-initrd", initrd,
                                    "-append", f"{guest_args} {host_args}"], "Run /init as init process")
