@@ -46,7 +46,7 @@ bool Machine::handle_emulation_failure(kvm::Vcpu& vcpu, std::span<const std::byt
   const auto failed = x86::emulate_failed_instruction(fetched_by_kvm, *regs, *sregs, *fpu, mem_);
   const auto& out = failed.outcome;
   using Kind = x86::EmulationOutcome::Kind;
-  if (out.kind == Kind::kUnknown || out.kind == Kind::kFault) {
+  if (!out.handled()) {
     spdlog::error("KVM could not emulate the instruction at RIP {:#x} ({}), and kiln cannot either: {} [{}]{}",
                   rip, out.detail, out.name, x86::hex_bytes(failed.used()),
                   fetched_by_kvm.empty() ? std::string()

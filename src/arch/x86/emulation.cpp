@@ -103,6 +103,28 @@ std::optional<std::uint64_t> effective_address(const ZydisDecodedInstruction& in
   return ea + segment_base(s, op.mem.segment, long64);
 }
 
+// A source operand that is a general-purpose register or `bytes` of memory, zero-extended.
+// kUnknown: a register kiln does not model; kFault: memory it cannot read.
+struct SourceValue {
+  std::uint64_t value = 0;
+  std::optional<Kind> failure;
+};
+
+SourceValue read_source(const ZydisDecodedInstruction& in, const ZydisDecodedOperand& op, Registers& r,
+                        const SpecialRegisters& s, const GuestMemory& mem, bool long64, std::size_t bytes) {
+  SourceValue v;
+  if (op.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+    GprRef g = resolve_gpr(r, op.reg.value);
+    if (g.slot == nullptr) v.failure = Kind::kUnknown;
+    else v.value = *g.slot & width_mask(static_cast<unsigned>(bytes * 8));
+    return v;
+  }
+  auto ea = effective_address(in, op, r, s, long64);
+  if (!ea || read_linear(mem, s, *ea, std::as_writable_bytes(std::span(&v.value, 1)).first(bytes)) != bytes)
+    v.failure = Kind::kFault;
+  return v;
+}
+
 EmulationOutcome advance(Registers& r, const ZydisDecodedInstruction& in, std::string name) {
   r.rip += in.length;
   return {Kind::kEmulated, 0, false, std::move(name), {}};
@@ -162,15 +184,12 @@ bool lsl_lar_accepts(std::uint64_t raw, std::uint16_t selector, unsigned cpl, bo
 FailedInstruction emulate_failed_instruction(std::span<const std::byte> fetched_by_kvm, Registers& regs,
                                              const SpecialRegisters& sregs, FpuState& fpu, const GuestMemory& mem) {
   FailedInstruction f;
-  auto usable = [](const EmulationOutcome& o) {
-    return o.kind == EmulationOutcome::Kind::kEmulated || o.kind == EmulationOutcome::Kind::kInjectException;
-  };
   if (!fetched_by_kvm.empty()) {
     Registers r = regs;
     FpuState fp = fpu;
     const auto kvm_bytes = fetched_by_kvm.first(std::min(fetched_by_kvm.size(), f.bytes.size()));
     f.outcome = emulate_instruction(kvm_bytes, r, sregs, fp, mem);
-    if (usable(f.outcome)) {
+    if (f.outcome.handled()) {
       std::copy(kvm_bytes.begin(), kvm_bytes.end(), f.bytes.begin());
       f.length = kvm_bytes.size();
       f.from_kvm = true;
@@ -257,19 +276,9 @@ EmulationOutcome emulate_instruction(std::span<const std::byte> bytes, Registers
     case ZYDIS_MNEMONIC_POPCNT: {
       GprRef dst = resolve_gpr(r, ops[0].reg.value);
       if (dst.slot == nullptr) return {Kind::kUnknown, 0, false, "popcnt", text};
-      std::uint64_t src = 0;
-      if (ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
-        GprRef sr = resolve_gpr(r, ops[1].reg.value);
-        if (sr.slot == nullptr) return {Kind::kUnknown, 0, false, "popcnt", text};
-        src = *sr.slot;
-      } else {
-        auto ea = effective_address(in, ops[1], r, s, mode.long64);
-        if (!ea) return fault("popcnt", text);
-        if (read_linear(mem, s, *ea, std::as_writable_bytes(std::span(&src, 1)).first(in.operand_width / 8)) !=
-            in.operand_width / 8u)
-          return fault("popcnt", text);
-      }
-      src &= width_mask(in.operand_width);
+      const auto sv = read_source(in, ops[1], r, s, mem, mode.long64, in.operand_width / 8u);
+      if (sv.failure) return {*sv.failure, 0, false, "popcnt", text};
+      const std::uint64_t src = sv.value;
       write_gpr(dst, static_cast<std::uint64_t>(std::popcount(src)));
       r.rflags &= ~(kRflagsCf | kRflagsPf | kRflagsAf | kRflagsZf | kRflagsSf | kRflagsOf);
       if (src == 0) r.rflags |= kRflagsZf;
@@ -302,16 +311,9 @@ EmulationOutcome emulate_instruction(std::span<const std::byte> bytes, Registers
       const char* name = lsl ? "lsl" : "lar";
       GprRef dst = resolve_gpr(r, ops[0].reg.value);
       if (dst.slot == nullptr) return {Kind::kUnknown, 0, false, name, text};
-      std::uint16_t selector = 0;
-      if (ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
-        GprRef src = resolve_gpr(r, ops[1].reg.value);
-        if (src.slot == nullptr) return {Kind::kUnknown, 0, false, name, text};
-        selector = static_cast<std::uint16_t>(*src.slot);
-      } else {
-        auto ea = effective_address(in, ops[1], r, s, mode.long64);
-        if (!ea || read_linear(mem, s, *ea, std::as_writable_bytes(std::span(&selector, 1))) != 2)
-          return fault(name, text);
-      }
+      const auto sv = read_source(in, ops[1], r, s, mem, mode.long64, 2);
+      if (sv.failure) return {*sv.failure, 0, false, name, text};
+      const auto selector = static_cast<std::uint16_t>(sv.value);
       const auto d = load_descriptor(mem, s, selector);
       if (d.faulted) return fault(name, text);
       const unsigned cpl = (s.cr0 & kCr0Pe) == 0 ? 0 : (s.cs.selector & 3u);

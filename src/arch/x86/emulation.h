@@ -24,6 +24,8 @@ struct EmulationOutcome {
   bool fpu_changed = false;
   std::string name;    // what the counters call it: "int3", "clac", ...
   std::string detail;  // disassembly or the reason, for the report
+  // Carried out (or turned into an exception): the vCPU can go on.
+  [[nodiscard]] bool handled() const { return kind == Kind::kEmulated || kind == Kind::kInjectException; }
 };
 
 // Reads the instruction bytes at CS:RIP through the guest's page tables (up to 15).
