@@ -212,6 +212,14 @@ void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
     puts_serial("tiny: firmware tables ok\n");
     finish(0);
   }
+  if (starts_with(cmd, "counter")) {  /* a line per step, forever: for pause and resume */
+    for (uint64_t i = 0;; ++i) {
+      puts_serial("tiny: count ");
+      put_hex(i);
+      puts_serial("\n");
+      for (unsigned d = 0; d < 2000; ++d) outb(0x80, 0);
+    }
+  }
   if (starts_with(cmd, "echo")) {
     puts_serial("tiny: echo ready\n");
     for (;;) {

@@ -1,6 +1,14 @@
 #include "base/log.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <mutex>
+
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+
+#include "base/unique_fd.h"
 
 namespace kiln {
 
@@ -9,12 +17,55 @@ namespace {
 // benchmark measures from before exec from the outside (see bench/), using the absolute
 // CLOCK_MONOTONIC stamp the boot timer prints.
 const std::chrono::steady_clock::time_point g_start = std::chrono::steady_clock::now();
+
+// Writes each line with one non-blocking write(): a full FIFO or pipe drops the line.
+class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit FdSink(UniqueFd fd) : fd_(std::move(fd)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    (void)!::write(fd_.get(), line.data(), line.size());
+  }
+  void flush_() override {}
+
+ private:
+  UniqueFd fd_;
+};
+
 }  // namespace
+
+Result<UniqueFd> open_output(const std::string& path, std::string_view field) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600));
+  if (!fd) return errno_error("{} '{}': cannot open it for writing (check the directory and permissions)", field, path);
+  return fd;
+}
+
+Result<void> configure_log_output(const LogOutput& out) {
+  std::shared_ptr<spdlog::logger> logger;
+  if (out.path.empty()) {
+    logger = std::make_shared<spdlog::logger>("kiln", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  } else {
+    UniqueFd fd = KILN_TRY(open_output(out.path, "log_path"));
+    logger = std::make_shared<spdlog::logger>("kiln", std::make_shared<FdSink>(std::move(fd)));
+  }
+  std::string pattern = "%Y-%m-%dT%H:%M:%S.%f [kiln]";
+  if (out.show_level) pattern += " [%l]";
+  if (out.show_origin) pattern += " [%s:%#]";
+  pattern += " %v";
+  logger->set_pattern(pattern);
+  logger->set_level(out.level);
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(out.level);
+  return {};
+}
 
 std::chrono::steady_clock::time_point process_start_time() { return g_start; }
 
 void init_logging(std::string_view level) {
-  auto logger = spdlog::stderr_color_mt("kiln");
+  auto logger = std::make_shared<spdlog::logger>("kiln", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   logger->set_pattern("%^[kiln %l]%$ %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(std::string(level)));

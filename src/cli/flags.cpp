@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <fstream>
 
 #include "vmm/exit_status.h"
@@ -19,6 +20,26 @@ Examples:
 
 The console is the terminal: type to the guest, Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.
 )";
+
+constexpr const char* kApiExamples = R"(
+Examples:
+  kiln --api-sock /tmp/kiln.sock        then configure and start the VM with Firecracker's API:
+    curl --unix-socket /tmp/kiln.sock -X PUT http://localhost/boot-source \
+         -d '{"kernel_image_path": "vmlinux", "boot_args": "console=ttyS0"}'
+    curl --unix-socket /tmp/kiln.sock -X PUT http://localhost/actions -d '{"action_type": "InstanceStart"}'
+  kiln --config-file vm.json --no-api   boot the VM vm.json describes (the shape of GET /vm/config)
+  kiln run --help                       boot a kernel from flags alone
+)";
+
+Result<VmConfig> read_config_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return plain_error("--config-file: cannot open '{}' (check the path)", path);
+  nlohmann::json j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return plain_error("--config-file '{}': not valid JSON", path);
+  auto c = vm_config_from_json(j);
+  if (!c) return plain_error("--config-file '{}': {}", path, c.error().message());
+  return c;
+}
 
 Result<CpuConfig> read_cpu_config_file(const std::string& path) {
   std::ifstream f(path);
@@ -44,10 +65,25 @@ std::string first_line(std::string s) {
 Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::string> args) {
   CLI::App app{"kiln: a virtual machine monitor for Linux KVM", "kiln"};
   app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION);
-  app.require_subcommand(1);
-  app.footer(std::string("\n") + kExitCodeHelp);
+  app.require_subcommand(0, 1);
+  app.footer(std::string(kApiExamples) + "\n" + kExitCodeHelp);
 
   RunCommand cmd;
+  std::string config_file, top_serial = "stdio";
+  bool no_api = false, top_boot_timer = false;
+  app.add_option("--api-sock", cmd.api_sock,
+                 "serve Firecracker's REST API on this Unix socket (the path must not exist yet)");
+  app.add_option("--config-file", config_file,
+                 "boot the VM this JSON file describes, in the shape of GET /vm/config (boot-source, "
+                 "machine-config, ...)");
+  app.add_flag("--no-api", no_api, "serve no API (needs --config-file)");
+  app.add_option("--id", cmd.id, "the instance id GET / reports")->default_val("anonymous-instance");
+  app.add_flag("--boot-timer", top_boot_timer,
+               "log the time from kiln's start to the guest's write of 123 to port 0x3f0");
+  app.add_option("--serial", top_serial, "where COM1 goes: stdio, file:PATH or none (default stdio)");
+  app.add_option("--level", cmd.log_level, "log level: error, warn, info, debug, trace or off")
+      ->default_val("info")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}, CLI::ignore_case));
   VmConfig& c = cmd.config;
   std::string initrd, cmdline, memory = "256M", serial = "stdio";
   CLI::App* run = app.add_subcommand("run", "boot a Linux kernel in a new VM and run it to its end");
@@ -73,6 +109,7 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
                 "log the time from kiln's start to the guest's write of 123 to port 0x3f0");
   bool no_host_args = false;
   run->add_flag("--no-host-args", no_host_args, "do not add the kernel arguments this kind of KVM host needs");
+  run->add_option("--api-sock", cmd.api_sock, "also serve Firecracker's REST API on this Unix socket while the VM runs");
   run->add_option("--log-level", cmd.log_level, "trace, debug, info, warn, error or off")
       ->default_val("info")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
@@ -93,6 +130,23 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
     return plain_error("{} (see 'kiln run --help')", first_line(e.what()));
   }
   if (run->count("--help") > 0) return ShowText{run->help()};
+  if (!*run) {
+    if (no_api && config_file.empty()) return plain_error("--no-api needs --config-file FILE: nothing else could start the VM");
+    if (no_api && !cmd.api_sock.empty()) return plain_error("--no-api and --api-sock: give one or the other");
+    if (config_file.empty() && cmd.api_sock.empty())
+      return plain_error("nothing to do: give 'run --kernel FILE' to boot a kernel, --api-sock PATH to wait for API "
+                         "calls, or --config-file FILE (see kiln --help)");
+    for (char& ch : cmd.log_level) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (config_file.empty()) {
+      cmd.start_now = false;
+      c.kiln.serial = KILN_TRY(parse_serial(top_serial));
+    } else {
+      c = KILN_TRY(read_config_file(config_file));
+      if (app.count("--serial") > 0) c.kiln.serial = KILN_TRY(parse_serial(top_serial));
+    }
+    if (top_boot_timer) c.kiln.boot_timer = true;
+    return cmd;
+  }
 
   if (!initrd.empty()) c.boot_source.initrd_path = initrd;
   if (run->count("--cmdline") > 0) c.boot_source.boot_args = cmdline;

@@ -1,5 +1,7 @@
 #pragma once
-// kiln's command line: `kiln run --kernel ...` fills one VmConfig.
+// kiln's command line. `kiln run --kernel ...` fills one VmConfig and boots it; `kiln --api-sock
+// PATH` waits for Firecracker API calls to configure and start the VM; `--config-file FILE` boots
+// a VM described in the shape of GET /vm/config (and serves the API too unless --no-api).
 #include <string>
 #include <variant>
 #include <vector>
@@ -10,7 +12,10 @@
 namespace kiln {
 
 struct RunCommand {
-  VmConfig config;
+  VmConfig config;        // the VM, or with start_now false the API's starting point
+  bool start_now = true;  // false: wait for PUT /actions InstanceStart
+  std::string api_sock;   // empty: no API
+  std::string id = "anonymous-instance";
   std::string log_level = "info";
 };
 struct ShowText {  // --help or --version: print and exit 0

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace kiln {
 namespace {
 
@@ -50,6 +52,42 @@ TEST(Flags, BadFlagsAreOneLineErrorsNamingTheFlag) {
   expect_error({"run", "--kernel", "/proc/self/exe", "--frobnicate"}, "--frobnicate");
   expect_error({"run", "--kernel", "/proc/self/exe", "--initrd", "/nonexistent"}, "--initrd");
   expect_error({}, "run");
+  expect_error({"--no-api"}, "--config-file");
+  expect_error({"--config-file", "/nonexistent"}, "--config-file");
+}
+
+TEST(Flags, ApiSocketWaitsForInstanceStart) {
+  auto r = parse({"--api-sock", "/tmp/k.sock", "--boot-timer", "--id", "vm7", "--serial", "none"});
+  ASSERT_TRUE(r) << r.error().message();
+  const auto& cmd = std::get<RunCommand>(*r);
+  EXPECT_FALSE(cmd.start_now);
+  EXPECT_EQ(cmd.api_sock, "/tmp/k.sock");
+  EXPECT_EQ(cmd.id, "vm7");
+  EXPECT_TRUE(cmd.config.kiln.boot_timer);
+  EXPECT_EQ(cmd.config.kiln.serial.mode, SerialConfig::Mode::kNone);
+}
+
+TEST(Flags, ConfigFileStartsAtOnce) {
+  const std::string path = ::testing::TempDir() + "/kiln-flags-config.json";
+  {
+    std::ofstream f(path);
+    f << R"({"boot-source": {"kernel_image_path": "/vmlinux", "boot_args": "quiet"},
+             "machine-config": {"vcpu_count": 2, "mem_size_mib": 128}})";
+  }
+  auto r = parse({"--config-file", path, "--no-api"});
+  ASSERT_TRUE(r) << r.error().message();
+  const auto& cmd = std::get<RunCommand>(*r);
+  EXPECT_TRUE(cmd.start_now);
+  EXPECT_TRUE(cmd.api_sock.empty());
+  EXPECT_EQ(cmd.config.machine_config.vcpu_count, 2u);
+  EXPECT_EQ(cmd.config.boot_source.boot_args, "quiet");
+  {
+    std::ofstream f(path);
+    f << R"({"boot-source": {"kernel_image_path": "/vmlinux", "bogus": 1}})";
+  }
+  r = parse({"--config-file", path});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("'bogus'"), std::string::npos) << r.error().message();
 }
 
 TEST(Flags, HelpShowsExamplesAndExitCodes) {

@@ -9,10 +9,12 @@
 #include <initializer_list>
 #include <cstdio>
 
+#include "api/controller.h"
+#include "api/http_server.h"
 #include "base/log.h"
 #include "cli/flags.h"
 #include "cli/terminal.h"
-#include "vmm/machine.h"
+#include "cli/vmm_backend.h"
 
 namespace {
 
@@ -41,21 +43,40 @@ int main(int argc, char** argv) {
   }
   auto& cmd = std::get<kiln::RunCommand>(*parsed);
   kiln::init_logging(cmd.log_level);
+  ::signal(SIGPIPE, SIG_IGN);  // a client that hangs up is the API server's business, not a reason to die
 
   const kiln::UniqueFd stop_signals = block_stop_signals();
-  auto machine = kiln::Machine::create(
-      cmd.config, {.console_in = STDIN_FILENO, .console_out = STDOUT_FILENO, .stop_signals = stop_signals.get()});
-  if (!machine) {
-    spdlog::error("{}", machine.error().message());
-    return kiln::kExitVmmError;
+  kiln::VmmBackend backend({.console_in = STDIN_FILENO, .console_out = STDOUT_FILENO, .stop_signals = stop_signals.get()});
+  kiln::api::Controller controller(backend, {.id = cmd.id, .version = KILN_VERSION}, cmd.config);
+  std::unique_ptr<kiln::api::HttpServer> server;
+  if (!cmd.api_sock.empty()) {
+    auto s = kiln::api::HttpServer::start(cmd.api_sock, [&](const kiln::api::HttpRequest& r) {
+      auto response = controller.handle(r);
+      backend.count_request(response.status < 400);
+      SPDLOG_DEBUG("api: {} {} -> {}", r.method, r.path, response.status);
+      return response;
+    });
+    if (!s) {
+      SPDLOG_ERROR("{}", s.error().message());
+      return kiln::kExitVmmError;
+    }
+    server = std::move(*s);
+    SPDLOG_DEBUG("api: serving on {}", cmd.api_sock);
+  }
+  if (cmd.start_now) {
+    if (auto r = controller.start_from_config(cmd.config); !r) {
+      SPDLOG_ERROR("{}", r.error().message());
+      return kiln::kExitVmmError;
+    }
   }
   kiln::VmExitStatus status;
   {
     const bool interactive = cmd.config.kiln.serial.mode == kiln::SerialConfig::Mode::kStdio;
     kiln::RawTerminal terminal(interactive ? STDIN_FILENO : -1);
-    status = (*machine)->run();
+    status = backend.run_until_end();
   }
-  if (status.end == kiln::VmEnd::kVmmError) spdlog::error("{}", status.describe());
-  else spdlog::info("{}", status.describe());
+  server.reset();  // no more requests: the VM is gone
+  if (status.end == kiln::VmEnd::kVmmError) SPDLOG_ERROR("{}", status.describe());
+  else SPDLOG_INFO("{}", status.describe());
   return status.exit_code();
 }

@@ -36,6 +36,7 @@ std::uint8_t Serial16550::read(std::uint8_t reg) {
       if (!rx_.empty()) {
         v = rx_.front();
         rx_.pop_front();
+        ++rx_bytes_;
       }
       break;
     case kIer:
@@ -73,6 +74,7 @@ void Serial16550::write(std::uint8_t reg, std::uint8_t value) {
         if (rx_.size() < kInputLimit) rx_.push_back(value);
       } else {
         const std::byte b{value};
+        ++tx_bytes_;
         tx_(std::span(&b, 1));
       }
       // The byte leaves at once, so THR is empty again.

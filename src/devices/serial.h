@@ -24,6 +24,12 @@ class Serial16550 {
   std::size_t enqueue_input(std::span<const std::byte> bytes);
 
   [[nodiscard]] std::uint64_t dropped_input() const { return dropped_; }
+  struct Counters {
+    std::uint64_t tx_bytes = 0;       // written by the guest
+    std::uint64_t rx_bytes = 0;       // read by the guest
+    std::uint64_t dropped_input = 0;  // host input lost to a full buffer
+  };
+  [[nodiscard]] Counters counters() const { return {tx_bytes_, rx_bytes_, dropped_}; }
 
  private:
   void update_irq();
@@ -36,6 +42,8 @@ class Serial16550 {
   bool thre_pending_ = false;
   bool irq_high_ = false;
   std::uint64_t dropped_ = 0;
+  std::uint64_t tx_bytes_ = 0;
+  std::uint64_t rx_bytes_ = 0;
 };
 
 

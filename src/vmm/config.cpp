@@ -1,5 +1,6 @@
 #include "vmm/config.h"
 
+#include <cctype>
 #include <charconv>
 #include <set>
 
@@ -30,6 +31,12 @@ json to_json(const VmConfig& c) {
       {"kiln", {{"serial", serial}, {"boot_timer", c.kiln.boot_timer}, {"host_kernel_args", c.kiln.host_kernel_args}}},
   };
   if (c.cpu_config) out["cpu-config"] = c.cpu_config->source;
+  if (c.logger)
+    out["logger"] = {{"log_path", c.logger->log_path},
+                     {"level", c.logger->level},
+                     {"show_level", c.logger->show_level},
+                     {"show_log_origin", c.logger->show_log_origin}};
+  if (c.metrics) out["metrics"] = {{"metrics_path", c.metrics->metrics_path}};
   return out;
 }
 
@@ -57,6 +64,80 @@ Result<void> get_field(const json& obj, std::string_view where, const char* name
 
 }  // namespace
 
+Result<BootSource> boot_source_from_json(const json& b) {
+  BootSource out;
+  KILN_TRY(only_fields(b, "boot-source", {"kernel_image_path", "initrd_path", "boot_args"}));
+  if (!b.contains("kernel_image_path")) return plain_error("boot-source.kernel_image_path is required");
+  KILN_TRY(get_field(b, "boot-source", "kernel_image_path", out.kernel_image_path));
+  if (out.kernel_image_path.empty())
+    return plain_error("boot-source.kernel_image_path: empty; give the path of a bzImage or ELF vmlinux");
+  std::string s;
+  if (b.contains("initrd_path") && !b.at("initrd_path").is_null()) {
+    KILN_TRY(get_field(b, "boot-source", "initrd_path", s));
+    out.initrd_path = s;
+  }
+  if (b.contains("boot_args") && !b.at("boot_args").is_null()) {
+    KILN_TRY(get_field(b, "boot-source", "boot_args", s));
+    out.boot_args = s;
+  }
+  return out;
+}
+
+Result<MachineConfig> machine_config_from_json(const json& m, MachineConfig base, bool whole) {
+  KILN_TRY(only_fields(m, "machine-config",
+                       {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages", "cpu_template", "huge_pages"}));
+  if (whole) {
+    for (const char* required : {"vcpu_count", "mem_size_mib"})
+      if (!m.contains(required)) return plain_error("machine-config.{} is required", required);
+    base = MachineConfig{};  // a PUT replaces the whole: what it leaves out takes its default
+  }
+  if (m.contains("huge_pages") && m.at("huge_pages") != "None")
+    return plain_error("machine-config.huge_pages: kiln backs guest memory with ordinary pages; use \"None\"");
+  if (m.contains("cpu_template") && m.at("cpu_template").is_null()) base.cpu_template = "host";
+  else KILN_TRY(get_field(m, "machine-config", "cpu_template", base.cpu_template));
+  KILN_TRY(get_field(m, "machine-config", "vcpu_count", base.vcpu_count));
+  KILN_TRY(get_field(m, "machine-config", "mem_size_mib", base.mem_size_mib));
+  KILN_TRY(get_field(m, "machine-config", "smt", base.smt));
+  KILN_TRY(get_field(m, "machine-config", "track_dirty_pages", base.track_dirty_pages));
+  KILN_TRY(validate(base));
+  return base;
+}
+
+Result<LoggerConfig> logger_config_from_json(const json& j) {
+  LoggerConfig out;
+  KILN_TRY(only_fields(j, "logger", {"log_path", "level", "show_level", "show_log_origin", "module"}));
+  KILN_TRY(get_field(j, "logger", "log_path", out.log_path));
+  KILN_TRY(get_field(j, "logger", "level", out.level));
+  KILN_TRY(get_field(j, "logger", "show_level", out.show_level));
+  KILN_TRY(get_field(j, "logger", "show_log_origin", out.show_log_origin));
+  if (j.contains("module") && !j.at("module").is_null())
+    return plain_error("logger.module: kiln logs every module to one logger; remove the field");
+  if (!log_level_from_name(out.level))
+    return plain_error("logger.level '{}': expected Error, Warning, Info, Debug, Trace or Off", out.level);
+  return out;
+}
+
+Result<MetricsConfig> metrics_config_from_json(const json& j) {
+  MetricsConfig out;
+  KILN_TRY(only_fields(j, "metrics", {"metrics_path"}));
+  if (!j.contains("metrics_path")) return plain_error("metrics.metrics_path is required");
+  KILN_TRY(get_field(j, "metrics", "metrics_path", out.metrics_path));
+  if (out.metrics_path.empty()) return plain_error("metrics.metrics_path: empty; give a file or FIFO path");
+  return out;
+}
+
+std::optional<spdlog::level::level_enum> log_level_from_name(std::string_view name) {
+  std::string n(name);
+  for (char& ch : n) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (n == "error") return spdlog::level::err;
+  if (n == "warning" || n == "warn") return spdlog::level::warn;
+  if (n == "info") return spdlog::level::info;
+  if (n == "debug") return spdlog::level::debug;
+  if (n == "trace") return spdlog::level::trace;
+  if (n == "off") return spdlog::level::off;
+  return std::nullopt;
+}
+
 Result<VmConfig> vm_config_from_json(const json& j) {
   VmConfig c;
   KILN_TRY(only_fields(j, "config", {"boot-source", "machine-config", "drives", "network-interfaces", "kiln",
@@ -71,32 +152,17 @@ Result<VmConfig> vm_config_from_json(const json& j) {
       return plain_error("config: '{}' is not supported by this kiln yet; leave it empty", list);
   }
   if (!j.contains("boot-source")) return plain_error("config: 'boot-source' is required");
-  const json& b = j.at("boot-source");
-  KILN_TRY(only_fields(b, "boot-source", {"kernel_image_path", "initrd_path", "boot_args"}));
-  if (!b.contains("kernel_image_path")) return plain_error("boot-source.kernel_image_path is required");
-  KILN_TRY(get_field(b, "boot-source", "kernel_image_path", c.boot_source.kernel_image_path));
-  std::string s;
-  if (b.contains("initrd_path") && !b.at("initrd_path").is_null()) {
-    KILN_TRY(get_field(b, "boot-source", "initrd_path", s));
-    c.boot_source.initrd_path = s;
-  }
-  if (b.contains("boot_args") && !b.at("boot_args").is_null()) {
-    KILN_TRY(get_field(b, "boot-source", "boot_args", s));
-    c.boot_source.boot_args = s;
-  }
-  if (j.contains("machine-config")) {
-    const json& m = j.at("machine-config");
-    KILN_TRY(only_fields(m, "machine-config", {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages", "cpu_template"}));
-    KILN_TRY(get_field(m, "machine-config", "cpu_template", c.machine_config.cpu_template));
-    KILN_TRY(get_field(m, "machine-config", "vcpu_count", c.machine_config.vcpu_count));
-    KILN_TRY(get_field(m, "machine-config", "mem_size_mib", c.machine_config.mem_size_mib));
-    KILN_TRY(get_field(m, "machine-config", "smt", c.machine_config.smt));
-    KILN_TRY(get_field(m, "machine-config", "track_dirty_pages", c.machine_config.track_dirty_pages));
-  }
+  c.boot_source = KILN_TRY(boot_source_from_json(j.at("boot-source")));
+  if (j.contains("machine-config"))
+    c.machine_config = KILN_TRY(machine_config_from_json(j.at("machine-config"), MachineConfig{}, false));
+  if (j.contains("logger") && !j.at("logger").is_null()) c.logger = KILN_TRY(logger_config_from_json(j.at("logger")));
+  if (j.contains("metrics") && !j.at("metrics").is_null())
+    c.metrics = KILN_TRY(metrics_config_from_json(j.at("metrics")));
   if (j.contains("cpu-config") && !j.at("cpu-config").is_null())
     c.cpu_config = CpuConfig{j.at("cpu-config"), KILN_TRY(cpu_template_from_json(j.at("cpu-config"), "cpu-config"))};
   if (j.contains("kiln")) {
     const json& k = j.at("kiln");
+    std::string s;
     KILN_TRY(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args"}));
     if (k.contains("serial")) {
       KILN_TRY(get_field(k, "kiln", "serial", s));
@@ -111,14 +177,19 @@ Result<VmConfig> vm_config_from_json(const json& j) {
 
 Result<void> validate(const VmConfig& c) {
   if (c.boot_source.kernel_image_path.empty())
-    return plain_error("--kernel is required: the path of a Linux bzImage or ELF vmlinux");
-  if (c.machine_config.vcpu_count < 1 || c.machine_config.vcpu_count > kMaxVcpus)
-    return plain_error("--cpus {}: must be between 1 and {}", c.machine_config.vcpu_count, kMaxVcpus);
-  if (auto t = parse_cpu_template_name(c.machine_config.cpu_template); !t) return std::unexpected(t.error());
-  if (c.machine_config.smt) return plain_error("machine-config.smt: SMT is not supported; set it to false");
-  if (c.machine_config.mem_size_mib < kMinMemMib || c.machine_config.mem_size_mib > kMaxMemMib)
-    return plain_error("--memory {} MiB: must be between {} MiB and {} MiB", c.machine_config.mem_size_mib, kMinMemMib,
-                       kMaxMemMib);
+    return plain_error("boot-source.kernel_image_path (--kernel) is required: the path of a Linux bzImage or ELF vmlinux");
+  return validate(c.machine_config);
+}
+
+Result<void> validate(const MachineConfig& m) {
+  if (m.vcpu_count < 1 || m.vcpu_count > kMaxVcpus)
+    return plain_error("machine-config.vcpu_count {} (--cpus): must be between 1 and {}", m.vcpu_count,
+                       kMaxVcpus);
+  if (auto t = parse_cpu_template_name(m.cpu_template); !t) return std::unexpected(t.error());
+  if (m.smt) return plain_error("machine-config.smt: SMT is not supported; set it to false");
+  if (m.mem_size_mib < kMinMemMib || m.mem_size_mib > kMaxMemMib)
+    return plain_error("machine-config.mem_size_mib {} (--memory): must be between {} MiB and {} MiB",
+                       m.mem_size_mib, kMinMemMib, kMaxMemMib);
   return {};
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/common.h>
 
 #include "arch/x86/cpu_template.h"
 #include "base/error.h"
@@ -46,10 +47,25 @@ struct CpuConfig {
   x86::CpuTemplate parsed;
 };
 
+// Firecracker's /logger: where kiln's log goes and how its lines look.
+struct LoggerConfig {
+  std::string log_path;  // empty: stderr
+  std::string level = "Info";  // Error, Warning, Info, Debug, Trace or Off (any case)
+  bool show_level = false;
+  bool show_log_origin = false;
+};
+
+// Firecracker's /metrics: a file or FIFO that gets a JSON line every 60 s and on FlushMetrics.
+struct MetricsConfig {
+  std::string metrics_path;
+};
+
 struct VmConfig {
   BootSource boot_source;
   MachineConfig machine_config;
   std::optional<CpuConfig> cpu_config;
+  std::optional<LoggerConfig> logger;
+  std::optional<MetricsConfig> metrics;
   KilnConfig kiln;
 };
 
@@ -64,8 +80,17 @@ inline constexpr std::uint64_t kMaxMemMib = 1024ull * 1024;  // 1 TiB
 nlohmann::json to_json(const VmConfig& c);
 // Strict: unknown fields and wrong types are errors naming the field.
 Result<VmConfig> vm_config_from_json(const nlohmann::json& j);
+// The parts, as the API's bodies give them. `whole`: a PUT, which needs vcpu_count and mem_size_mib
+// and resets what it leaves out; otherwise a PATCH over `base`.
+Result<BootSource> boot_source_from_json(const nlohmann::json& j);
+Result<MachineConfig> machine_config_from_json(const nlohmann::json& j, MachineConfig base, bool whole);
+Result<LoggerConfig> logger_config_from_json(const nlohmann::json& j);
+Result<MetricsConfig> metrics_config_from_json(const nlohmann::json& j);
+// Firecracker's level names (Error, Warning, Info, Debug, Trace, Off), in any case.
+std::optional<spdlog::level::level_enum> log_level_from_name(std::string_view name);
 // Range checks that do not need the host; each error names the field and the fix.
 Result<void> validate(const VmConfig& c);
+Result<void> validate(const MachineConfig& m);
 
 // "512", "512M", "512MiB", "2G", "1T" -> MiB (a bare number is MiB, as QEMU's -m).
 Result<std::uint64_t> parse_mem_size_mib(std::string_view text);

@@ -38,7 +38,7 @@ TEST(Validate, NamesTheFlag) {
   c.boot_source.kernel_image_path = "/k";
   EXPECT_TRUE(validate(c));
   c.machine_config.vcpu_count = 0;
-  EXPECT_NE(validate(c).error().message().find("--cpus 0"), std::string::npos);
+  EXPECT_NE(validate(c).error().message().find("vcpu_count 0 (--cpus)"), std::string::npos);
   c.machine_config.vcpu_count = 2;
   c.machine_config.mem_size_mib = 1;
   EXPECT_NE(validate(c).error().message().find("--memory"), std::string::npos);

@@ -36,11 +36,16 @@ void install_kick_handler() {
   ::sigaction(kick_signal(), &sa, nullptr);
 }
 
+constexpr const char* kExitNames[] = {"io_in",     "io_out",          "mmio_read", "mmio_write",
+                                      "hlt",       "shutdown",        "system_event", "internal_error",
+                                      "fail_entry", "interrupted",    "debug",     "unknown"};
+static_assert(std::size(kExitNames) == std::variant_size_v<kvm::VcpuExit>);
+
 class KvmIrqLine : public IrqLine {
  public:
   KvmIrqLine(const kvm::Vm& vm, std::uint32_t irq) : vm_(vm), irq_(irq) {}
   void set_level(bool high) override {
-    if (auto r = vm_.set_irq_line(irq_, high); !r) spdlog::warn("IRQ {}: {}", irq_, r.error().message());
+    if (auto r = vm_.set_irq_line(irq_, high); !r) SPDLOG_WARN("IRQ {}: {}", irq_, r.error().message());
   }
 
  private:
@@ -94,13 +99,13 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, Machine
   auto registered = std::async(std::launch::async, [&m] { return m->vm_.register_memory(m->mem_); });
   KILN_TRY(m->vm_.setup_platform());
   if (host != HostKind::kHardware) {
-    spdlog::info("host KVM: {}: guest kernel code is emulated here; kiln recovers from the instructions the "
+    SPDLOG_INFO("host KVM: {}: guest kernel code is emulated here; kiln recovers from the instructions the "
                  "host cannot emulate and hides PV features that need hypercalls", host_name(host));
     if (!added.empty())
-      spdlog::info("adding kernel arguments for this host: {} (give the same key in --cmdline to override, or "
+      SPDLOG_INFO("adding kernel arguments for this host: {} (give the same key in --cmdline to override, or "
                    "--no-host-args to add none)", fmt::join(added, " "));
   }
-  spdlog::debug("kernel: {}, entry {:#x}", loaded.describe(), loaded.entry);
+  SPDLOG_DEBUG("kernel: {}, entry {:#x}", loaded.describe(), loaded.entry);
   KILN_TRY(m->setup_devices(config, io));
   KILN_TRY(m->setup_vcpus(config, loaded));
   KILN_TRY(registered.get());
@@ -135,8 +140,11 @@ Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
   serial_dev_ = std::make_shared<SerialPortDevice>(*serial_);
   KILN_TRY(pio_.insert(serial_dev_, x86::kCom1Port, 8));
 
-  i8042_ = std::make_unique<I8042>([this] { request_stop({VmEnd::kReset, 0, "reset through the i8042"}); });
-  KILN_TRY(pio_.insert(std::make_shared<I8042Device>(*i8042_), x86::kI8042Port, 5));
+  kbd_irq_ = std::make_unique<KvmIrqLine>(vm_, x86::kKeyboardIrq);
+  i8042_ = std::make_unique<I8042>([this] { request_stop({VmEnd::kReset, 0, "reset through the i8042"}); },
+                                   kbd_irq_.get());
+  i8042_dev_ = std::make_shared<I8042Device>(*i8042_);
+  KILN_TRY(pio_.insert(i8042_dev_, x86::kI8042Port, 5));
   rtc_ = std::make_unique<CmosRtc>();
   KILN_TRY(pio_.insert(std::make_shared<CmosRtcDevice>(*rtc_), x86::kRtcPort, 2));
   KILN_TRY(pio_.insert(std::make_shared<DebugExitDevice>([this](std::uint8_t v) {
@@ -150,12 +158,12 @@ Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
               .reset = [this] { request_stop({VmEnd::kReset, 0, "reset through the ACPI reset register"}); },
               .unsupported_sleep =
                   [](std::uint8_t type) {
-                    spdlog::warn("the guest asked for ACPI sleep type {}; kiln offers only soft-off (S5)", type);
+                    SPDLOG_WARN("the guest asked for ACPI sleep type {}; kiln offers only soft-off (S5)", type);
                   }}),
       x86::kAcpiPowerPort, AcpiPowerDevice::kSize));
   KILN_TRY(pio_.insert(std::make_shared<PvPanicDevice>(PvPanicDevice::Callbacks{
                            .panicked = [this] { request_stop({VmEnd::kPanic, 0, "reported through pvpanic"}); },
-                           .crash_loaded = [] { spdlog::info("the guest is starting its crash kernel (pvpanic)"); }}),
+                           .crash_loaded = [] { SPDLOG_INFO("the guest is starting its crash kernel (pvpanic)"); }}),
                        x86::kPvPanicPort, 1));
   if (config.kiln.boot_timer) {
     KILN_TRY(pio_.insert(std::make_shared<BootTimerDevice>([] {
@@ -163,7 +171,7 @@ Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
                            const double ms =
                                std::chrono::duration<double, std::milli>(now - process_start_time()).count();
                            const auto mono = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
-                           spdlog::info("boot-timer: guest marked boot {:.3f} ms after kiln started (monotonic {} ns)",
+                           SPDLOG_INFO("boot-timer: guest marked boot {:.3f} ms after kiln started (monotonic {} ns)",
                                         ms, mono.count());
                          }),
                          x86::kBootTimerPort, 1));
@@ -186,7 +194,7 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
   auto templated = supported;
   for (const auto& t : templates)
     for (const auto& line : x86::apply_cpuid_template(templated, t, {&supported, forced.empty() ? nullptr : &forced}))
-      spdlog::warn("CPU template '{}': not applied: {}", t.name, line);
+      SPDLOG_WARN("CPU template '{}': not applied: {}", t.name, line);
   for (std::uint32_t id = 0; id < n; ++id) {
     auto vcpu = std::make_unique<kvm::Vcpu>(KILN_TRY(vm_.create_vcpu(id)));
     if (id == 0 && kvm_.caps().tsc_khz) {
@@ -200,7 +208,7 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
                                     .tsc_khz = tsc_khz});
     KILN_TRY(vcpu->set_cpuid(table));
     const auto [set, asked] = KILN_TRY(vcpu->set_boot_msrs(x86::cpu_vendor(supported) == x86::CpuVendor::kAmd));
-    if (set != asked) spdlog::debug("vCPU {}: KVM took {} of {} boot MSRs", id, set, asked);
+    if (set != asked) SPDLOG_DEBUG("vCPU {}: KVM took {} of {} boot MSRs", id, set, asked);
     for (const auto& t : templates) {
       for (const auto& m : t.msrs) {
         std::string why;
@@ -209,7 +217,7 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
         } else if (const std::uint64_t v = m.bits.apply(*cur); !vcpu->set_msr(m.addr, v).value_or(false)) {
           why = fmt::format("KVM refused the value {:#x}", v);
         }
-        if (!why.empty() && id == 0) spdlog::warn("CPU template '{}': not applied: MSR {:#x}: {}", t.name, m.addr, why);
+        if (!why.empty() && id == 0) SPDLOG_WARN("CPU template '{}': not applied: MSR {:#x}: {}", t.name, m.addr, why);
       }
     }
     KILN_TRY(vcpu->setup_lapic_lint());
@@ -236,6 +244,10 @@ void Machine::request_stop(VmExitStatus status) {
     stopping_ = true;
   }
   cv_.notify_all();
+  {
+    std::lock_guard lock(pause_mu_);  // parked vCPUs wake to end
+  }
+  pause_cv_.notify_all();
   kick_vcpus();
 }
 
@@ -289,27 +301,33 @@ void Machine::on_console_input() {
 }
 
 VmExitStatus Machine::run() {
+  if (auto r = start(); !r) return {VmEnd::kVmmError, 0, r.error().message()};
+  return wait();
+}
+
+void Machine::watch_console_input() {
+  if (console_in_ < 0) return;
+  // Not every input can be watched (a regular file cannot): then the guest gets no input.
+  if (auto r = loop_->add(console_in_, EPOLLIN, [this](std::uint32_t) { on_console_input(); }); !r)
+    SPDLOG_DEBUG("console input not watched: {}", r.error().message());
+}
+
+Result<void> Machine::start() {
   install_kick_handler();
-  auto loop = EventLoop::create();
-  if (!loop) return {VmEnd::kVmmError, 0, loop.error().message()};
-  loop_ = std::move(*loop);
-  if (console_in_ >= 0) {
-    // Not every input can be watched (a regular file cannot): then the guest gets no input.
-    if (auto r = loop_->add(console_in_, EPOLLIN, [this](std::uint32_t) { on_console_input(); }); !r)
-      spdlog::debug("console input not watched: {}", r.error().message());
-  }
+  loop_ = KILN_TRY(EventLoop::create());
+  watch_console_input();
   if (stop_signals_ >= 0) {
-    auto r = loop_->add(stop_signals_, EPOLLIN, [this](std::uint32_t) {
+    KILN_TRY(loop_->add(stop_signals_, EPOLLIN, [this](std::uint32_t) {
       signalfd_siginfo si{};
       if (::read(stop_signals_, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si)))
         request_stop({VmEnd::kSignal, 0, ::strsignal(static_cast<int>(si.ssi_signo))});
-    });
-    if (!r) return {VmEnd::kVmmError, 0, r.error().message()};
+    }));
   }
   loop_thread_ = std::thread([this] {
     if (auto r = loop_->run(); !r) request_stop({VmEnd::kVmmError, 0, r.error().message()});
   });
 
+  running_vcpus_ = vcpus_.size();
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] {
       {
@@ -317,11 +335,83 @@ VmExitStatus Machine::run() {
         vcpu_tids_[i] = ::pthread_self();
       }
       vcpu_loop(i);
-      std::lock_guard lock(kick_mu_);
-      vcpu_tids_[i].reset();
+      {
+        std::lock_guard lock(kick_mu_);
+        vcpu_tids_[i].reset();
+      }
+      std::lock_guard lock(pause_mu_);
+      --running_vcpus_;
+      pause_cv_.notify_all();
     });
   }
+  return {};
+}
 
+Result<void> Machine::pause() {
+  {
+    std::lock_guard lock(pause_mu_);
+    pause_requested_ = true;
+  }
+  kick_vcpus();
+  std::unique_lock lock(pause_mu_);
+  // A vCPU leaves KVM_RUN within microseconds of its signal; one in the middle of a long exit
+  // (the emulation fallback) takes longer, but not seconds.
+  if (!pause_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return parked_ == running_vcpus_ || stopping_; })) {
+    pause_requested_ = false;
+    pause_cv_.notify_all();
+    return plain_error("{} of {} vCPUs did not stop within 10 s; the VM goes on", running_vcpus_ - parked_,
+                       running_vcpus_);
+  }
+  lock.unlock();
+  // Device work stops too: no console input reaches the UART while paused.
+  if (console_in_ >= 0) (void)loop_->remove(console_in_);
+  return {};
+}
+
+Result<void> Machine::resume() {
+  watch_console_input();
+  {
+    std::lock_guard lock(pause_mu_);
+    pause_requested_ = false;
+  }
+  pause_cv_.notify_all();
+  return {};
+}
+
+void Machine::park_while_paused() {
+  std::unique_lock lock(pause_mu_);
+  ++parked_;
+  pause_cv_.notify_all();
+  pause_cv_.wait(lock, [&] { return !pause_requested_ || stopping_; });
+  --parked_;
+}
+
+Result<void> Machine::send_ctrl_alt_del() {
+  if (!i8042_dev_->with_core([](I8042& kbd) { return kbd.press_ctrl_alt_del(); }))
+    return plain_error("the guest has not read the keys sent before; try again later");
+  return {};
+}
+
+nlohmann::json Machine::metrics() const {
+  nlohmann::json exits = nlohmann::json::object();
+  for (std::size_t i = 0; i < exit_counts_.size(); ++i) exits[kExitNames[i]] = exit_counts_[i].load();
+  nlohmann::json emulated = nlohmann::json::object();
+  {
+    std::lock_guard stats(stats_mu_);
+    for (const auto& [name, count] : emulated_) emulated[name] = count;
+  }
+  const auto serial = serial_dev_->with_core([](Serial16550& uart) { return uart.counters(); });
+  const nlohmann::json serial_json = {{"tx_bytes", serial.tx_bytes},
+                                      {"rx_bytes", serial.rx_bytes},
+                                      {"dropped_input", serial.dropped_input}};
+  return {{"vcpu_exits", exits},
+          {"emulation_fallback", emulated},
+          {"port_io", {{"unclaimed_accesses", pio_.unclaimed_accesses()}}},
+          {"mmio", {{"unclaimed_accesses", mmio_.unclaimed_accesses()}}},
+          {"serial", serial_json}};
+}
+
+VmExitStatus Machine::wait() {
   std::unique_lock lock(mu_);
   while (!status_) {
     if (console_ending_) {
@@ -347,18 +437,14 @@ VmExitStatus Machine::run() {
     if (!emulated_.empty()) {
       std::string list;
       for (const auto& [name, count] : emulated_) list += fmt::format("{}{} x{}", list.empty() ? "" : ", ", name, count);
-      spdlog::info("instructions emulated for the host: {}", list);
+      SPDLOG_INFO("instructions emulated for the host: {}", list);
     }
   }
-  static constexpr const char* kExitNames[] = {"io-in", "io-out", "mmio-read", "mmio-write", "hlt", "shutdown",
-                                               "system-event", "internal-error", "fail-entry", "interrupted",
-                                               "debug", "unknown"};
-  static_assert(std::size(kExitNames) == std::variant_size_v<kvm::VcpuExit>);
   std::string exits;
   for (std::size_t i = 0; i < exit_counts_.size(); ++i)
     if (auto n = exit_counts_[i].load(); n > 0) exits += fmt::format("{}{} {}", exits.empty() ? "" : ", ", kExitNames[i], n);
-  spdlog::debug("exits: {}", exits);
-  if (pio_.unclaimed_accesses() > 0) spdlog::debug("unclaimed port I/O accesses: {}", pio_.unclaimed_accesses());
+  SPDLOG_DEBUG("exits: {}", exits);
+  if (pio_.unclaimed_accesses() > 0) SPDLOG_DEBUG("unclaimed port I/O accesses: {}", pio_.unclaimed_accesses());
   return result;
 }
 

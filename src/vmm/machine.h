@@ -39,8 +39,22 @@ class Machine {
   static Result<std::unique_ptr<Machine>> create(const VmConfig& config, MachineIo io);
   ~Machine();
 
-  // Runs the VM until it ends; returns how.
+  // Runs the VM until it ends; returns how. The same as start() then wait().
   VmExitStatus run();
+  // Starts the VMM thread and the vCPUs; returns once they run.
+  Result<void> start();
+  // Waits for the VM to end (after start()); returns how.
+  VmExitStatus wait();
+
+  // Pause: every vCPU leaves KVM_RUN (signal + immediate_exit) and waits, and the VMM thread
+  // stops feeding the devices; the guest's state is left as it was. Resume continues it. Both are
+  // for one controlling thread (the API's).
+  Result<void> pause();
+  Result<void> resume();
+  // Ctrl-Alt-Del pressed on the i8042 keyboard (the guest's keyboard driver decides what follows).
+  Result<void> send_ctrl_alt_del();
+  // Counters since start: exits by reason, the emulation fallback's instructions, the devices'.
+  [[nodiscard]] nlohmann::json metrics() const;
   // Thread-safe; the first request decides the status.
   void request_stop(VmExitStatus status);
 
@@ -60,6 +74,9 @@ class Machine {
   void on_console_event(ConsoleOutput::Event e);
   void on_console_input();
   void kick_vcpus();
+  // A vCPU thread's wait while the VM is paused.
+  void park_while_paused();
+  void watch_console_input();
   std::string vcpu_report(const kvm::Vcpu& vcpu) const;
   void count_emulation(const std::string& name);
 
@@ -81,6 +98,8 @@ class Machine {
   std::unique_ptr<ConsoleOutput> console_;
   std::unique_ptr<Serial16550> serial_;
   std::shared_ptr<SerialPortDevice> serial_dev_;
+  std::unique_ptr<IrqLine> kbd_irq_;
+  std::shared_ptr<I8042Device> i8042_dev_;
   std::unique_ptr<I8042> i8042_;
   std::unique_ptr<CmosRtc> rtc_;
   UniqueFd serial_file_;
@@ -93,6 +112,13 @@ class Machine {
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<bool> stopping_{false};
+
+  // Pause: asked by pause(), answered by each vCPU thread as it parks.
+  std::mutex pause_mu_;
+  std::condition_variable pause_cv_;
+  std::atomic<bool> pause_requested_{false};
+  std::size_t parked_ = 0;
+  std::size_t running_vcpus_ = 0;  // vCPU threads not yet ended, under pause_mu_
   std::optional<VmExitStatus> status_;
   // An ending the guest's console announced: taken at its deadline unless a device (ACPI,
   // pvpanic) reports the ending first, with more to say.
@@ -105,7 +131,7 @@ class Machine {
 
   // Exits by kind (the index of kvm::VcpuExit's alternatives).
   std::array<std::atomic<std::uint64_t>, std::variant_size_v<kvm::VcpuExit>> exit_counts_{};
-  std::mutex stats_mu_;
+  mutable std::mutex stats_mu_;
   std::map<std::string, std::uint64_t> emulated_;
   std::atomic<bool> emulation_noted_{false};
 };

@@ -47,16 +47,16 @@ bool Machine::handle_emulation_failure(kvm::Vcpu& vcpu, std::span<const std::byt
   const auto& out = failed.outcome;
   using Kind = x86::EmulationOutcome::Kind;
   if (!out.handled()) {
-    spdlog::error("KVM could not emulate the instruction at RIP {:#x} ({}), and kiln cannot either: {} [{}]{}",
+    SPDLOG_ERROR("KVM could not emulate the instruction at RIP {:#x} ({}), and kiln cannot either: {} [{}]{}",
                   rip, out.detail, out.name, x86::hex_bytes(failed.used()),
                   fetched_by_kvm.empty() ? std::string()
                                          : fmt::format(" (KVM fetched [{}])", x86::hex_bytes(fetched_by_kvm)));
     return false;
   }
   if (!emulation_noted_.exchange(true))
-    spdlog::info("KVM's emulator gave up on '{}' at {:#x}; kiln emulates such instructions itself", out.name, rip);
+    SPDLOG_INFO("KVM's emulator gave up on '{}' at {:#x}; kiln emulates such instructions itself", out.name, rip);
   count_emulation(out.name);
-  spdlog::debug("emulated {} at {:#x} (bytes {} KVM)", out.name, rip,
+  SPDLOG_DEBUG("emulated {} at {:#x} (bytes {} KVM)", out.name, rip,
                 failed.from_kvm ? "from" : "read from memory, none usable from");
   if (!vcpu.set_regs(*regs)) return false;
   if (out.fpu_changed && !vcpu.set_fpu(*fpu)) return false;
@@ -64,7 +64,7 @@ bool Machine::handle_emulation_failure(kvm::Vcpu& vcpu, std::span<const std::byt
     std::optional<std::uint32_t> error_code;
     if (out.vector == x86::kVectorGeneralProtection) error_code = 0;
     if (auto r = vcpu.inject_exception(out.vector, error_code); !r) {
-      spdlog::error("injecting vector {}: {}", out.vector, r.error().message());
+      SPDLOG_ERROR("injecting vector {}: {}", out.vector, r.error().message());
       return false;
     }
   }
@@ -75,11 +75,13 @@ void Machine::vcpu_loop(std::size_t index) {
   kvm::Vcpu& vcpu = *vcpus_[index];
   auto crash = [&](std::string what) {
     const std::string report = vcpu_report(vcpu);
-    spdlog::error("{}\n{}", what, report);
+    SPDLOG_ERROR("{}\n{}", what, report);
     request_stop({VmEnd::kCrash, 0, std::move(what)});
   };
 
   while (!stopping_) {
+    if (pause_requested_) park_while_paused();
+    if (stopping_) break;
     auto exit = vcpu.run();
     if (!exit) {
       request_stop({VmEnd::kVmmError, 0, exit.error().message()});
@@ -98,7 +100,11 @@ void Machine::vcpu_loop(std::size_t index) {
             [&](const kvm::MmioWrite& m) { mmio_.write(m.addr, m.data); },
             [&](const kvm::Hlt&) {},
             [&](const kvm::Debug&) {},
-            [&](const kvm::Interrupted&) { vcpu.set_immediate_exit(false); },
+            [&](const kvm::Interrupted&) {
+              vcpu.set_immediate_exit(false);
+              // A kick for a pause that came while this vCPU was away from KVM_RUN is answered at
+              // the top of the loop; one that is over already costs nothing.
+            },
             [&](const kvm::Shutdown&) { request_stop({VmEnd::kTripleFault, 0, vcpu_report(vcpu)}); },
             [&](const kvm::SystemEvent& e) {
               switch (e.type) {

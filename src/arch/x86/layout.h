@@ -24,6 +24,7 @@ inline constexpr std::uint64_t kBzImageLoadAddr = 0x100000; // protected-mode ke
 // x86 legacy ports kiln's devices sit on.
 inline constexpr std::uint16_t kCom1Port = 0x3f8;
 inline constexpr std::uint8_t kCom1Irq = 4;
+inline constexpr std::uint8_t kKeyboardIrq = 1;
 inline constexpr std::uint16_t kI8042Port = 0x60;  // data 0x60, command/status 0x64
 inline constexpr std::uint16_t kRtcPort = 0x70;
 inline constexpr std::uint8_t kRtcIrq = 8;

@@ -1,0 +1,209 @@
+#include "api/controller.h"
+
+#include <array>
+#include <string_view>
+
+namespace kiln::api {
+
+using nlohmann::json;
+
+namespace {
+
+HttpResponse ok_json(const json& body) { return {200, body.dump()}; }
+HttpResponse no_content() { return {204, {}}; }
+
+// Firecracker resources kiln does not have yet: any method on them is a 400 that says so.
+struct MissingResource {
+  std::string_view prefix;  // the path, or its first segment for "/drives/{id}"
+  bool has_id;
+  std::string_view what;
+};
+constexpr std::array kMissing = {
+    MissingResource{"/drives", true, "block devices"},
+    MissingResource{"/network-interfaces", true, "network interfaces"},
+    MissingResource{"/vsock", false, "a vsock device"},
+    MissingResource{"/entropy", false, "an entropy device"},
+    MissingResource{"/balloon", false, "a balloon device"},
+    MissingResource{"/balloon/statistics", false, "a balloon device"},
+    MissingResource{"/mmds", false, "MMDS (the microVM metadata service)"},
+    MissingResource{"/mmds/config", false, "MMDS (the microVM metadata service)"},
+    MissingResource{"/snapshot/create", false, "snapshots"},
+    MissingResource{"/snapshot/load", false, "snapshots"},
+    MissingResource{"/serial", false, "a configurable serial device over the API (use --serial)"},
+    MissingResource{"/hotplug/memory", false, "memory hotplug"},
+};
+
+const MissingResource* missing_resource(std::string_view path) {
+  for (const auto& m : kMissing) {
+    if (path == m.prefix) return &m;
+    if (m.has_id && path.starts_with(m.prefix) && path.size() > m.prefix.size() && path[m.prefix.size()] == '/')
+      return &m;
+  }
+  return nullptr;
+}
+
+const char* state_name(VmState s) {
+  switch (s) {
+    case VmState::kNotStarted: return "Not started";
+    case VmState::kRunning: return "Running";
+    case VmState::kPaused: return "Paused";
+  }
+  return "?";
+}
+
+Result<json> parse_body(const HttpRequest& r) {
+  if (r.body.empty()) return plain_error("{} {}: the request needs a JSON body", r.method, r.path);
+  json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return plain_error("{} {}: the body is not valid JSON", r.method, r.path);
+  return j;
+}
+
+Result<void> with_where(Result<void> r, std::string_view where) {
+  if (!r) return plain_error("{}: {}", where, r.error().message());
+  return {};
+}
+
+}  // namespace
+
+HttpResponse Controller::handle(const HttpRequest& request) {
+  std::lock_guard lock(mu_);
+  auto r = route(request);
+  if (r) return *r;
+  return {400, json{{"fault_message", r.error().message()}}.dump()};
+}
+
+Result<void> Controller::pre_boot() const {
+  if (state_ != VmState::kNotStarted)
+    return plain_error("The requested operation is not supported after starting the microVM.");
+  return {};
+}
+
+Result<void> Controller::post_boot() const {
+  if (state_ == VmState::kNotStarted)
+    return plain_error("The requested operation is not supported before starting the microVM.");
+  return {};
+}
+
+Result<HttpResponse> Controller::route(const HttpRequest& r) {
+  const std::string& m = r.method;
+  const std::string& p = r.path;
+  if (m == "GET") {
+    if (p == "/")
+      return ok_json({{"id", info_.id}, {"state", state_name(state_)}, {"vmm_version", info_.version}, {"app_name", "kiln"}});
+    if (p == "/version") return ok_json({{"firecracker_version", info_.version}});
+    if (p == "/machine-config") return ok_json(to_json(config_)["machine-config"]);
+    if (p == "/vm/config") return ok_json(to_json(config_));
+  } else if (m == "PUT" || m == "PATCH") {
+    const bool put = m == "PUT";
+    if (p == "/machine-config") {
+      const json body = KILN_TRY(parse_body(r));
+      KILN_TRY(pre_boot());
+      config_.machine_config = KILN_TRY(machine_config_from_json(body, config_.machine_config, put));
+      return no_content();
+    }
+    if (put && p == "/boot-source") {
+      const json body = KILN_TRY(parse_body(r));
+      KILN_TRY(pre_boot());
+      config_.boot_source = KILN_TRY(boot_source_from_json(body));
+      boot_source_set_ = true;
+      return no_content();
+    }
+    if (put && p == "/cpu-config") {
+      const json body = KILN_TRY(parse_body(r));
+      KILN_TRY(pre_boot());
+      config_.cpu_config = CpuConfig{body, KILN_TRY(cpu_template_from_json(body, "cpu-config"))};
+      return no_content();
+    }
+    if (put && p == "/logger") {
+      const json body = KILN_TRY(parse_body(r));
+      KILN_TRY(pre_boot());
+      auto logger = KILN_TRY(logger_config_from_json(body));
+      KILN_TRY(with_where(backend_.configure_logger(logger), "logger"));
+      config_.logger = std::move(logger);
+      return no_content();
+    }
+    if (put && p == "/metrics") {
+      const json body = KILN_TRY(parse_body(r));
+      KILN_TRY(pre_boot());
+      if (config_.metrics) return plain_error("metrics: already configured; the metrics path can be set once");
+      auto metrics = KILN_TRY(metrics_config_from_json(body));
+      KILN_TRY(with_where(backend_.configure_metrics(metrics), "metrics"));
+      config_.metrics = std::move(metrics);
+      return no_content();
+    }
+    if (put && p == "/actions") return put_action(KILN_TRY(parse_body(r)));
+    if (!put && p == "/vm") return patch_vm(KILN_TRY(parse_body(r)));
+  }
+  if (const auto* missing = missing_resource(p))
+    return plain_error("kiln has no {} yet: {} {} is not supported by this version", missing->what, m, p);
+  return plain_error("Invalid request method and/or path: {} {}.", m, p);
+}
+
+Result<HttpResponse> Controller::put_action(const json& body) {
+  if (!body.is_object() || !body.contains("action_type") || !body.at("action_type").is_string())
+    return plain_error("actions: action_type is required: InstanceStart, SendCtrlAltDel or FlushMetrics");
+  for (const auto& [k, v] : body.items())
+    if (k != "action_type") return plain_error("actions: unknown field '{}'", k);
+  const std::string type = body.at("action_type").get<std::string>();
+  if (type == "InstanceStart") {
+    KILN_TRY(instance_start());
+  } else if (type == "SendCtrlAltDel") {
+    KILN_TRY(post_boot());
+    KILN_TRY(with_where(backend_.send_ctrl_alt_del(), "SendCtrlAltDel"));
+  } else if (type == "FlushMetrics") {
+    if (!config_.metrics) return plain_error("FlushMetrics: no metrics path; PUT /metrics with metrics_path first");
+    KILN_TRY(with_where(backend_.flush_metrics(), "FlushMetrics"));
+  } else {
+    return plain_error("actions.action_type '{}': expected InstanceStart, SendCtrlAltDel or FlushMetrics", type);
+  }
+  return no_content();
+}
+
+Result<HttpResponse> Controller::patch_vm(const json& body) {
+  if (!body.is_object() || !body.contains("state") || !body.at("state").is_string())
+    return plain_error("vm: state is required: Paused or Resumed");
+  for (const auto& [k, v] : body.items())
+    if (k != "state") return plain_error("vm: unknown field '{}'", k);
+  const std::string want = body.at("state").get<std::string>();
+  if (want != "Paused" && want != "Resumed") return plain_error("vm.state '{}': expected Paused or Resumed", want);
+  KILN_TRY(post_boot());
+  if (want == "Paused" && state_ == VmState::kRunning) {
+    KILN_TRY(with_where(backend_.pause(), "pause"));
+    state_ = VmState::kPaused;
+  } else if (want == "Resumed" && state_ == VmState::kPaused) {
+    KILN_TRY(with_where(backend_.resume(), "resume"));
+    state_ = VmState::kRunning;
+  }
+  return no_content();
+}
+
+Result<void> Controller::instance_start() {
+  KILN_TRY(pre_boot());
+  if (!boot_source_set_)
+    return plain_error("InstanceStart: no kernel to boot; PUT /boot-source with kernel_image_path first");
+  KILN_TRY(validate(config_));
+  KILN_TRY(with_where(backend_.start(config_), "InstanceStart"));
+  state_ = VmState::kRunning;
+  return {};
+}
+
+Result<void> Controller::start_from_config(VmConfig config) {
+  std::lock_guard lock(mu_);
+  if (config.logger) KILN_TRY(with_where(backend_.configure_logger(*config.logger), "logger"));
+  if (config.metrics) KILN_TRY(with_where(backend_.configure_metrics(*config.metrics), "metrics"));
+  config_ = std::move(config);
+  boot_source_set_ = true;
+  return instance_start();
+}
+
+VmState Controller::state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+VmConfig Controller::config() const {
+  std::lock_guard lock(mu_);
+  return config_;
+}
+
+}  // namespace kiln::api

@@ -1,0 +1,150 @@
+#include "api/controller.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln::api {
+namespace {
+
+using nlohmann::json;
+
+struct FakeBackend : VmBackend {
+  Result<void> configure_logger(const LoggerConfig&) override { return log_result; }
+  Result<void> configure_metrics(const MetricsConfig&) override { return {}; }
+  Result<void> start(const VmConfig& c) override {
+    if (!start_result) return start_result;
+    started = c;
+    return {};
+  }
+  Result<void> pause() override { ++pauses; return {}; }
+  Result<void> resume() override { ++resumes; return {}; }
+  Result<void> send_ctrl_alt_del() override { ++cads; return {}; }
+  Result<void> flush_metrics() override { ++flushes; return {}; }
+  Result<void> log_result{};
+  Result<void> start_result{};
+  std::optional<VmConfig> started;
+  int pauses = 0, resumes = 0, cads = 0, flushes = 0;
+};
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  HttpResponse call(const std::string& method, const std::string& path, const std::string& body = "") {
+    return c.handle({method, path, body});
+  }
+  // A 400 whose fault_message contains `needle`.
+  void expect_fault(const HttpResponse& r, std::string_view needle) {
+    ASSERT_EQ(r.status, 400) << r.body;
+    const json j = json::parse(r.body);
+    ASSERT_TRUE(j.contains("fault_message")) << r.body;
+    EXPECT_NE(j["fault_message"].get<std::string>().find(needle), std::string::npos) << r.body;
+  }
+  void boot() {
+    ASSERT_EQ(call("PUT", "/boot-source", R"({"kernel_image_path": "/k", "boot_args": "console=ttyS0"})").status, 204);
+    ASSERT_EQ(call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+  }
+  FakeBackend b;
+  Controller c{b, {.id = "vm1", .version = "0.1.0"}};
+};
+
+TEST_F(ControllerTest, InstanceInfoAndVersion) {
+  auto r = call("GET", "/");
+  ASSERT_EQ(r.status, 200);
+  auto j = json::parse(r.body);
+  EXPECT_EQ(j["id"], "vm1");
+  EXPECT_EQ(j["state"], "Not started");
+  EXPECT_EQ(j["app_name"], "kiln");
+  EXPECT_EQ(json::parse(call("GET", "/version").body)["firecracker_version"], "0.1.0");
+  boot();
+  EXPECT_EQ(json::parse(call("GET", "/").body)["state"], "Running");
+}
+
+TEST_F(ControllerTest, GettingStartedSequenceStartsWhatWasPut) {
+  ASSERT_EQ(call("PUT", "/machine-config", R"({"vcpu_count": 2, "mem_size_mib": 128})").status, 204);
+  ASSERT_EQ(call("PATCH", "/machine-config", R"({"mem_size_mib": 256})").status, 204);
+  boot();
+  ASSERT_TRUE(b.started);
+  EXPECT_EQ(b.started->machine_config.vcpu_count, 2u);
+  EXPECT_EQ(b.started->machine_config.mem_size_mib, 256u);
+  EXPECT_EQ(b.started->boot_source.kernel_image_path, "/k");
+  auto vm = json::parse(call("GET", "/vm/config").body);
+  EXPECT_EQ(vm["machine-config"]["vcpu_count"], 2);
+  EXPECT_EQ(vm["boot-source"]["boot_args"], "console=ttyS0");
+  EXPECT_EQ(json::parse(call("GET", "/machine-config").body)["mem_size_mib"], 256);
+}
+
+TEST_F(ControllerTest, PutMachineConfigNeedsTheWholeAndResetsTheRest) {
+  expect_fault(call("PUT", "/machine-config", R"({"vcpu_count": 2})"), "mem_size_mib is required");
+  ASSERT_EQ(call("PATCH", "/machine-config", R"({"track_dirty_pages": true})").status, 204);
+  ASSERT_EQ(call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 64})").status, 204);
+  EXPECT_EQ(json::parse(call("GET", "/machine-config").body)["track_dirty_pages"], false);
+}
+
+TEST_F(ControllerTest, BadBodiesAreNamed) {
+  expect_fault(call("PUT", "/boot-source", R"({"kernel_image_path": "/k", "bogus": 1})"), "'bogus'");
+  expect_fault(call("PUT", "/boot-source", R"({"kernel_image_path": 7})"), "kernel_image_path");
+  expect_fault(call("PUT", "/boot-source", "{not json"), "not valid JSON");
+  expect_fault(call("PUT", "/boot-source", ""), "needs a JSON body");
+  expect_fault(call("PUT", "/machine-config", R"({"vcpu_count": 0, "mem_size_mib": 64})"), "vcpu_count");
+  expect_fault(call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 64, "smt": true})"), "smt");
+  expect_fault(call("PUT", "/actions", R"({"action_type": "Explode"})"), "Explode");
+  expect_fault(call("PUT", "/actions", R"({"action_type": "InstanceStart", "payload": 1})"), "'payload'");
+  expect_fault(call("PUT", "/logger", R"({"level": "Loud"})"), "Loud");
+  expect_fault(call("PUT", "/metrics", R"({})"), "metrics_path is required");
+}
+
+TEST_F(ControllerTest, WrongMethodOrPathAndMissingResources) {
+  expect_fault(call("DELETE", "/machine-config"), "Invalid request method and/or path: DELETE /machine-config");
+  expect_fault(call("GET", "/nope"), "Invalid request method and/or path");
+  expect_fault(call("POST", "/actions", R"({"action_type": "InstanceStart"})"), "Invalid request method");
+  expect_fault(call("PUT", "/drives/rootfs", R"({"drive_id": "rootfs"})"), "block devices");
+  expect_fault(call("PUT", "/network-interfaces/eth0", "{}"), "network interfaces");
+  expect_fault(call("PUT", "/vsock", "{}"), "vsock");
+  expect_fault(call("PUT", "/entropy", "{}"), "entropy");
+  EXPECT_FALSE(b.started);
+}
+
+TEST_F(ControllerTest, PreAndPostBootRules) {
+  expect_fault(call("PUT", "/actions", R"({"action_type": "InstanceStart"})"), "PUT /boot-source");
+  expect_fault(call("PATCH", "/vm", R"({"state": "Paused"})"), "before starting");
+  expect_fault(call("PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})"), "before starting");
+  boot();
+  expect_fault(call("PUT", "/boot-source", R"({"kernel_image_path": "/other"})"), "after starting");
+  expect_fault(call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 64})"), "after starting");
+  expect_fault(call("PUT", "/actions", R"({"action_type": "InstanceStart"})"), "after starting");
+  expect_fault(call("PUT", "/logger", R"({"level": "Info"})"), "after starting");
+  EXPECT_EQ(json::parse(call("GET", "/vm/config").body)["boot-source"]["kernel_image_path"], "/k");
+}
+
+TEST_F(ControllerTest, PauseResumeAndActions) {
+  boot();
+  ASSERT_EQ(call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+  EXPECT_EQ(json::parse(call("GET", "/").body)["state"], "Paused");
+  ASSERT_EQ(call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+  EXPECT_EQ(b.pauses, 1) << "pausing a paused VM is a no-op";
+  ASSERT_EQ(call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+  EXPECT_EQ(b.resumes, 1);
+  expect_fault(call("PATCH", "/vm", R"({"state": "Sleeping"})"), "Sleeping");
+  ASSERT_EQ(call("PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
+  EXPECT_EQ(b.cads, 1);
+  expect_fault(call("PUT", "/actions", R"({"action_type": "FlushMetrics"})"), "PUT /metrics");
+}
+
+TEST_F(ControllerTest, FailuresOfTheBackendAreTheRequestsAndLoseNothing) {
+  b.start_result = plain_error("--kernel '/k': no such file");
+  ASSERT_EQ(call("PUT", "/boot-source", R"({"kernel_image_path": "/k"})").status, 204);
+  expect_fault(call("PUT", "/actions", R"({"action_type": "InstanceStart"})"), "no such file");
+  EXPECT_EQ(json::parse(call("GET", "/").body)["state"], "Not started");
+  b.start_result = {};
+  ASSERT_EQ(call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204) << "the config was kept";
+  b.log_result = plain_error("cannot open");
+}
+
+TEST_F(ControllerTest, MetricsOnceThenFlush) {
+  ASSERT_EQ(call("PUT", "/metrics", R"({"metrics_path": "/tmp/m"})").status, 204);
+  expect_fault(call("PUT", "/metrics", R"({"metrics_path": "/tmp/m2"})"), "once");
+  ASSERT_EQ(call("PUT", "/actions", R"({"action_type": "FlushMetrics"})").status, 204);
+  EXPECT_EQ(b.flushes, 1);
+  EXPECT_EQ(json::parse(call("GET", "/vm/config").body)["metrics"]["metrics_path"], "/tmp/m");
+}
+
+}  // namespace
+}  // namespace kiln::api

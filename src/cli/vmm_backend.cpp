@@ -1,0 +1,144 @@
+#include "cli/vmm_backend.h"
+
+#include "base/log.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace kiln {
+
+
+VmmBackend::~VmmBackend() {
+  {
+    std::lock_guard lock(mu_);
+    ending_ = true;
+  }
+  cv_.notify_all();
+  if (metrics_thread_.joinable()) metrics_thread_.join();
+}
+
+Result<void> VmmBackend::configure_logger(const LoggerConfig& config) {
+  return configure_log_output({.path = config.log_path,
+                               .level = log_level_from_name(config.level).value_or(spdlog::level::info),
+                               .show_level = config.show_level,
+                               .show_origin = config.show_log_origin});
+}
+
+Result<void> VmmBackend::configure_metrics(const MetricsConfig& config) {
+  UniqueFd fd = KILN_TRY(open_output(config.metrics_path, "metrics_path"));
+  std::lock_guard lock(mu_);
+  metrics_fd_ = std::move(fd);
+  metrics_thread_ = std::thread([this] {
+    std::unique_lock wait_lock(mu_);
+    while (!cv_.wait_for(wait_lock, kMetricsPeriod, [&] { return ending_; })) {
+      wait_lock.unlock();
+      (void)write_metrics_line();
+      wait_lock.lock();
+    }
+  });
+  return {};
+}
+
+Result<void> VmmBackend::start(const VmConfig& config) {
+  auto machine = KILN_TRY(Machine::create(config, io_));
+  KILN_TRY(machine->start());
+  {
+    std::lock_guard lock(mu_);
+    machine_ = std::move(machine);
+    started_ = true;
+  }
+  cv_.notify_all();
+  return {};
+}
+
+Result<void> VmmBackend::pause() { return machine_->pause(); }
+Result<void> VmmBackend::resume() { return machine_->resume(); }
+Result<void> VmmBackend::send_ctrl_alt_del() { return machine_->send_ctrl_alt_del(); }
+Result<void> VmmBackend::flush_metrics() { return write_metrics_line(); }
+
+void VmmBackend::count_request(bool ok) {
+  std::lock_guard lock(mu_);
+  ++(ok ? requests_ok_ : requests_failed_);
+}
+
+std::string VmmBackend::metrics_line() {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  nlohmann::json line = {
+      {"utc_timestamp_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now).count()},
+      {"api_server", {{"requests_ok", requests_ok_}, {"requests_failed", requests_failed_}}},
+      {"metrics", {{"lines_written", metrics_lines_}, {"lines_lost", metrics_lines_lost_}}},
+  };
+  if (machine_) line["vm"] = machine_->metrics();
+  return line.dump() + "\n";
+}
+
+Result<void> VmmBackend::write_metrics_line() {
+  std::lock_guard lock(mu_);
+  if (!metrics_fd_) return plain_error("no metrics path; PUT /metrics first");
+  const std::string line = metrics_line();
+  // One write: a reader of the FIFO sees whole lines; a full FIFO loses the line, not kiln's time.
+  const ssize_t n = ::write(metrics_fd_.get(), line.data(), line.size());
+  if (n != static_cast<ssize_t>(line.size())) {
+    ++metrics_lines_lost_;
+    if (n < 0) return errno_error("writing the metrics line");
+    return plain_error("the metrics line was cut short (the FIFO is full)");
+  }
+  ++metrics_lines_;
+  return {};
+}
+
+VmExitStatus VmmBackend::run_until_end() {
+  // Before InstanceStart the main thread watches the stop signals; after it the Machine does.
+  const UniqueFd started(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  std::thread waker;
+  {
+    std::unique_lock lock(mu_);
+    if (!started_) {
+      waker = std::thread([this, fd = started.get()] {
+        std::unique_lock l(mu_);
+        cv_.wait(l, [&] { return started_ || stop_waiting_; });
+        const std::uint64_t one = 1;
+        (void)!::write(fd, &one, sizeof(one));
+      });
+    }
+  }
+  if (waker.joinable()) {
+    pollfd fds[2] = {{started.get(), POLLIN, 0}, {io_.stop_signals, POLLIN, 0}};
+    while (true) {
+      const int n = ::poll(fds, io_.stop_signals >= 0 ? 2 : 1, -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (fds[0].revents != 0) break;
+      if (n > 0 && fds[1].revents != 0) {
+        signalfd_siginfo si{};
+        (void)!::read(io_.stop_signals, &si, sizeof(si));
+        const std::string name = ::strsignal(static_cast<int>(si.ssi_signo));
+        {
+          std::lock_guard lock(mu_);
+          stop_waiting_ = true;
+        }
+        cv_.notify_all();
+        waker.join();
+        std::lock_guard lock(mu_);
+        if (!started_) return {VmEnd::kSignal, 0, name + " before InstanceStart"};
+        machine_->request_stop({VmEnd::kSignal, 0, name});  // InstanceStart won the race
+        break;
+      }
+    }
+    if (waker.joinable()) waker.join();
+  }
+  Machine* machine;
+  {
+    std::lock_guard lock(mu_);
+    machine = machine_.get();
+  }
+  const VmExitStatus status = machine->wait();
+  if (metrics_fd_) (void)write_metrics_line();  // the last counters
+  return status;
+}
+
+}  // namespace kiln

@@ -1,0 +1,53 @@
+#pragma once
+// The API's VM: api::VmBackend over a Machine, plus the metrics file. InstanceStart builds and
+// starts the Machine on the API's thread; the main thread waits in run_until_end().
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "api/controller.h"
+#include "base/unique_fd.h"
+#include "vmm/machine.h"
+
+namespace kiln {
+
+class VmmBackend final : public api::VmBackend {
+ public:
+  explicit VmmBackend(MachineIo io) : io_(io) {}
+  ~VmmBackend() override;
+
+  Result<void> configure_logger(const LoggerConfig& config) override;
+  Result<void> configure_metrics(const MetricsConfig& config) override;
+  Result<void> start(const VmConfig& config) override;
+  Result<void> pause() override;
+  Result<void> resume() override;
+  Result<void> send_ctrl_alt_del() override;
+  Result<void> flush_metrics() override;
+
+  // Waits for InstanceStart (or a stop signal before it), then for the VM's end.
+  VmExitStatus run_until_end();
+  // Counts one API request (for the metrics).
+  void count_request(bool ok);
+
+  // How often the metrics file gets a line without being asked.
+  static constexpr std::chrono::seconds kMetricsPeriod{60};
+
+ private:
+  Result<void> write_metrics_line();
+  std::string metrics_line();
+
+  MachineIo io_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unique_ptr<Machine> machine_;
+  bool started_ = false;
+  bool ending_ = false;        // the metrics thread's end
+  bool stop_waiting_ = false;  // a stop signal came before InstanceStart
+  UniqueFd metrics_fd_;
+  std::uint64_t metrics_lines_ = 0, metrics_lines_lost_ = 0;
+  std::uint64_t requests_ok_ = 0, requests_failed_ = 0;
+  std::thread metrics_thread_;
+};
+
+}  // namespace kiln
