@@ -2,6 +2,13 @@
 // initramfs: each test is one boot, with its own script chosen by kiln.script= on the cmdline.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "support/curl.h"
 #include "support/guests.h"
 #include "support/kiln_process.h"
 
@@ -142,6 +149,60 @@ TEST_F(TestKernel, DefaultGuestShowsTheMachineAndPowersOffFromItsShell) {
   ASSERT_TRUE(st) << k.output();
   EXPECT_EQ(*st, 0) << k.output() << k.errors();
   EXPECT_NE(k.errors().find("guest powered off"), std::string::npos) << k.errors();
+}
+
+// Firecracker's getting-started sequence over the API boots the test kernel; a pause of 5 s stops
+// the guest's counter (printed every 100 ms) and resume goes on with no gap and no repeat; GET
+// /vm/config returns what was PUT; SendCtrlAltDel reaches the kernel's keyboard driver, which
+// reboots, and kiln ends with the reset status.
+TEST_F(TestKernel, ApiGettingStartedPauseResumeAndCtrlAltDel) {
+  using nlohmann::json;
+  const std::string sock = ::testing::TempDir() + "kiln-e2e-api-" + std::to_string(::getpid()) + ".sock";
+  std::filesystem::remove(sock);
+  KilnProcess k({KILN_BINARY, "--api-sock", sock});
+  ASSERT_TRUE(wait_for_socket(sock, 10000)) << k.errors();
+  const json boot = {{"kernel_image_path", g_.test_vmlinux},
+                     {"initrd_path", g_.initramfs},
+                     {"boot_args", "console=ttyS0 panic=1 kiln.script=counter kiln.count=100000"}};
+  const json machine = {{"vcpu_count", 2}, {"mem_size_mib", 128}};
+  ASSERT_EQ(curl(sock, "PUT", "/boot-source", boot.dump()).status, 204);
+  ASSERT_EQ(curl(sock, "PUT", "/machine-config", machine.dump()).status, 204);
+  // The guide's next step; kiln has no block device yet, and says so.
+  auto drive = curl(sock, "PUT", "/drives/rootfs",
+                    R"({"drive_id": "rootfs", "path_on_host": "/rootfs.ext4", "is_root_device": true, "is_read_only": false})");
+  EXPECT_EQ(drive.status, 400);
+  EXPECT_NE(drive.body.find("block devices"), std::string::npos) << drive.body;
+  ASSERT_EQ(curl(sock, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+  ASSERT_TRUE(k.wait_for_output("KILN-COUNT: 10\r\n", kBoot)) << k.output() << k.errors();
+
+  auto counts = [&] {
+    std::vector<long> v;
+    std::istringstream in(k.output());
+    std::string line;
+    while (std::getline(in, line))
+      if (line.starts_with("KILN-COUNT: ")) v.push_back(std::stol(line.substr(12)));
+    return v;
+  };
+  ASSERT_EQ(curl(sock, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+  const auto at_pause = counts().size();
+  std::this_thread::sleep_for(5s);
+  EXPECT_EQ(counts().size(), at_pause) << "the guest printed while paused";
+  EXPECT_EQ(json::parse(curl(sock, "GET", "/").body)["state"], "Paused");
+  ASSERT_EQ(curl(sock, "PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+  ASSERT_TRUE(k.wait_for_output("KILN-COUNT: " + std::to_string(at_pause + 10) + "\r\n", 600s)) << k.errors();
+  const auto v = counts();
+  for (std::size_t i = 0; i < v.size(); ++i) ASSERT_EQ(v[i], static_cast<long>(i)) << "a gap or a repeat at line " << i;
+
+  const json vm = json::parse(curl(sock, "GET", "/vm/config").body);
+  EXPECT_EQ(vm["boot-source"], boot);
+  EXPECT_EQ(vm["machine-config"]["vcpu_count"], 2);
+  EXPECT_EQ(vm["machine-config"]["mem_size_mib"], 128);
+
+  ASSERT_EQ(curl(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
+  auto st = k.wait_exit(600s);
+  ASSERT_TRUE(st) << k.output() << k.errors();
+  EXPECT_EQ(*st, 2) << "reset: " << k.errors();
+  EXPECT_NE(k.output().find("reboot: Restarting system"), std::string::npos) << k.output();
 }
 
 }  // namespace
