@@ -13,8 +13,13 @@
     nested-PVM hosts QEMU's KVM mode cannot boot Linux; on ordinary hosts this row compares a
     KVM guest with an emulated one, so read it as "kiln here" vs "QEMU here". --boot-runs 0
     skips it (each kiln boot takes about a minute on nested-PVM hosts).
+(d) the control plane: exec -> API socket ready (connect() succeeds; Firecracker publishes "within
+    8 CPU ms"), and PUT /actions InstanceStart -> first guest instruction (the boot-timer guest,
+    configured over the API first; the request's send time against the boot timer's stamp). QEMU's
+    counterparts: exec -> QMP socket ready (-S -qmp), and QMP "cont" -> VM end for the same guest,
+    beside kiln's InstanceStart -> VM end.
 """
-import argparse, json, os, re, shutil, statistics, subprocess, sys, time
+import argparse, http.client, json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,6 +61,87 @@ def time_to_line(cmd, needle, timeout_s=900):
     finally:
         p.kill()
         p.wait()
+
+def wait_connectable(path, t0, timeout_s=10):
+    """Polls connect() on a Unix socket; returns the ns from t0 to the first success."""
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return time.monotonic_ns() - t0
+        except OSError:
+            if (time.monotonic_ns() - t0) / 1e9 > timeout_s:
+                raise RuntimeError(f"no socket at {path} within {timeout_s} s")
+            time.sleep(0.0002)
+        finally:
+            s.close()
+
+class UnixHttp(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost")
+        self.path = path
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+def api(path_sock, method, path, body):
+    c = UnixHttp(path_sock)
+    c.request(method, path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    if r.status >= 300:
+        raise RuntimeError(f"{method} {path}: {r.status}")
+
+def control_plane(kiln, guest, runs, have_qemu):
+    sock_ready, start_first, start_end, qemu_ready, qemu_cont_end = [], [], [], [], []
+    tmp = tempfile.mkdtemp(prefix="kiln-bench-")
+    for i in range(runs):
+        sock = os.path.join(tmp, f"k{i}.sock")
+        t0 = time.monotonic_ns()
+        p = subprocess.Popen([kiln, "--api-sock", sock, "--boot-timer", "--serial", "none"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        sock_ready.append(wait_connectable(sock, t0))
+        api(sock, "PUT", "/boot-source", {"kernel_image_path": guest})
+        api(sock, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})
+        c = UnixHttp(sock)
+        c.connect()
+        body = json.dumps({"action_type": "InstanceStart"})
+        t_start = time.monotonic_ns()
+        c.request("PUT", "/actions", body=body, headers={"Content-Type": "application/json"})
+        c.getresponse().read()
+        c.close()
+        _, err = p.communicate(timeout=60)
+        t_end = time.monotonic_ns()
+        m = re.search(r"monotonic (\d+) ns", err)
+        if not m:
+            raise RuntimeError("kiln printed no boot-timer line:\n" + err)
+        start_first.append(int(m.group(1)) - t_start)
+        start_end.append(t_end - t_start)
+        if have_qemu:
+            qsock = os.path.join(tmp, f"q{i}.sock")
+            q0 = time.monotonic_ns()
+            q = subprocess.Popen(qemu_cmd(guest) + ["-S", "-qmp", f"unix:{qsock},server=on,wait=off"],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            qemu_ready.append(wait_connectable(qsock, q0))
+            qs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            qs.connect(qsock)
+            f = qs.makefile("rw")
+            f.readline()  # greeting
+            f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n"); f.flush(); f.readline()
+            tc = time.monotonic_ns()
+            f.write(json.dumps({"execute": "cont"}) + "\n"); f.flush()
+            q.wait(timeout=60)
+            qemu_cont_end.append(time.monotonic_ns() - tc)
+            qs.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    out = {"exec_to_api_socket_ms": {"kiln": median_ms(sock_ready)},
+           "instance_start_to_first_instruction_ms": {"kiln": median_ms(start_first)},
+           "instance_start_to_vm_end_ms": {"kiln": median_ms(start_end)}}
+    if qemu_ready:
+        out["exec_to_api_socket_ms"]["qemu"] = median_ms(qemu_ready)
+        out["instance_start_to_vm_end_ms"]["qemu"] = median_ms(qemu_cont_end)
+    return out
 
 def median_ms(samples_ns):
     return statistics.median(samples_ns) / 1e6
@@ -112,6 +198,9 @@ def main():
         exit_us["qemu"] = per_exit(lambda n: qemu_cmd(tiny, f"pio {n}"), ok=(1,))
     results["port_io_exit_us"] = exit_us
 
+    # (d) the control plane.
+    results["control_plane"] = control_plane(kiln, boot_guest, args.runs, have_qemu)
+
     # (c) exec -> "Run /init", 1 and 4 vCPUs.
     bz = os.path.join(args.cache, "test-kernel", "current", "bzImage")
     initrd = os.path.join(args.cache, "initramfs", "current", "initramfs.cpio")
@@ -161,6 +250,14 @@ def main():
         ("(a) exec -> first guest instruction (ms)", f, None, None),
         ("(a) exec -> VM end, guest ends at once (ms)", e["kiln"], e.get("qemu"), None),
         ("(b) one port-I/O exit from CPL3 (us)", x["kiln"], x.get("qemu"), x["floor"]),
+    ]
+    cp = results["control_plane"]
+    rows += [
+        ("(d) exec -> API socket ready (ms; QEMU: QMP)", cp["exec_to_api_socket_ms"]["kiln"],
+         cp["exec_to_api_socket_ms"].get("qemu"), None),
+        ("(d) InstanceStart -> first instruction (ms)", cp["instance_start_to_first_instruction_ms"]["kiln"], None, None),
+        ("(d) InstanceStart -> VM end (ms; QEMU: cont)", cp["instance_start_to_vm_end_ms"]["kiln"],
+         cp["instance_start_to_vm_end_ms"].get("qemu"), None),
     ]
     for cpus, row in boot.items():
         rows.append((f"(c) exec -> Run /init, {cpus} vCPU (s; QEMU: TCG)", row["kiln"], row.get("qemu_tcg"), None))

@@ -9,7 +9,11 @@ using nlohmann::json;
 
 namespace {
 
-HttpResponse ok_json(const json& body) { return {200, body.dump()}; }
+// Bytes a client sent (a method, a path) can be echoed in an answer, and need not be UTF-8: they are
+// replaced, never a reason to throw.
+std::string body_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+HttpResponse ok_json(const json& body) { return {200, body_text(body)}; }
 HttpResponse no_content() { return {204, {}}; }
 
 // Firecracker resources kiln does not have yet: any method on them is a 400 that says so.
@@ -69,7 +73,7 @@ HttpResponse Controller::handle(const HttpRequest& request) {
   std::lock_guard lock(mu_);
   auto r = route(request);
   if (r) return *r;
-  return {400, json{{"fault_message", r.error().message()}}.dump()};
+  return {400, body_text(json{{"fault_message", r.error().message()}})};
 }
 
 Result<void> Controller::pre_boot() const {
@@ -111,7 +115,10 @@ Result<HttpResponse> Controller::route(const HttpRequest& r) {
     if (put && p == "/cpu-config") {
       const json body = KILN_TRY(parse_body(r));
       KILN_TRY(pre_boot());
-      config_.cpu_config = CpuConfig{body, KILN_TRY(cpu_template_from_json(body, "cpu-config"))};
+      // Parsed before the CpuConfig is built: KILN_TRY returns from inside a statement expression,
+      // and clang leaks what an aggregate initializer had built by then.
+      auto parsed = KILN_TRY(cpu_template_from_json(body, "cpu-config"));
+      config_.cpu_config = CpuConfig{body, std::move(parsed)};
       return no_content();
     }
     if (put && p == "/logger") {

@@ -102,6 +102,11 @@ TEST_F(ControllerTest, WrongMethodOrPathAndMissingResources) {
   EXPECT_FALSE(b.started);
 }
 
+TEST_F(ControllerTest, BytesThatAreNotUtf8InTheRequestLineAreReplacedInTheFault) {
+  // Found by the fuzzer: the fault message echoes the method, and JSON must be UTF-8.
+  expect_fault(call("PU\xecT", "/machine-config\xff"), "Invalid request method");
+}
+
 TEST_F(ControllerTest, PreAndPostBootRules) {
   expect_fault(call("PUT", "/actions", R"({"action_type": "InstanceStart"})"), "PUT /boot-source");
   expect_fault(call("PATCH", "/vm", R"({"state": "Paused"})"), "before starting");

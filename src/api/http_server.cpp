@@ -82,7 +82,8 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, co
     response = server->handler()({method, url, std::move(pending->body)});
   } catch (const std::exception& e) {
     // Nothing in the handler should throw; if it does, the client hears of it and kiln goes on.
-    response = {500, nlohmann::json{{"fault_message", fmt::format("internal error: {}", e.what())}}.dump()};
+    response = {500, nlohmann::json{{"fault_message", fmt::format("internal error: {}", e.what())}}.dump(
+                         -1, ' ', false, nlohmann::json::error_handler_t::replace)};
   }
   return send(connection, response);
 }

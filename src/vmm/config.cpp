@@ -158,8 +158,10 @@ Result<VmConfig> vm_config_from_json(const json& j) {
   if (j.contains("logger") && !j.at("logger").is_null()) c.logger = KILN_TRY(logger_config_from_json(j.at("logger")));
   if (j.contains("metrics") && !j.at("metrics").is_null())
     c.metrics = KILN_TRY(metrics_config_from_json(j.at("metrics")));
-  if (j.contains("cpu-config") && !j.at("cpu-config").is_null())
-    c.cpu_config = CpuConfig{j.at("cpu-config"), KILN_TRY(cpu_template_from_json(j.at("cpu-config"), "cpu-config"))};
+  if (j.contains("cpu-config") && !j.at("cpu-config").is_null()) {
+    auto parsed = KILN_TRY(cpu_template_from_json(j.at("cpu-config"), "cpu-config"));  // before the aggregate: see controller.cpp
+    c.cpu_config = CpuConfig{j.at("cpu-config"), std::move(parsed)};
+  }
   if (j.contains("kiln")) {
     const json& k = j.at("kiln");
     std::string s;
