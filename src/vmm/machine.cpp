@@ -100,10 +100,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, Machine
   KILN_TRY(m->vm_.setup_platform());
   if (host != HostKind::kHardware) {
     SPDLOG_INFO("host KVM: {}: guest kernel code is emulated here; kiln recovers from the instructions the "
-                 "host cannot emulate and hides PV features that need hypercalls", host_name(host));
+                "host cannot emulate and hides PV features that need hypercalls", host_name(host));
     if (!added.empty())
       SPDLOG_INFO("adding kernel arguments for this host: {} (give the same key in --cmdline to override, or "
-                   "--no-host-args to add none)", fmt::join(added, " "));
+                  "--no-host-args to add none)", fmt::join(added, " "));
   }
   SPDLOG_DEBUG("kernel: {}, entry {:#x}", loaded.describe(), loaded.entry);
   KILN_TRY(m->setup_devices(config, io));
@@ -172,7 +172,7 @@ Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
                                std::chrono::duration<double, std::milli>(now - process_start_time()).count();
                            const auto mono = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
                            SPDLOG_INFO("boot-timer: guest marked boot {:.3f} ms after kiln started (monotonic {} ns)",
-                                        ms, mono.count());
+                                       ms, mono.count());
                          }),
                          x86::kBootTimerPort, 1));
   }

@@ -48,16 +48,16 @@ bool Machine::handle_emulation_failure(kvm::Vcpu& vcpu, std::span<const std::byt
   using Kind = x86::EmulationOutcome::Kind;
   if (!out.handled()) {
     SPDLOG_ERROR("KVM could not emulate the instruction at RIP {:#x} ({}), and kiln cannot either: {} [{}]{}",
-                  rip, out.detail, out.name, x86::hex_bytes(failed.used()),
-                  fetched_by_kvm.empty() ? std::string()
-                                         : fmt::format(" (KVM fetched [{}])", x86::hex_bytes(fetched_by_kvm)));
+                 rip, out.detail, out.name, x86::hex_bytes(failed.used()),
+                 fetched_by_kvm.empty() ? std::string()
+                                        : fmt::format(" (KVM fetched [{}])", x86::hex_bytes(fetched_by_kvm)));
     return false;
   }
   if (!emulation_noted_.exchange(true))
     SPDLOG_INFO("KVM's emulator gave up on '{}' at {:#x}; kiln emulates such instructions itself", out.name, rip);
   count_emulation(out.name);
   SPDLOG_DEBUG("emulated {} at {:#x} (bytes {} KVM)", out.name, rip,
-                failed.from_kvm ? "from" : "read from memory, none usable from");
+               failed.from_kvm ? "from" : "read from memory, none usable from");
   if (!vcpu.set_regs(*regs)) return false;
   if (out.fpu_changed && !vcpu.set_fpu(*fpu)) return false;
   if (out.kind == Kind::kInjectException) {
