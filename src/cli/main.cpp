@@ -61,7 +61,9 @@ int main(int argc, char** argv) {
       return kiln::kExitVmmError;
     }
     server = std::move(*s);
-    SPDLOG_DEBUG("api: serving on {}", cmd.api_sock);
+    SPDLOG_DEBUG("api: serving on {}, {:.3f} ms after kiln's static initialization", cmd.api_sock,
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - kiln::process_start_time())
+                     .count());
   }
   if (cmd.start_now) {
     if (auto r = controller.start_from_config(cmd.config); !r) {
