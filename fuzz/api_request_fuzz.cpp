@@ -15,6 +15,7 @@ namespace {
 struct AcceptingBackend : kiln::api::VmBackend {
   kiln::Result<void> configure_logger(const kiln::LoggerConfig&) override { return {}; }
   kiln::Result<void> configure_metrics(const kiln::MetricsConfig&) override { return {}; }
+  void machine_config_changed(const kiln::MachineConfig&) override {}
   kiln::Result<void> start(const kiln::VmConfig&) override { return {}; }
   kiln::Result<void> pause() override { return {}; }
   kiln::Result<void> resume() override { return {}; }

@@ -103,6 +103,7 @@ Result<HttpResponse> Controller::route(const HttpRequest& r) {
       const json body = KILN_TRY(parse_body(r));
       KILN_TRY(pre_boot());
       config_.machine_config = KILN_TRY(machine_config_from_json(body, config_.machine_config, put));
+      backend_.machine_config_changed(config_.machine_config);
       return no_content();
     }
     if (put && p == "/boot-source") {

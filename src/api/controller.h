@@ -21,6 +21,9 @@ class VmBackend {
   // Pre-boot: where the log and the metrics go (opened now, so a bad path is the request's error).
   virtual Result<void> configure_logger(const LoggerConfig& config) = 0;
   virtual Result<void> configure_metrics(const MetricsConfig& config) = 0;
+  // Pre-boot: the machine's shape as configured so far, for work that needs only that (creating
+  // the VM and registering its memory ahead of InstanceStart). A hint: nothing may depend on it.
+  virtual void machine_config_changed(const MachineConfig& config) = 0;
   // InstanceStart: build the VM from `config` and start its vCPUs; returns once they run.
   virtual Result<void> start(const VmConfig& config) = 0;
   virtual Result<void> pause() = 0;

@@ -10,6 +10,7 @@ using nlohmann::json;
 struct FakeBackend : VmBackend {
   Result<void> configure_logger(const LoggerConfig&) override { return log_result; }
   Result<void> configure_metrics(const MetricsConfig&) override { return {}; }
+  void machine_config_changed(const MachineConfig& c) override { last_machine = c; }
   Result<void> start(const VmConfig& c) override {
     if (!start_result) return start_result;
     started = c;
@@ -22,6 +23,7 @@ struct FakeBackend : VmBackend {
   Result<void> log_result{};
   Result<void> start_result{};
   std::optional<VmConfig> started;
+  std::optional<MachineConfig> last_machine;
   int pauses = 0, resumes = 0, cads = 0, flushes = 0;
 };
 
@@ -60,6 +62,8 @@ TEST_F(ControllerTest, InstanceInfoAndVersion) {
 TEST_F(ControllerTest, GettingStartedSequenceStartsWhatWasPut) {
   ASSERT_EQ(call("PUT", "/machine-config", R"({"vcpu_count": 2, "mem_size_mib": 128})").status, 204);
   ASSERT_EQ(call("PATCH", "/machine-config", R"({"mem_size_mib": 256})").status, 204);
+  ASSERT_TRUE(b.last_machine);
+  EXPECT_EQ(b.last_machine->mem_size_mib, 256u) << "the backend hears of each change, to prepare the VM";
   boot();
   ASSERT_TRUE(b.started);
   EXPECT_EQ(b.started->machine_config.vcpu_count, 2u);

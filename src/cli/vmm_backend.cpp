@@ -2,6 +2,8 @@
 
 #include "base/log.h"
 
+#include <optional>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -44,12 +46,26 @@ Result<void> VmmBackend::configure_metrics(const MetricsConfig& config) {
   return {};
 }
 
+void VmmBackend::machine_config_changed(const MachineConfig& config) {
+  // A preparation still running is waited for here (a few ms), and its VM dropped.
+  prepared_ = std::async(std::launch::async, [mib = config.mem_size_mib] { return PreparedVm::create(mib); });
+}
+
 Result<void> VmmBackend::start(const VmConfig& config) {
-  auto machine = KILN_TRY(Machine::create(config, io_));
-  KILN_TRY(machine->start());
+  std::optional<PreparedVm> prepared;
+  if (prepared_.valid()) {
+    if (auto p = prepared_.get(); p) prepared = std::move(*p);
+    else SPDLOG_DEBUG("the VM prepared ahead of InstanceStart failed ({}); building it now", p.error().message());
+  }
+  auto machine = Machine::create(config, io_, std::move(prepared));
+  if (!machine) {
+    machine_config_changed(config.machine_config);  // for the next InstanceStart
+    return std::unexpected(machine.error());
+  }
+  KILN_TRY((*machine)->start());
   {
     std::lock_guard lock(mu_);
-    machine_ = std::move(machine);
+    machine_ = std::move(*machine);
     started_ = true;
   }
   cv_.notify_all();

@@ -2,6 +2,7 @@
 // The API's VM: api::VmBackend over a Machine, plus the metrics file. InstanceStart builds and
 // starts the Machine on the API's thread; the main thread waits in run_until_end().
 #include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -19,6 +20,7 @@ class VmmBackend final : public api::VmBackend {
 
   Result<void> configure_logger(const LoggerConfig& config) override;
   Result<void> configure_metrics(const MetricsConfig& config) override;
+  void machine_config_changed(const MachineConfig& config) override;
   Result<void> start(const VmConfig& config) override;
   Result<void> pause() override;
   Result<void> resume() override;
@@ -38,6 +40,8 @@ class VmmBackend final : public api::VmBackend {
   std::string metrics_line();
 
   MachineIo io_;
+  // The VM being prepared for InstanceStart (see PreparedVm), for the memory size last configured.
+  std::future<Result<PreparedVm>> prepared_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::unique_ptr<Machine> machine_;

@@ -57,8 +57,9 @@ class KvmIrqLine : public IrqLine {
 
 // Everything that can be wrong with the user's input shows up here, before KVM is touched: the
 // images are read, checked and loaded into guest memory (which needs no KVM).
-Result<GuestMemory> Machine::load_guest(const VmConfig& config, HostKind host, std::string& cmdline,
-                                        std::vector<std::string>& added, boot::LoadedKernel& loaded) {
+Result<GuestMemory> Machine::load_guest(const VmConfig& config, HostKind host, std::optional<GuestMemory> given,
+                                        std::string& cmdline, std::vector<std::string>& added,
+                                        boot::LoadedKernel& loaded) {
   KILN_TRY(validate(config));
   const auto kernel = KILN_TRY(boot::read_image_file(config.boot_source.kernel_image_path, "--kernel"));
   if (auto fmt = boot::detect_kernel_format(kernel); !fmt)
@@ -70,8 +71,7 @@ Result<GuestMemory> Machine::load_guest(const VmConfig& config, HostKind host, s
   if (!initrd.empty() && initrd.size() >= mem_bytes)
     return plain_error("--initrd: the initrd ({} MiB) is larger than guest memory ({} MiB); raise --memory",
                        (initrd.size() + (1 << 20) - 1) >> 20, config.machine_config.mem_size_mib);
-  const auto layout = x86_ram_layout(mem_bytes);
-  auto mem = KILN_TRY(GuestMemory::create(layout));
+  GuestMemory mem = given ? std::move(*given) : KILN_TRY(GuestMemory::create(x86_ram_layout(mem_bytes)));
   const std::string user = config.boot_source.boot_args.value_or(kDefaultBootArgs);
   cmdline = config.kiln.host_kernel_args ? boot::merge_cmdline(user, host_kernel_args(host), &added) : user;
   const auto rsdp = KILN_TRY(write_firmware_tables(mem, {.vcpu_count = config.machine_config.vcpu_count}));
@@ -79,25 +79,46 @@ Result<GuestMemory> Machine::load_guest(const VmConfig& config, HostKind host, s
   return mem;
 }
 
-Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, MachineIo io) {
+Result<PreparedVm> PreparedVm::create(std::uint64_t mem_size_mib) {
+  auto kvm = KILN_TRY(kvm::Kvm::open());
+  auto vm = KILN_TRY(kvm.create_vm());
+  auto mem = KILN_TRY(GuestMemory::create(x86_ram_layout(mem_size_mib << 20)));
+  auto registered = std::async(std::launch::async, [&] { return vm.register_memory(mem); });  // as in create()
+  auto platform = vm.setup_platform();
+  KILN_TRY(registered.get());
+  KILN_TRY(std::move(platform));
+  return PreparedVm{std::move(kvm), std::move(vm), std::move(mem), mem_size_mib};
+}
+
+Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, MachineIo io,
+                                                 std::optional<PreparedVm> prepared) {
+  if (prepared && prepared->mem_size_mib != config.machine_config.mem_size_mib) prepared.reset();
+  if (prepared) SPDLOG_DEBUG("using the VM prepared ahead ({} MiB registered)", prepared->mem_size_mib);
   const HostKind host = detect_host();
   std::string cmdline;
   std::vector<std::string> added;
   boot::LoadedKernel loaded{};
-  auto mem = KILN_TRY(load_guest(config, host, cmdline, added, loaded));
+  std::optional<GuestMemory> given;
+  if (prepared) given = std::move(prepared->mem);
+  auto mem = KILN_TRY(load_guest(config, host, std::move(given), cmdline, added, loaded));
 
-  auto kvm = KILN_TRY(kvm::Kvm::open());
+  auto kvm = prepared ? std::move(prepared->kvm) : KILN_TRY(kvm::Kvm::open());
   if (config.machine_config.vcpu_count > static_cast<std::uint32_t>(kvm.caps().max_vcpus))
     return plain_error("--cpus {}: this host's KVM allows at most {} vCPUs", config.machine_config.vcpu_count,
                        kvm.caps().max_vcpus);
-  auto vm = KILN_TRY(kvm.create_vm());
+  auto vm = prepared ? std::move(prepared->vm) : KILN_TRY(kvm.create_vm());
   std::unique_ptr<Machine> m(new Machine(std::move(kvm), std::move(vm), std::move(mem)));
   m->host_ = host;
   m->cmdline_ = std::move(cmdline);
   // Registering memory costs a fixed host-side wait (a memslot synchronization: 7-15 ms on
   // nested-PVM hosts) under a different lock than the irqchip, PIT and vCPUs, so it overlaps them.
-  auto registered = std::async(std::launch::async, [&m] { return m->vm_.register_memory(m->mem_); });
-  KILN_TRY(m->vm_.setup_platform());
+  std::future<Result<void>> registered;
+  if (prepared) {
+    registered = std::async(std::launch::deferred, [] { return Result<void>{}; });
+  } else {
+    registered = std::async(std::launch::async, [&m] { return m->vm_.register_memory(m->mem_); });
+    KILN_TRY(m->vm_.setup_platform());
+  }
   if (host != HostKind::kHardware) {
     SPDLOG_INFO("host KVM: {}: guest kernel code is emulated here; kiln recovers from the instructions the "
                 "host cannot emulate and hides PV features that need hypercalls", host_name(host));

@@ -197,6 +197,28 @@ TEST_F(Api, SlowDeadAndManyClientsDoNotHoldAnythingUp) {
   EXPECT_TRUE(k->wait_exit(30s));
 }
 
+TEST_F(Api, InstanceStartUsesTheVmPreparedWhileWaitingAndOnlyIfItFits) {
+  if (!have_kvm()) GTEST_SKIP() << "needs /dev/kvm";
+  // The default size (no machine-config): the VM prepared at start is used.
+  auto k = start_kiln({"--level", "debug"});
+  ASSERT_EQ(call("PUT", "/boot-source", json{{"kernel_image_path", KILN_TINY_GUEST}, {"boot_args", "hello"}}.dump()).status, 204);
+  ASSERT_EQ(instance_start().status, 204);
+  auto st = k->wait_exit(60s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, 0) << k->errors();
+  EXPECT_NE(k->output().find("tiny: hello from the guest"), std::string::npos);
+  EXPECT_NE(k->errors().find("using the VM prepared ahead (256 MiB registered)"), std::string::npos) << k->errors();
+  // A size changed after the start: prepared again for the new size.
+  std::filesystem::remove(sock_);
+  k = start_kiln({"--level", "debug"});
+  put_tiny("hello");
+  ASSERT_EQ(instance_start().status, 204);
+  st = k->wait_exit(60s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, 0) << k->errors();
+  EXPECT_NE(k->errors().find("using the VM prepared ahead (64 MiB registered)"), std::string::npos) << k->errors();
+}
+
 TEST_F(Api, ConfigFileBootsWithoutTheApi) {
   if (!have_kvm()) GTEST_SKIP() << "needs /dev/kvm";
   const std::string cfg = dir_ + "/vm.json";
