@@ -150,8 +150,7 @@ Result<HttpResponse> Controller::route(const HttpRequest& r) {
 Result<HttpResponse> Controller::put_action(const json& body) {
   if (!body.is_object() || !body.contains("action_type") || !body.at("action_type").is_string())
     return plain_error("actions: action_type is required: InstanceStart, SendCtrlAltDel or FlushMetrics");
-  for (const auto& [k, v] : body.items())
-    if (k != "action_type") return plain_error("actions: unknown field '{}'", k);
+  KILN_TRY(only_fields(body, "actions", {"action_type"}));
   const std::string type = body.at("action_type").get<std::string>();
   if (type == "InstanceStart") {
     KILN_TRY(instance_start());
@@ -170,8 +169,7 @@ Result<HttpResponse> Controller::put_action(const json& body) {
 Result<HttpResponse> Controller::patch_vm(const json& body) {
   if (!body.is_object() || !body.contains("state") || !body.at("state").is_string())
     return plain_error("vm: state is required: Paused or Resumed");
-  for (const auto& [k, v] : body.items())
-    if (k != "state") return plain_error("vm: unknown field '{}'", k);
+  KILN_TRY(only_fields(body, "vm", {"state"}));
   const std::string want = body.at("state").get<std::string>();
   if (want != "Paused" && want != "Resumed") return plain_error("vm.state '{}': expected Paused or Resumed", want);
   KILN_TRY(post_boot());

@@ -65,12 +65,11 @@ int main(int argc, char** argv) {
                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - kiln::process_start_time())
                      .count());
   }
-  if (!cmd.start_now) backend.machine_config_changed(cmd.config.machine_config);  // prepare the default VM
-  if (cmd.start_now) {
-    if (auto r = controller.start_from_config(cmd.config); !r) {
-      SPDLOG_ERROR("{}", r.error().message());
-      return kiln::kExitVmmError;
-    }
+  if (!cmd.start_now) {
+    backend.machine_config_changed(cmd.config.machine_config);  // prepare the default VM
+  } else if (auto r = controller.start_from_config(cmd.config); !r) {
+    SPDLOG_ERROR("{}", r.error().message());
+    return kiln::kExitVmmError;
   }
   kiln::VmExitStatus status;
   {

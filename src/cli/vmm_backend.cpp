@@ -68,7 +68,8 @@ Result<void> VmmBackend::start(const VmConfig& config) {
     machine_ = std::move(*machine);
     started_ = true;
   }
-  cv_.notify_all();
+  const std::uint64_t one = 1;
+  (void)!::write(started_fd_.get(), &one, sizeof(one));
   return {};
 }
 
@@ -110,42 +111,20 @@ Result<void> VmmBackend::write_metrics_line() {
 
 VmExitStatus VmmBackend::run_until_end() {
   // Before InstanceStart the main thread watches the stop signals; after it the Machine does.
-  const UniqueFd started(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  std::thread waker;
-  {
-    std::unique_lock lock(mu_);
-    if (!started_) {
-      waker = std::thread([this, fd = started.get()] {
-        std::unique_lock l(mu_);
-        cv_.wait(l, [&] { return started_ || stop_waiting_; });
-        const std::uint64_t one = 1;
-        (void)!::write(fd, &one, sizeof(one));
-      });
+  pollfd fds[2] = {{started_fd_.get(), POLLIN, 0}, {io_.stop_signals, POLLIN, 0}};
+  while (true) {
+    const int n = ::poll(fds, io_.stop_signals >= 0 ? 2 : 1, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (fds[0].revents != 0) break;
+    if (n > 0 && fds[1].revents != 0) {
+      signalfd_siginfo si{};
+      (void)!::read(io_.stop_signals, &si, sizeof(si));
+      const std::string name = ::strsignal(static_cast<int>(si.ssi_signo));
+      std::lock_guard lock(mu_);
+      if (!started_) return {VmEnd::kSignal, 0, name + " before InstanceStart"};
+      machine_->request_stop({VmEnd::kSignal, 0, name});  // InstanceStart won the race
+      break;
     }
-  }
-  if (waker.joinable()) {
-    pollfd fds[2] = {{started.get(), POLLIN, 0}, {io_.stop_signals, POLLIN, 0}};
-    while (true) {
-      const int n = ::poll(fds, io_.stop_signals >= 0 ? 2 : 1, -1);
-      if (n < 0 && errno == EINTR) continue;
-      if (fds[0].revents != 0) break;
-      if (n > 0 && fds[1].revents != 0) {
-        signalfd_siginfo si{};
-        (void)!::read(io_.stop_signals, &si, sizeof(si));
-        const std::string name = ::strsignal(static_cast<int>(si.ssi_signo));
-        {
-          std::lock_guard lock(mu_);
-          stop_waiting_ = true;
-        }
-        cv_.notify_all();
-        waker.join();
-        std::lock_guard lock(mu_);
-        if (!started_) return {VmEnd::kSignal, 0, name + " before InstanceStart"};
-        machine_->request_stop({VmEnd::kSignal, 0, name});  // InstanceStart won the race
-        break;
-      }
-    }
-    if (waker.joinable()) waker.join();
   }
   Machine* machine;
   {

@@ -1,6 +1,8 @@
 #pragma once
 // The API's VM: api::VmBackend over a Machine, plus the metrics file. InstanceStart builds and
 // starts the Machine on the API's thread; the main thread waits in run_until_end().
+#include <sys/eventfd.h>
+
 #include <condition_variable>
 #include <future>
 #include <memory>
@@ -15,7 +17,7 @@ namespace kiln {
 
 class VmmBackend final : public api::VmBackend {
  public:
-  explicit VmmBackend(MachineIo io) : io_(io) {}
+  explicit VmmBackend(MachineIo io) : io_(io), started_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
   ~VmmBackend() override;
 
   Result<void> configure_logger(const LoggerConfig& config) override;
@@ -46,8 +48,8 @@ class VmmBackend final : public api::VmBackend {
   std::condition_variable cv_;
   std::unique_ptr<Machine> machine_;
   bool started_ = false;
-  bool ending_ = false;        // the metrics thread's end
-  bool stop_waiting_ = false;  // a stop signal came before InstanceStart
+  bool ending_ = false;  // the metrics thread's end
+  UniqueFd started_fd_;  // an eventfd: readable once the VM runs
   UniqueFd metrics_fd_;
   std::uint64_t metrics_lines_ = 0, metrics_lines_lost_ = 0;
   std::uint64_t requests_ok_ = 0, requests_failed_ = 0;

@@ -42,15 +42,6 @@ json to_json(const VmConfig& c) {
 
 namespace {
 
-Result<void> only_fields(const json& obj, std::string_view where, std::initializer_list<std::string_view> allowed) {
-  if (!obj.is_object()) return plain_error("{}: expected a JSON object", where);
-  const std::set<std::string_view> ok(allowed);
-  for (const auto& [k, v] : obj.items()) {
-    if (!ok.contains(k)) return plain_error("{}: unknown field '{}'", where, k);
-  }
-  return {};
-}
-
 template <class T>
 Result<void> get_field(const json& obj, std::string_view where, const char* name, T& out) {
   if (!obj.contains(name)) return {};
@@ -63,6 +54,15 @@ Result<void> get_field(const json& obj, std::string_view where, const char* name
 }
 
 }  // namespace
+
+Result<void> only_fields(const json& obj, std::string_view where, std::initializer_list<std::string_view> allowed) {
+  if (!obj.is_object()) return plain_error("{}: expected a JSON object", where);
+  const std::set<std::string_view> ok(allowed);
+  for (const auto& [k, v] : obj.items()) {
+    if (!ok.contains(k)) return plain_error("{}: unknown field '{}'", where, k);
+  }
+  return {};
+}
 
 Result<BootSource> boot_source_from_json(const json& b) {
   BootSource out;

@@ -78,6 +78,9 @@ inline constexpr std::uint64_t kMinMemMib = 16;
 inline constexpr std::uint64_t kMaxMemMib = 1024ull * 1024;  // 1 TiB
 
 nlohmann::json to_json(const VmConfig& c);
+// An error naming the first field of `obj` not in `allowed` ("where: unknown field 'x'").
+Result<void> only_fields(const nlohmann::json& obj, std::string_view where,
+                         std::initializer_list<std::string_view> allowed);
 // Strict: unknown fields and wrong types are errors naming the field.
 Result<VmConfig> vm_config_from_json(const nlohmann::json& j);
 // The parts, as the API's bodies give them. `whole`: a PUT, which needs vcpu_count and mem_size_mib

@@ -112,10 +112,8 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, Machine
   m->cmdline_ = std::move(cmdline);
   // Registering memory costs a fixed host-side wait (a memslot synchronization: 7-15 ms on
   // nested-PVM hosts) under a different lock than the irqchip, PIT and vCPUs, so it overlaps them.
-  std::future<Result<void>> registered;
-  if (prepared) {
-    registered = std::async(std::launch::deferred, [] { return Result<void>{}; });
-  } else {
+  std::future<Result<void>> registered;  // none when the prepared VM has it all
+  if (!prepared) {
     registered = std::async(std::launch::async, [&m] { return m->vm_.register_memory(m->mem_); });
     KILN_TRY(m->vm_.setup_platform());
   }
@@ -129,7 +127,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, Machine
   SPDLOG_DEBUG("kernel: {}, entry {:#x}", loaded.describe(), loaded.entry);
   KILN_TRY(m->setup_devices(config, io));
   KILN_TRY(m->setup_vcpus(config, loaded));
-  KILN_TRY(registered.get());
+  if (registered.valid()) KILN_TRY(registered.get());
   return m;
 }
 
