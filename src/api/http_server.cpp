@@ -1,14 +1,21 @@
 #include "api/http_server.h"
 
-#include <microhttpd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <charconv>
+#include <chrono>
 #include <cstring>
+#include <limits>
+#include <optional>
+#include <thread>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
@@ -16,92 +23,182 @@
 
 namespace kiln::api {
 
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Local = net::local::stream_protocol;
+using Stream = beast::basic_stream<Local>;
+using beast::error_code;
+
 namespace {
 
-// Idle connections are closed after this long (a client that sent half a request and stopped).
-constexpr unsigned kConnectionTimeoutSeconds = 30;
-constexpr unsigned kMaxConnections = 64;
+// A connection that sends nothing for this long (half a request, or an idle keep-alive) is closed.
+constexpr auto kConnectionTimeout = std::chrono::seconds(30);
+// Connections past this many are closed as soon as they are accepted.
+constexpr std::size_t kMaxConnections = 64;
+constexpr std::uint32_t kMaxHeaderBytes = 8 * 1024;
 
-// One request as it arrives: its body, or the reason it was refused.
-struct PendingRequest {
-  std::string body;
-  bool too_large = false;
-  std::size_t received = 0;
-};
-
-MHD_Result send(MHD_Connection* connection, const HttpResponse& r) {
-  MHD_Response* response =
-      MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
-  if (response == nullptr) return MHD_NO;
-  if (!r.body.empty()) MHD_add_response_header(response, "Content-Type", "application/json");
-  const MHD_Result q = MHD_queue_response(connection, static_cast<unsigned>(r.status), response);
-  MHD_destroy_response(response);
-  return q;
+std::string fault(std::string_view message) {
+  // Replacement, not an exception, for bytes that are not UTF-8 (a message may quote the request).
+  return nlohmann::json{{"fault_message", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-HttpResponse too_large(std::size_t size) {
-  return {400, nlohmann::json{{"fault_message", fmt::format("Request payload with size {} is larger than the limit of "
-                                                            "{} allowed by server. Send a smaller body.",
-                                                            size, kMaxBodyBytes)}}
-                   .dump()};
+HttpResponse too_large(std::optional<std::uint64_t> declared) {
+  if (declared)
+    return {400, fault(fmt::format("Request payload with size {} is larger than the limit of {} allowed by server. "
+                                   "Send a smaller body.",
+                                   *declared, kMaxBodyBytes))};
+  return {400, fault(fmt::format("Request payload is larger than the limit of {} allowed by server. Send a smaller "
+                                 "body.",
+                                 kMaxBodyBytes))};
 }
 
-MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, const char* method,
-                      const char* /*version*/, const char* upload_data, size_t* upload_data_size, void** con_cls) {
-  auto* server = static_cast<HttpServer*>(cls);
-  auto* pending = static_cast<PendingRequest*>(*con_cls);
-  if (pending == nullptr) {
-    pending = new PendingRequest;
-    *con_cls = pending;
-    if (const char* cl = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
-      std::size_t n = 0;
-      const char* end = cl + std::strlen(cl);
-      auto [p, ec] = std::from_chars(cl, end, n);
-      if (ec != std::errc() || p != end) n = SIZE_MAX;
-      // Refused before a byte of it is read; MHD closes the connection after the answer.
-      if (n > kMaxBodyBytes) return send(connection, too_large(n));
-    }
-    return MHD_YES;
-  }
-  if (*upload_data_size > 0) {
-    // A chunked body declares no length: what is over the limit is read and dropped (memory stays
-    // bounded), and the answer comes at its end, since MHD cannot answer in the middle of a chunk.
-    pending->received += *upload_data_size;
-    if (!pending->too_large && pending->received > kMaxBodyBytes) {
-      pending->too_large = true;
-      pending->body.clear();
-      pending->body.shrink_to_fit();
-    }
-    if (!pending->too_large) pending->body.append(upload_data, *upload_data_size);
-    *upload_data_size = 0;
-    return MHD_YES;
-  }
-  if (pending->too_large) return send(connection, too_large(pending->received));
-  HttpResponse response;
-  try {
-    response = server->handler()({method, url, std::move(pending->body)});
-  } catch (const std::exception& e) {
-    // Nothing in the handler should throw; if it does, the client hears of it and kiln goes on.
-    response = {500, nlohmann::json{{"fault_message", fmt::format("internal error: {}", e.what())}}.dump(
-                         -1, ' ', false, nlohmann::json::error_handler_t::replace)};
-  }
-  return send(connection, response);
-}
-
-void on_completed(void* /*cls*/, MHD_Connection* /*connection*/, void** con_cls, MHD_RequestTerminationCode /*why*/) {
-  delete static_cast<PendingRequest*>(*con_cls);
-  *con_cls = nullptr;
-}
-
-void on_mhd_log(void* /*cls*/, const char* fmt, va_list ap) {
-  char line[512];
-  std::vsnprintf(line, sizeof(line), fmt, ap);
-  std::string_view s(line);
-  while (!s.empty() && s.back() == '\n') s.remove_suffix(1);
-  SPDLOG_DEBUG("api server: {}", s);
+bool is_http_error(const error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_method).category();
 }
 
 }  // namespace
+
+struct HttpServer::Impl {
+  Impl(std::string p, Handler h) : path(std::move(p)), handler(std::move(h)) {}
+  void accept();
+
+  std::string path;
+  Handler handler;
+  std::size_t connections = 0;  // touched on the server's thread only; outlives the io_context
+  net::io_context io{1};
+  Local::acceptor acceptor{io};
+  net::steady_timer accept_retry{io};
+  std::thread thread;
+};
+
+namespace {
+
+// One client connection: requests are read and answered in turn (HTTP/1.1 keep-alive), each step
+// with a deadline. The session lives as long as an operation of its own is pending.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(HttpServer::Impl& server, Local::socket socket) : server_(server), stream_(std::move(socket)) {
+    ++server_.connections;
+  }
+  ~Session() { --server_.connections; }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void read_header() {
+    parser_.emplace();
+    parser_->header_limit(kMaxHeaderBytes);
+    // The body's limit is set once the header is in, so that a declared length over it is answered
+    // with that length (the parser would stop at the Content-Length field and keep no number).
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    stream_.expires_after(kConnectionTimeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+ private:
+  void on_header(const error_code& ec) {
+    if (ec) return on_read_error(ec);
+    if (auto n = parser_->content_length(); n && *n > kMaxBodyBytes) return answer(too_large(*n), true);
+    parser_->body_limit(kMaxBodyBytes);  // for a chunked body, whose length comes as it does
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      continue_.emplace(http::status::continue_, parser_->get().version());
+      stream_.expires_after(kConnectionTimeout);
+      http::async_write(stream_, *continue_, [self = shared_from_this()](error_code wec, std::size_t) {
+        if (wec) return self->close();
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    stream_.expires_after(kConnectionTimeout);
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+      if (ec) return self->on_read_error(ec);
+      self->on_request();
+    });
+  }
+
+  void on_read_error(const error_code& ec) {
+    if (ec == http::error::body_limit) return answer(too_large(std::nullopt), true);
+    // The client went away (between requests or in the middle of one), or its time ran out (the
+    // stream is closed already), or the server is stopping: nobody to answer.
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message || !is_http_error(ec)) {
+      if (ec != http::error::end_of_stream && ec != net::error::operation_aborted)
+        SPDLOG_DEBUG("api server: connection closed: {}", ec.message());
+      return close();
+    }
+    answer({400, fault(fmt::format("Invalid HTTP request: {}.", ec.message()))}, true);
+  }
+
+  void on_request() {
+    auto& req = parser_->get();
+    std::string_view target = req.target();
+    target = target.substr(0, target.find('?'));
+    HttpResponse response;
+    try {
+      response = server_.handler({std::string(req.method_string()), std::string(target), std::move(req.body())});
+    } catch (const std::exception& e) {
+      // Nothing in the handler should throw; if it does, the client hears of it and kiln goes on.
+      response = {500, fault(fmt::format("internal error: {}", e.what()))};
+    }
+    answer(std::move(response), !req.keep_alive());
+  }
+
+  void answer(HttpResponse r, bool close_after) {
+    const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+    response_.emplace(static_cast<http::status>(r.status), version);
+    if (!r.body.empty()) response_->set(http::field::content_type, "application/json");
+    response_->body() = std::move(r.body);
+    response_->keep_alive(!close_after);
+    response_->prepare_payload();
+    stream_.expires_after(kConnectionTimeout);
+    http::async_write(stream_, *response_, [self = shared_from_this(), close_after](error_code ec, std::size_t) {
+      if (ec || close_after) return self->close();
+      self->read_header();
+    });
+  }
+
+  void close() {
+    error_code ignored;
+    stream_.socket().shutdown(Local::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  HttpServer::Impl& server_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::empty_body>> continue_;
+  std::optional<http::response<http::string_body>> response_;
+};
+
+}  // namespace
+
+void HttpServer::Impl::accept() {
+  acceptor.async_accept([this](error_code ec, Local::socket socket) {
+    if (ec == net::error::operation_aborted) return;
+    if (ec) {
+      // Out of file descriptors, say: try again shortly rather than spin.
+      SPDLOG_DEBUG("api server: accept: {}", ec.message());
+      accept_retry.expires_after(std::chrono::milliseconds(100));
+      accept_retry.async_wait([this](error_code wec) {
+        if (!wec) accept();
+      });
+      return;
+    }
+    if (connections >= kMaxConnections) {
+      SPDLOG_DEBUG("api server: {} connections open; one more closed", connections);
+    } else {
+      std::make_shared<Session>(*this, std::move(socket))->read_header();
+    }
+    accept();
+  });
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& path, Handler handler) {
   sockaddr_un addr{};
@@ -121,24 +218,25 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& path, H
     ::unlink(path.c_str());
     return e;
   }
-  std::unique_ptr<HttpServer> server(new HttpServer(path, std::move(handler)));
-  const int listen_fd = fd.release();  // MHD owns it from here and closes it when it stops
-  server->daemon_ = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, &on_request,
-      server.get(), MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED, &on_completed, nullptr,
-      MHD_OPTION_CONNECTION_TIMEOUT, kConnectionTimeoutSeconds, MHD_OPTION_CONNECTION_LIMIT, kMaxConnections,
-      MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, nullptr, MHD_OPTION_END);
-  if (server->daemon_ == nullptr) {
-    ::close(listen_fd);
+  auto impl = std::make_unique<Impl>(path, std::move(handler));
+  error_code ec;
+  impl->acceptor.assign(Local(), fd.get(), ec);
+  if (ec) {
     ::unlink(path.c_str());
-    return plain_error("--api-sock '{}': the HTTP server (libmicrohttpd) did not start", path);
+    return plain_error("--api-sock '{}': the HTTP server did not start: {}", path, ec.message());
   }
-  return server;
+  (void)fd.release();  // the acceptor owns it now
+  impl->accept();
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->io.run(); });
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
 HttpServer::~HttpServer() {
-  if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
-  ::unlink(path_.c_str());
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  ::unlink(impl_->path.c_str());
+  // impl_ goes now: the acceptor, then the io_context with the sessions its pending handlers held.
 }
 
 }  // namespace kiln::api

@@ -1,7 +1,8 @@
 #pragma once
-// HTTP/1.1 on a Unix socket, served by GNU libmicrohttpd on its own thread (epoll, non-blocking
-// I/O), so a slow, stalled or vanished client never holds up the VMM, the vCPUs or other clients.
-// Bodies over kMaxBodyBytes are refused without being read.
+// HTTP/1.1 on a Unix socket, served by Boost.Beast over Boost.Asio on a thread of its own, with
+// non-blocking sockets, so a slow, stalled or vanished client never holds up the VMM, the vCPUs or
+// other clients. Bodies over kMaxBodyBytes are refused; with a declared length, before any of it
+// is read.
 #include <functional>
 #include <memory>
 #include <string>
@@ -9,28 +10,24 @@
 #include "api/http.h"
 #include "base/error.h"
 
-struct MHD_Daemon;
-
 namespace kiln::api {
 
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
-  // Binds and listens on `path` (which must not exist), then serves until destroyed.
+  // Binds and listens on `path` (which must not exist), then serves until destroyed. The handler
+  // runs on the server's thread, one request at a time.
   static Result<std::unique_ptr<HttpServer>> start(const std::string& path, Handler handler);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Used by the server's callbacks.
-  [[nodiscard]] const Handler& handler() const { return handler_; }
+  struct Impl;
 
  private:
-  HttpServer(std::string path, Handler handler) : path_(std::move(path)), handler_(std::move(handler)) {}
-  std::string path_;
-  Handler handler_;
-  MHD_Daemon* daemon_ = nullptr;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace kiln::api
