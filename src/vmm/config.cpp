@@ -295,7 +295,8 @@ Result<x86::CpuTemplate> cpu_template_from_json(const json& j, std::string_view 
       for (std::size_t r = 0; r < regs.size(); ++r) {
         const std::string rw = fmt::format("{}.modifiers[{}]", w, r);
         KILN_TRY(only_fields(regs[r], rw, {"register", "bitmap"}));
-        const std::string reg = regs[r].value("register", std::string());
+        std::string reg;  // a register that is missing or not a string is named in the error below
+        if (regs[r].contains("register") && regs[r].at("register").is_string()) reg = regs[r].at("register").get<std::string>();
         x86::CpuidRegister cr;
         if (reg == "eax") cr = x86::CpuidRegister::kEax;
         else if (reg == "ebx") cr = x86::CpuidRegister::kEbx;

@@ -100,6 +100,10 @@ TEST(BadInput, MalformedCpuConfigFiles) {
   expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpu-config",
                    write_file("cpu-reg.json", R"({"cpuid_modifiers": [{"leaf": "0x1", "modifiers": [{"register": "exx", "bitmap": "0b1"}]}]})")},
                   "cpu-config.cpuid_modifiers[0].modifiers[0].register: expected eax, ebx, ecx or edx");
+  // Not a string: an error like the one above, not an exception (found by vm_config_fuzz).
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpu-config",
+                   write_file("cpu-regnum.json", R"({"cpuid_modifiers": [{"leaf": 1, "modifiers": [{"register": 5, "bitmap": "0b1"}]}]})")},
+                  "register: expected eax, ebx, ecx or edx, got 5");
   expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpu-config",
                    write_file("cpu-bits.json", R"({"msr_modifiers": [{"addr": "0x10a", "bitmap": "0b12"}]})")},
                   "cpu-config.msr_modifiers[0].bitmap '0b12': '2' is not 0, 1 or x");
