@@ -3,6 +3,7 @@
 // notes). A load either fails with an error or succeeds with the entry point, the boot
 // information and the initrd inside guest RAM; nothing else.
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <span>
 
@@ -13,7 +14,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static kiln::GuestMemory mem = [] {
     auto layout = kiln::x86_ram_layout(64 << 20);
     auto m = kiln::GuestMemory::create(layout);
-    if (!m) std::abort();
+    if (!m) {
+      std::fprintf(stderr, "guest memory: %s\n", m.error().message().c_str());
+      std::abort();
+    }
     return std::move(*m);
   }();
   const auto kernel = std::as_bytes(std::span(data, size));

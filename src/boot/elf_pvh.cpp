@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "arch/x86/layout.h"
 #include "boot/boot_params.h"
@@ -50,7 +52,7 @@ Result<LoadedKernel> load_elf_pvh(const GuestMemory& mem, std::span<const std::b
 
   std::optional<std::uint64_t> entry;
   std::uint64_t kernel_end = 0;
-  std::uint64_t loaded = 0;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> segments;  // guest physical start, size
   for (std::size_t i = 0; i < eh.e_phnum; ++i) {
     Elf64_Phdr ph;
     std::memcpy(&ph, kernel.data() + eh.e_phoff + i * sizeof(ph), sizeof(ph));
@@ -67,13 +69,17 @@ Result<LoadedKernel> load_elf_pvh(const GuestMemory& mem, std::span<const std::b
     KILN_TRY(mem.write(GuestAddress{ph.p_paddr}, bytes));
     KILN_TRY(mem.fill(GuestAddress{ph.p_paddr + ph.p_filesz}, std::byte{0}, ph.p_memsz - ph.p_filesz));
     kernel_end = std::max(kernel_end, ph.p_paddr + ph.p_memsz);
-    ++loaded;
+    segments.emplace_back(ph.p_paddr, ph.p_memsz);
   }
-  if (loaded == 0) return plain_error("--kernel: ELF file has no loadable segments");
+  if (segments.empty()) return plain_error("--kernel: ELF file has no loadable segments");
   if (!entry)
     return plain_error(
         "--kernel: this ELF vmlinux has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); build it with CONFIG_PVH=y "
         "or boot its bzImage");
+  if (std::ranges::none_of(segments, [&](const auto& seg) { return *entry >= seg.first && *entry - seg.first < seg.second; }))
+    return plain_error("--kernel: the PVH entry point {:#x} is not inside any loadable segment of this ELF vmlinux; the "
+                       "file is damaged",
+                       *entry);
   return LoadedKernel{KernelFormat::kElfPvh, x86::EntryMode::kPvh32, *entry, x86::kPvhStartInfoAddr, kernel_end,
                       std::nullopt};
 }

@@ -211,6 +211,18 @@ TEST(ElfPvh, SegmentOutsideMemoryIsRefused) {
   EXPECT_NE(k.error().message().find("--memory"), std::string::npos);
 }
 
+TEST(ElfPvh, AnEntryPointOutsideTheLoadedSegmentsIsRefused) {
+  // The note says 0x90000008; the only segment is 0x1000000..0x1003000 (found by kernel_image_fuzz).
+  auto img = fake_vmlinux();
+  const std::uint64_t outside = 0x9000'0008;
+  std::memcpy(img.data() + offsetof(FakeElf, note.desc), &outside, sizeof(outside));
+  auto mem = make_mem();
+  auto k = load_linux(mem, img, {}, "");
+  ASSERT_FALSE(k);
+  EXPECT_NE(k.error().message().find("entry point 0x90000008 is not inside any loadable segment"), std::string::npos)
+      << k.error().message();
+}
+
 TEST(ReadImageFile, MissingFileNamesTheFlag) {
   auto r = read_image_file("/nonexistent/kernel", "--kernel");
   ASSERT_FALSE(r);
