@@ -8,25 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "accepting_backend.h"
 #include "api/controller.h"
 
-namespace {
-
-struct AcceptingBackend : kiln::api::VmBackend {
-  kiln::Result<void> configure_logger(const kiln::LoggerConfig&) override { return {}; }
-  kiln::Result<void> configure_metrics(const kiln::MetricsConfig&) override { return {}; }
-  void machine_config_changed(const kiln::MachineConfig&) override {}
-  kiln::Result<void> start(const kiln::VmConfig&) override { return {}; }
-  kiln::Result<void> pause() override { return {}; }
-  kiln::Result<void> resume() override { return {}; }
-  kiln::Result<void> send_ctrl_alt_del() override { return {}; }
-  kiln::Result<void> flush_metrics() override { return {}; }
-};
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  AcceptingBackend backend;
+  kiln::fuzz::AcceptingBackend backend;
   kiln::api::Controller controller(backend, {.id = "fuzz", .version = "0"});
   std::string_view input(reinterpret_cast<const char*>(data), size);
   while (!input.empty()) {

@@ -19,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "accepting_backend.h"
 #include "api/controller.h"
 #include "api/http_server.h"
 #include "base/unique_fd.h"
@@ -26,17 +27,6 @@
 namespace {
 
 namespace http = boost::beast::http;
-
-struct AcceptingBackend : kiln::api::VmBackend {
-  kiln::Result<void> configure_logger(const kiln::LoggerConfig&) override { return {}; }
-  kiln::Result<void> configure_metrics(const kiln::MetricsConfig&) override { return {}; }
-  void machine_config_changed(const kiln::MachineConfig&) override {}
-  kiln::Result<void> start(const kiln::VmConfig&) override { return {}; }
-  kiln::Result<void> pause() override { return {}; }
-  kiln::Result<void> resume() override { return {}; }
-  kiln::Result<void> send_ctrl_alt_del() override { return {}; }
-  kiln::Result<void> flush_metrics() override { return {}; }
-};
 
 // One server for the whole run; each input gets a fresh Controller (swapped in while no
 // connection is open, so the server's thread never sees it change under a request).
@@ -52,7 +42,7 @@ struct Fixture {
     server = std::move(*s);
   }
   std::string path;
-  AcceptingBackend backend;
+  kiln::fuzz::AcceptingBackend backend;
   std::unique_ptr<kiln::api::Controller> controller;
   std::unique_ptr<kiln::api::HttpServer> server;
 };
