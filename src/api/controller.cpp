@@ -9,11 +9,9 @@ using nlohmann::json;
 
 namespace {
 
-// Bytes a client sent (a method, a path) can be echoed in an answer, and need not be UTF-8: they are
-// replaced, never a reason to throw.
-std::string body_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-HttpResponse ok_json(const json& body) { return {200, body_text(body)}; }
+// Bytes a client sent can be echoed in an answer, and need not be UTF-8: they are replaced, never a
+// reason to throw.
+HttpResponse ok_json(const json& body) { return {200, body.dump(-1, ' ', false, json::error_handler_t::replace)}; }
 HttpResponse no_content() { return {204, {}}; }
 
 // Firecracker resources kiln does not have yet: any method on them is a 400 that says so.
@@ -73,7 +71,7 @@ HttpResponse Controller::handle(const HttpRequest& request) {
   std::lock_guard lock(mu_);
   auto r = route(request);
   if (r) return *r;
-  return {400, body_text(json{{"fault_message", r.error().message()}})};
+  return fault(400, r.error().message());
 }
 
 Result<void> Controller::pre_boot() const {

@@ -16,7 +16,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <nlohmann/json.hpp>
 
 #include "base/log.h"
 #include "base/unique_fd.h"
@@ -38,19 +37,14 @@ constexpr auto kConnectionTimeout = std::chrono::seconds(30);
 constexpr std::size_t kMaxConnections = 64;
 constexpr std::uint32_t kMaxHeaderBytes = 8 * 1024;
 
-std::string fault(std::string_view message) {
-  // Replacement, not an exception, for bytes that are not UTF-8 (a message may quote the request).
-  return nlohmann::json{{"fault_message", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 HttpResponse too_large(std::optional<std::uint64_t> declared) {
   if (declared)
-    return {400, fault(fmt::format("Request payload with size {} is larger than the limit of {} allowed by server. "
-                                   "Send a smaller body.",
-                                   *declared, kMaxBodyBytes))};
-  return {400, fault(fmt::format("Request payload is larger than the limit of {} allowed by server. Send a smaller "
-                                 "body.",
-                                 kMaxBodyBytes))};
+    return fault(400, fmt::format("Request payload with size {} is larger than the limit of {} allowed by server. "
+                                  "Send a smaller body.",
+                                  *declared, kMaxBodyBytes));
+  return fault(400, fmt::format("Request payload is larger than the limit of {} allowed by server. Send a smaller "
+                                "body.",
+                                kMaxBodyBytes));
 }
 
 bool is_http_error(const error_code& ec) {
@@ -130,7 +124,7 @@ class Session : public std::enable_shared_from_this<Session> {
         SPDLOG_DEBUG("api server: connection closed: {}", ec.message());
       return close();
     }
-    answer({400, fault(fmt::format("Invalid HTTP request: {}.", ec.message()))}, true);
+    answer(fault(400, fmt::format("Invalid HTTP request: {}.", ec.message())), true);
   }
 
   void on_request() {
@@ -142,7 +136,7 @@ class Session : public std::enable_shared_from_this<Session> {
       response = server_.handler({std::string(req.method_string()), std::string(target), std::move(req.body())});
     } catch (const std::exception& e) {
       // Nothing in the handler should throw; if it does, the client hears of it and kiln goes on.
-      response = {500, fault(fmt::format("internal error: {}", e.what()))};
+      response = fault(500, fmt::format("internal error: {}", e.what()));
     }
     answer(std::move(response), !req.keep_alive());
   }

@@ -295,14 +295,14 @@ Result<x86::CpuTemplate> cpu_template_from_json(const json& j, std::string_view 
       for (std::size_t r = 0; r < regs.size(); ++r) {
         const std::string rw = fmt::format("{}.modifiers[{}]", w, r);
         KILN_TRY(only_fields(regs[r], rw, {"register", "bitmap"}));
-        std::string reg;  // a register that is missing or not a string is named in the error below
-        if (regs[r].contains("register") && regs[r].at("register").is_string()) reg = regs[r].at("register").get<std::string>();
+        const json given = regs[r].value("register", json());  // any type: a wrong one is named below
+        const std::string reg = given.is_string() ? given.get<std::string>() : std::string();
         x86::CpuidRegister cr;
         if (reg == "eax") cr = x86::CpuidRegister::kEax;
         else if (reg == "ebx") cr = x86::CpuidRegister::kEbx;
         else if (reg == "ecx") cr = x86::CpuidRegister::kEcx;
         else if (reg == "edx") cr = x86::CpuidRegister::kEdx;
-        else return plain_error("{}.register: expected eax, ebx, ecx or edx, got {}", rw, regs[r].value("register", json()).dump());
+        else return plain_error("{}.register: expected eax, ebx, ecx or edx, got {}", rw, given.dump());
         t.cpuid.push_back({leaf, subleaf, flags, cr, KILN_TRY(bitmap_field(regs[r], rw, 32))});
       }
     }

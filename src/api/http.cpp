@@ -1,0 +1,12 @@
+#include "api/http.h"
+
+#include <nlohmann/json.hpp>
+
+namespace kiln::api {
+
+HttpResponse fault(int status, std::string_view message) {
+  return {status, nlohmann::json{{"fault_message", message}}.dump(-1, ' ', false,
+                                                                  nlohmann::json::error_handler_t::replace)};
+}
+
+}  // namespace kiln::api
