@@ -26,6 +26,10 @@ std::string Machine::vcpu_report(const kvm::Vcpu& vcpu) const {
   if (!regs || !sregs) return "(registers unavailable)";
   const auto& r = *regs;
   const auto& s = *sregs;
+  if (x86::is_reset_state(r, s))
+    return fmt::format("vCPU {}: KVM reset the vCPU on this exit (as it does after a triple fault on AMD hosts), "
+                       "so its registers and instruction at the fault are not available",
+                       vcpu.id());
   std::array<std::byte, 15> code{};
   const std::size_t n = x86::fetch_instruction(mem_, s, r, code);
   return fmt::format(

@@ -54,7 +54,12 @@ TEST_F(TinyGuest, TripleFaultEndsWithItsStatusAndAReport) {
   ASSERT_TRUE(st);
   EXPECT_EQ(*st, 3) << k.errors();
   EXPECT_NE(k.errors().find("triple-faulted"), std::string::npos) << k.errors();
-  EXPECT_NE(k.errors().find("bytes at RIP: 0f 0b"), std::string::npos) << "the ud2 that started it:\n" << k.errors();
+  if (amd_svm_host() && k.errors().find("KVM reset the vCPU") != std::string::npos) {
+    // AMD's KVM resets the vCPU at the shutdown: kiln must say so rather than report reset registers.
+    EXPECT_EQ(k.errors().find("RIP=0x000000000000fff0"), std::string::npos) << k.errors();
+  } else {
+    EXPECT_NE(k.errors().find("bytes at RIP: 0f 0b"), std::string::npos) << "the ud2 that started it:\n" << k.errors();
+  }
 }
 
 TEST_F(TinyGuest, AnInstructionNobodyCanEmulateIsReportedWithBytesAndRip) {

@@ -34,6 +34,11 @@ bool nested_pvm_host() {
   return ::stat("/sys/module/kvm_pvm", &st) == 0;
 }
 
+bool amd_svm_host() {
+  struct stat st{};
+  return ::stat("/sys/module/kvm_amd", &st) == 0;
+}
+
 bool have_kvm() { return ::access("/dev/kvm", R_OK | W_OK) == 0; }
 
 std::string missing(const std::string& what, const std::string& path) {

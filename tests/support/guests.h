@@ -15,6 +15,8 @@ struct GuestFiles {
 GuestFiles guest_files();
 // True on a nested-PVM host (kvm_pvm loaded).
 bool nested_pvm_host();
+// /dev/kvm is served by kvm_amd: KVM resets a vCPU when its guest shuts down (triple faults).
+bool amd_svm_host();
 bool have_kvm();
 // The reason to skip a test that needs `path`, or an empty string if it is there. When
 // KILN_REQUIRE_GUESTS=1 (the README's test command sets it) a missing guest is a failure, not a skip.

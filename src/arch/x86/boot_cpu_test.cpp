@@ -42,6 +42,28 @@ TEST(BootCpu, Linux64EntersLongModeWithBootParamsInRsi) {
   EXPECT_EQ(st->sregs.cs.l, 1);
 }
 
+TEST(CpuState, ResetStateIsRecognisedAndBootStatesAreNot) {
+  Registers r;
+  SpecialRegisters s;
+  r.rip = 0xfff0;
+  s.cs.selector = 0xf000;
+  s.cs.base = 0xffff0000;
+  s.cr0 = 0x60000010;
+  EXPECT_TRUE(is_reset_state(r, s));
+  s.cr0 |= kCr0Pe;
+  EXPECT_FALSE(is_reset_state(r, s));
+  s.cr0 = 0x10;
+  r.rip = 0xfff1;
+  EXPECT_FALSE(is_reset_state(r, s));
+
+  auto mem = make_mem();
+  for (auto mode : {EntryMode::kLinux64, EntryMode::kPvh32}) {
+    auto st = setup_boot_cpu(mem, mode, 0x100200, kZeroPageAddr);
+    ASSERT_TRUE(st);
+    EXPECT_FALSE(is_reset_state(st->regs, st->sregs));
+  }
+}
+
 }  // namespace
 }  // namespace kiln::x86
 

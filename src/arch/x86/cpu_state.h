@@ -56,6 +56,13 @@ inline constexpr std::uint64_t kRflagsSf = 1ull << 7;
 inline constexpr std::uint64_t kRflagsOf = 1ull << 11;
 inline constexpr std::uint64_t kRflagsAc = 1ull << 18;
 
+// The state INIT or RESET leaves a vCPU in (CS:IP = f000:fff0 at base ffff0000, real mode). On AMD
+// hosts KVM puts a vCPU in it when the guest shuts down (a triple fault: the VMCB is undefined after
+// a SHUTDOWN intercept), so what the vCPU held at the fault is gone by the time kiln asks for it.
+inline bool is_reset_state(const Registers& r, const SpecialRegisters& s) {
+  return r.rip == 0xfff0 && s.cs.selector == 0xf000 && s.cs.base == 0xffff0000 && (s.cr0 & kCr0Pe) == 0;
+}
+
 inline constexpr std::uint8_t kVectorBreakpoint = 3;
 inline constexpr std::uint8_t kVectorInvalidOpcode = 6;
 inline constexpr std::uint8_t kVectorGeneralProtection = 13;
