@@ -4,22 +4,25 @@
 # The host's / is that VM's root (9p, read-write), /tmp is a tmpfs there (Unix sockets cannot live
 # on 9p) with the folders named by --keep bound back in, and the command runs as root in a chroot.
 #
-#   scripts/nested-kvm.sh [--keep DIR]... [--cpus N] [--memory MiB] [--timeout SECONDS] -- COMMAND...
+#   scripts/nested-kvm.sh [--keep DIR]... [--cpus N] [--memory MiB] [--timeout SECONDS]
+#                         [--stall SECONDS] -- COMMAND...
 #   scripts/nested-kvm.sh --check     exits 0 if a VM with /dev/kvm can be started here
 #
 # The command's output comes to stdout; the script exits with the command's status (125 if the VM
-# did not get as far as running it, 124 if it ran out of time). The kernel and the initramfs are
+# did not get as far as running it, 124 if it ran out of time, 126 if it printed nothing for the
+# --stall time and was killed). The kernel and the initramfs are
 # built once into $KILN_CACHE/nested-kvm/<kernel package>/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${KILN_CACHE:-/var/cache/kiln}
-keep=() cpus=2 memory=6144 timeout=3600 check=0
+keep=() cpus=2 memory=6144 timeout=3600 stall=0 check=0
 while (($#)); do
   case "$1" in
     --keep) keep+=("$(cd "$2" && pwd)"); shift 2 ;;
     --cpus) cpus=$2; shift 2 ;;
     --memory) memory=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
+    --stall) stall=$2; shift 2 ;;
     --check) check=1; shift ;;
     --) shift; break ;;
     *) echo "nested-kvm.sh: unknown argument '$1' (see the comment at the top)" >&2; exit 2 ;;
@@ -86,9 +89,23 @@ timeout --foreground -k 10 "$timeout" qemu-system-x86_64 -accel tcg,thread=multi
   -kernel "$kit/vmlinuz" -initrd "$initrd" -display none -monitor none -serial stdio -no-reboot \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 kiln.nest=$job" \
   -virtfs local,path=/,mount_tag=host,security_model=passthrough,id=host,multidevs=remap </dev/null |
-  if ((check)); then cat >/dev/null; else cat; fi
+  while true; do
+    # Each line of the VM's console as it comes; none for --stall seconds ends the VM.
+    if ((stall)); then IFS= read -r -t "$stall" line; else IFS= read -r line; fi
+    r=$?
+    if ((r > 128)); then
+      echo "nested-kvm.sh: the VM printed nothing for ${stall} s; killing it" >&2
+      pkill -f "kiln.nest=$job" || true
+      touch "$job/stalled"
+      cat >/dev/null
+      break
+    fi
+    ((r == 0)) || { [ -n "$line" ] && ((!check)) && printf '%s' "$line"; break; }
+    ((check)) || printf '%s\n' "$line"
+  done
 status=("${PIPESTATUS[@]}")
 set -e
+[ -f "$job/stalled" ] && exit 126
 [ "${status[0]}" = 124 ] && { echo "nested-kvm.sh: the VM ran out of its ${timeout} s" >&2; exit 124; }
 [ -f "$job/rc" ] || { echo "nested-kvm.sh: the VM ended before the command did (QEMU status ${status[0]})" >&2; exit 125; }
 exit "$(cat "$job/rc")"

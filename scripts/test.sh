@@ -29,14 +29,13 @@ fi
 keep=(--keep "$root")
 [ -n "${KILN_CACHE:-}" ] && keep+=(--keep "$KILN_CACHE")
 
-# ctest in build dir $1 for labels $2, on the host or, for the layers that need KVM, in the VM.
+# ctest in build dir $1 for labels $2 (unit first); in the VM for the layers that need KVM.
 run_ctest() {
   local dir=$1 labels=$2
   if [ "$where" = nested ]; then
     (cd "$dir" && ctest --output-on-failure -j2 -L unit)
     # One test at a time: each boots a VM inside a VM that has only the host's two cores.
-    "$root/scripts/nested-kvm.sh" "${keep[@]}" -- \
-      bash -c "cd '$dir' && KILN_REQUIRE_GUESTS=1 ctest --output-on-failure -j1 -L '${labels/unit|/}'"
+    "$root/scripts/nested-ctest.sh" "$dir" "${labels#unit|}" "${keep[@]}"
   else
     (cd "$dir" && ctest --output-on-failure -j2 -L "$labels")
   fi
