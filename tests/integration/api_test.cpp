@@ -36,7 +36,7 @@ class Api : public ::testing::Test {
     std::vector<std::string> args = {KILN_BINARY, "--api-sock", sock_};
     args.insert(args.end(), extra.begin(), extra.end());
     auto k = std::make_unique<KilnProcess>(args);
-    EXPECT_TRUE(wait_for_socket(sock_, 10000)) << k->errors();
+    EXPECT_TRUE(wait_for_socket(sock_, 60000)) << k->errors();
     return k;
   }
   CurlResult call(const std::string& method, const std::string& path, const std::optional<std::string>& body = {}) {
@@ -236,7 +236,7 @@ TEST_F(Api, ASocketPathInUseAndASignalBeforeStart) {
   if (!have_kvm()) GTEST_SKIP() << "needs /dev/kvm";
   std::ofstream(sock_) << "";
   KilnProcess taken({KILN_BINARY, "--api-sock", sock_});
-  auto st = taken.wait_exit(10s);
+  auto st = taken.wait_exit(60s);
   ASSERT_TRUE(st);
   EXPECT_NE(*st, 0);
   EXPECT_NE(taken.errors().find("--api-sock"), std::string::npos) << taken.errors();
@@ -244,7 +244,7 @@ TEST_F(Api, ASocketPathInUseAndASignalBeforeStart) {
   std::filesystem::remove(sock_);
   auto k = start_kiln();
   k->terminate();
-  st = k->wait_exit(10s);
+  st = k->wait_exit(60s);
   ASSERT_TRUE(st) << "a signal before InstanceStart ends kiln";
   EXPECT_NE(k->errors().find("before InstanceStart"), std::string::npos) << k->errors();
   EXPECT_FALSE(std::filesystem::exists(sock_));
