@@ -12,6 +12,8 @@ packages=(
   linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils zstd lz4 busybox-static e2fsprogs
   # tests and benchmarks
   qemu-system-x86 python3 util-linux acpica-tools
+  # scripts/nested-kvm.sh, on hosts without /dev/kvm: modprobe/depmod for the kernel's modules
+  kmod
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -42,8 +42,7 @@ scratch=()
 trap 'rm -rf "${scratch[@]}"' EXIT
 kit=$cache/nested-kvm/$pkg
 if ! [ -f "$kit/vmlinuz" ] || ! [ -f "$kit/initramfs.cpio" ]; then
-  command -v modprobe >/dev/null || apt-get install -y -qq kmod >/dev/null
-  modprobe=$(command -v modprobe || echo /sbin/modprobe)
+  modprobe=$(command -v modprobe || echo /sbin/modprobe)  # kmod, from install-deps.sh
   depmod=$(command -v depmod || echo /sbin/depmod)
   work=$(mktemp -d); scratch+=("$work")
   chmod 777 "$work"  # apt-get download drops to the _apt user
@@ -61,15 +60,13 @@ if ! [ -f "$kit/vmlinuz" ] || ! [ -f "$kit/initramfs.cpio" ]; then
       i=$((i + 1))
       cp "$ko" "$ir/mods/$(printf %02d $i)-$(basename "$ko")"
     done
-  cp "$root/scripts/nested-kvm-init.sh" "$ir/init"
-  chmod +x "$ir/init"
   mkdir -p "$kit.tmp"
   cp "$work"/root/boot/vmlinuz-* "$kit.tmp/vmlinuz"
   (cd "$ir" && find . | cpio -o -H newc --quiet) > "$kit.tmp/initramfs.cpio"
   rm -rf "$kit"; mv "$kit.tmp" "$kit"
 fi
-# The init script is small and may change without the kernel: append it to the cached image (a
-# later file in a cpio archive replaces an earlier one of the same name).
+# The init script may change without the kernel, so it is not in the cached image: each run
+# appends it (a cpio archive may be followed by another; the kernel unpacks both).
 initrd=$(mktemp); job=$(mktemp -d); scratch+=("$initrd" "$job")
 {
   cat "$kit/initramfs.cpio"
