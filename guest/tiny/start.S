@@ -85,6 +85,23 @@ enter_user:
 	movq %r12, %rdi
 	iretq
 
+	/*
+	 * Copied to 0x10000 by smp(): where an AP starts after STARTUP vector 0x10, in real mode with
+	 * CS = 0x1000. It counts itself in at CS:0x100 and halts.
+	 */
+	.section .rodata
+	.globl ap_trampoline, ap_trampoline_end
+	.code16
+ap_trampoline:
+	movw %cs, %ax
+	movw %ax, %ds
+	lock incw 0x100
+1:	cli
+	hlt
+	jmp 1b
+ap_trampoline_end:
+	.code64
+
 	.data
 	.balign 8
 	.globl bp_count

@@ -6,7 +6,14 @@
  *   triple-fault   fault with no usable IDT (kiln should exit 3)
  *   unknown        an SSE instruction KVM's emulator gives up on and kiln does not emulate
  *   pio N          at CPL3 with IOPL 3, write port 0x80 N times, then exit 0 (benchmark)
- *   echo           print what arrives on COM1 until a 'q', then exit 0
+ *   echo           print what arrives on COM1; a few keys end the run their own way:
+ *                  q exit 0, T triple fault, P a panic (start and end lines), R reset via the i8042
+ *   smp N          start the other vCPUs (x2APIC INIT + SIPI to a real-mode trampoline that counts
+ *                  itself in); print how many came, exit 0 if N - 1 did, else 30
+ *   panic-end      print a kernel's panic line and its end line, then halt
+ *   panic-spin     print only the panic line, then halt (kiln's 3 s fallback ends it)
+ *   panic-reset    print the panic line, then reset through the i8042 (still a panic)
+ *   reset-kbd      reset through the i8042 keyboard controller (Linux's reboot=k), exit 2
  *   cpl0-loop N    N iterations of a 2-instruction loop at CPL0, then exit 0 (how fast the host
  *                  runs guest kernel code)
  *   cpuid          print the CPUID registers the guest sees (leaves 1, 7.0, 0x80000001,
@@ -151,6 +158,63 @@ static void fallback(void) {
   finish(0);
 }
 
+static void __attribute__((noreturn)) halt_forever(void) {
+  for (;;) __asm__ volatile("cli; hlt");
+}
+
+static void __attribute__((noreturn)) triple_fault(void) {
+  load_idt(0);
+  __asm__ volatile("ud2");
+  halt_forever();
+}
+
+/* What Linux prints when it panics, and once it has done all it will (kernel/panic.c). */
+static void panic_line(void) { puts_serial("Kernel panic - not syncing: tiny guest panics on purpose\n"); }
+static void panic_end_line(void) { puts_serial("---[ end Kernel panic - not syncing: tiny guest panics on purpose ]---\n"); }
+
+static void __attribute__((noreturn)) reset_kbd(void) {
+  outb(0x64, 0xfe); /* pulse the reset line */
+  halt_forever();
+}
+
+static inline uint64_t rdmsr(uint32_t msr) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+  return ((uint64_t)hi << 32) | lo;
+}
+static inline void wrmsr(uint32_t msr, uint64_t v) {
+  __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+static inline uint64_t rdtsc(void) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return ((uint64_t)hi << 32) | lo;
+}
+
+extern const uint8_t ap_trampoline[], ap_trampoline_end[];
+#define AP_TRAMPOLINE 0x10000u /* SIPI vector 0x10 */
+#define AP_COUNT (AP_TRAMPOLINE + 0x100u)
+
+static void __attribute__((noreturn)) smp(uint64_t cpus) {
+  volatile uint8_t* dst = (volatile uint8_t*)(uint64_t)AP_TRAMPOLINE;
+  for (const uint8_t* p = ap_trampoline; p < ap_trampoline_end; ++p) *dst++ = *p;
+  volatile uint16_t* count = (volatile uint16_t*)(uint64_t)AP_COUNT;
+  *count = 0;
+  wrmsr(0x1b, rdmsr(0x1b) | (1u << 11) | (1u << 10)); /* APIC on, x2APIC mode */
+  wrmsr(0x80f, 0x1ff);                                 /* spurious vector register: software-enabled */
+  wrmsr(0x830, 0xc4500);                               /* INIT, level assert, to all but self */
+  wrmsr(0x830, 0xc4600 | (AP_TRAMPOLINE >> 12));       /* STARTUP at the trampoline */
+  /* Up to ~1 s (2e9 TSC ticks at 2 GHz): the APs take microseconds when they come at all. */
+  const uint64_t t0 = rdtsc();
+  while (*count < cpus - 1 && rdtsc() - t0 < 2000000000ull) __asm__ volatile("pause");
+  const uint16_t came = *count;
+  puts_serial("tiny: ");
+  put_hex(came);
+  puts_serial(" other cpus ran\n");
+  finish(cpus > 0 && came == cpus - 1 ? 0 : 30);
+}
+
 static void pio_loop(uint64_t n) {
   for (uint64_t i = 0; i < n; ++i) outb(0x80, (uint8_t)i);
   finish(0);
@@ -164,10 +228,22 @@ void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
     finish(0);
   }
   if (starts_with(cmd, "fallback")) fallback();
-  if (starts_with(cmd, "triple-fault")) {
-    load_idt(0);
-    __asm__ volatile("ud2");
+  if (starts_with(cmd, "triple-fault")) triple_fault();
+  if (starts_with(cmd, "smp")) smp(parse_u64(cmd + 3));
+  if (starts_with(cmd, "panic-end")) {
+    panic_line();
+    panic_end_line();
+    halt_forever();
   }
+  if (starts_with(cmd, "panic-spin")) {
+    panic_line();
+    halt_forever();
+  }
+  if (starts_with(cmd, "panic-reset")) {
+    panic_line();
+    reset_kbd();
+  }
+  if (starts_with(cmd, "reset-kbd")) reset_kbd();
   if (starts_with(cmd, "unknown")) {
     set_gate(6, other_handler_ud);
     set_gate(13, other_handler_gp);
@@ -230,6 +306,13 @@ void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
         puts_serial("\ntiny: bye\n");
         finish(0);
       }
+      if (c == 'T') triple_fault();
+      if (c == 'P') {
+        panic_line();
+        panic_end_line();
+        halt_forever();
+      }
+      if (c == 'R') reset_kbd();
       putc_serial(c);
     }
   }

@@ -144,7 +144,18 @@ TEST_F(ControllerTest, FailuresOfTheBackendAreTheRequestsAndLoseNothing) {
   EXPECT_EQ(json::parse(call("GET", "/").body)["state"], "Not started");
   b.start_result = {};
   ASSERT_EQ(call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204) << "the config was kept";
-  b.log_result = plain_error("cannot open");
+}
+
+TEST_F(ControllerTest, ALoggerTheBackendCannotOpenIsA400AndTheOldOneStays) {
+  ASSERT_EQ(call("PUT", "/logger", R"({"log_path": "/tmp/good.log", "level": "Info"})").status, 204);
+  b.log_result = plain_error("log_path '/no/dir/log': cannot open it for writing");
+  expect_fault(call("PUT", "/logger", R"({"log_path": "/no/dir/log", "level": "Debug"})"), "cannot open it");
+  const json logger = json::parse(call("GET", "/vm/config").body)["logger"];
+  EXPECT_EQ(logger["log_path"], "/tmp/good.log") << "the failed PUT changed nothing";
+  EXPECT_EQ(logger["level"], "Info");
+  b.log_result = {};
+  ASSERT_EQ(call("PUT", "/logger", R"({"log_path": "/tmp/other.log"})").status, 204);
+  EXPECT_EQ(json::parse(call("GET", "/vm/config").body)["logger"]["log_path"], "/tmp/other.log");
 }
 
 TEST_F(ControllerTest, MetricsOnceThenFlush) {

@@ -37,14 +37,28 @@ TEST(CmosRtc, BinaryAnd12HourModes) {
 }
 
 TEST(CmosRtc, RamKeepsValuesAndNmiBitIsIgnored) {
-  CmosRtc rtc;
+  CmosRtc rtc([] { return kWhen; });
   rtc.write(0, 0x80 | 0x40);
   rtc.write(1, 0xab);
   EXPECT_EQ(reg(rtc, 0x40), 0xab);
-  rtc.write(0, 0x00);
-  rtc.write(1, 0x59);  // a guest cannot set the clock
-  rtc.write(0, 0x0d);
-  rtc.write(1, 0x00);
+}
+
+TEST(CmosRtc, AGuestCannotSetTheClock) {
+  CmosRtc rtc([] { return kWhen; });
+  // Every time and date register written, and register D's valid-RAM bit cleared.
+  for (int r : {0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32, 0x0d}) {
+    rtc.write(0, static_cast<std::uint8_t>(r));
+    rtc.write(1, 0x01);
+  }
+  // Read back: still the host's clock.
+  EXPECT_EQ(reg(rtc, 0x00), 0x09);
+  EXPECT_EQ(reg(rtc, 0x02), 0x05);
+  EXPECT_EQ(reg(rtc, 0x04), 0x14);
+  EXPECT_EQ(reg(rtc, 0x06), 0x03);
+  EXPECT_EQ(reg(rtc, 0x07), 0x24);
+  EXPECT_EQ(reg(rtc, 0x08), 0x11);
+  EXPECT_EQ(reg(rtc, 0x09), 0x26);
+  EXPECT_EQ(reg(rtc, 0x32), 0x20);
   EXPECT_EQ(reg(rtc, 0x0d), 0x80);
 }
 

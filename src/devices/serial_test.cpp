@@ -91,11 +91,22 @@ TEST_F(SerialTest, FifoControlClearsReceive) {
 TEST_F(SerialTest, ScratchAndOddRegistersAreHarmless) {
   uart.write(7, 0x5a);
   EXPECT_EQ(uart.read(7), 0x5a);
-  for (int r = 0; r < 256; ++r) {  // every register index, masked to 8
+  for (int r = 0; r < 256; ++r) {  // every register index: the UART decodes only the low 3 bits
     uart.write(static_cast<std::uint8_t>(r), 0xff);
     (void)uart.read(static_cast<std::uint8_t>(r));
   }
-  SUCCEED();
+  // Only index 0 transmitted: from index 3 on DLAB is set (LCR 0xff), so 8, 16, ... hit the divisor
+  // latch, and MCR 0xff put the UART in loopback.
+  EXPECT_EQ(out, std::string(1, '\xff'));
+  EXPECT_EQ(uart.read(7), 0xff) << "index 255 is the scratch register";
+  EXPECT_EQ(uart.read(3), 0xff);
+  EXPECT_EQ(uart.read(0), 0xff) << "index 248 with DLAB set wrote the divisor latch's low byte";
+  // Back to a normal line: the UART works as before.
+  uart.write(4, 0x08);
+  uart.write(3, 0x03);
+  uart.write(0, 'Z');
+  EXPECT_EQ(out, std::string("\xffZ"));
+  EXPECT_EQ(uart.read(5) & 0x60, 0x60) << "THR empty and idle";
 }
 
 TEST(SerialPortDevice, MultiByteAccessHitsConsecutiveRegisters) {

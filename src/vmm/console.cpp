@@ -6,10 +6,6 @@
 
 namespace kiln {
 
-namespace {
-constexpr std::size_t kMaxLine = 1024;
-}
-
 void ConsoleOutput::write(std::span<const std::byte> bytes) {
   if (fd_ >= 0) {
     std::size_t done = 0;

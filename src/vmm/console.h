@@ -18,6 +18,9 @@ class ConsoleOutput {
   ConsoleOutput(int fd, std::function<void(Event)> on_event) : fd_(fd), on_event_(std::move(on_event)) {}
   void write(std::span<const std::byte> bytes);
   [[nodiscard]] std::uint64_t bytes_written() const { return bytes_; }
+  // The part of the current line kept for the scan: at most kMaxLine bytes, however long the line.
+  static constexpr std::size_t kMaxLine = 1024;
+  [[nodiscard]] std::size_t line_kept() const { return line_.size(); }
 
  private:
   void scan_line();

@@ -48,8 +48,14 @@ TEST(ConsoleOutput, VeryLongLinesAreBounded) {
   ConsoleOutput out(-1, [&](Event e) { ev.push_back(e); });
   std::string junk(100000, 'a');
   out.write(b(junk));
-  out.write(b("\n"));
-  EXPECT_TRUE(ev.empty());
+  EXPECT_EQ(out.line_kept(), ConsoleOutput::kMaxLine) << "a line that never ends is not kept whole";
+  out.write(b(junk + "Kernel panic - not syncing: past the bound\n"));
+  EXPECT_TRUE(ev.empty()) << "words past the bound are not scanned";
+  EXPECT_EQ(out.line_kept(), 0u);
+  EXPECT_EQ(out.bytes_written(), 2 * junk.size() + 43) << "every byte still reaches the console";
+  out.write(b("Kernel panic - not syncing: a short line\n"));
+  ASSERT_EQ(ev.size(), 1u) << "the next line is scanned as before";
+  EXPECT_EQ(ev[0], Event::kPanicStart);
 }
 
 TEST(EscapeFilter, CtrlAXQuits) {

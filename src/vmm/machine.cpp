@@ -257,7 +257,8 @@ void Machine::request_stop(VmExitStatus status) {
     if (status_) return;
     // After the kernel announced a panic, the reboot or triple fault that follows is that panic.
     if (panic_seen_ && (status.end == VmEnd::kReset || status.end == VmEnd::kTripleFault)) {
-      status = {VmEnd::kPanic, 0, {}};
+      status = {VmEnd::kPanic, 0,
+                "seen on the console, then " + (status.end == VmEnd::kReset ? status.detail : std::string("a triple fault"))};
     }
     status_ = std::move(status);
     stopping_ = true;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -156,11 +157,22 @@ TEST_F(Api, PauseStopsTheGuestAndResumeGoesOnWithoutGapOrRepeat) {
   auto k = start_kiln({"--serial", "stdio"});
   put_tiny("counter");
   ASSERT_EQ(instance_start().status, 204);
+  // The guest's pace, so that the pause is watched for as long as a running guest takes to print
+  // 20 lines (at least 1 s): a pause that did not stop it could not go unseen.
   ASSERT_TRUE(k->wait_for_output("tiny: count 00000005", 60s)) << k->errors();
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(k->wait_for_output("tiny: count 0000000f", 60s)) << k->errors();
+  const auto line = (std::chrono::steady_clock::now() - t0) / 10;
+  const auto window = std::max<std::chrono::steady_clock::duration>(1s, 20 * line);
   ASSERT_EQ(call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
   EXPECT_EQ(json::parse(call("GET", "/").body)["state"], "Paused");
+  // What the guest printed before the 204 may still be on its way through the pipe.
+  ASSERT_TRUE(k->wait_for_quiet_output(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::max<std::chrono::steady_clock::duration>(200ms, 5 * line)),
+                                       30s))
+      << "the guest goes on printing while paused";
   const auto at_pause = counts(k->output()).size();
-  std::this_thread::sleep_for(1500ms);
+  std::this_thread::sleep_for(window);
   EXPECT_EQ(counts(k->output()).size(), at_pause) << "the guest ran while paused";
   ASSERT_EQ(call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
   ASSERT_TRUE(k->wait_for_output("tiny: count " + fmt_hex(at_pause + 5), 60s)) << k->errors();

@@ -51,7 +51,7 @@ TEST(BadInput, EmptyKernelFile) { expect_rejected({"--kernel", write_file("empty
 
 TEST(BadInput, TruncatedBzImage) {
   const auto g = guest_files();
-  if (auto why = missing("the test kernel's bzImage", g.test_bzimage); !why.empty()) GTEST_SKIP() << why;
+  KILN_NEED_GUEST("the test kernel's bzImage", g.test_bzimage);
   expect_rejected({"--kernel", write_file("truncated-bzImage", read_prefix(g.test_bzimage, 300'000))}, "truncated");
 }
 
@@ -66,13 +66,13 @@ TEST(BadInput, InitrdTooBigForMemory) {
 
 TEST(BadInput, MemoryTooSmallForTheKernel) {
   const auto g = guest_files();
-  if (auto why = missing("the test kernel's vmlinux", g.test_vmlinux); !why.empty()) GTEST_SKIP() << why;
+  KILN_NEED_GUEST("the test kernel's vmlinux", g.test_vmlinux);
   expect_rejected({"--kernel", g.test_vmlinux, "--memory", "16M"}, "--memory");
 }
 
 TEST(BadInput, CommandLineTooLong) {
   const auto g = guest_files();
-  if (auto why = missing("the test kernel's bzImage", g.test_bzimage); !why.empty()) GTEST_SKIP() << why;
+  KILN_NEED_GUEST("the test kernel's bzImage", g.test_bzimage);
   expect_rejected({"--kernel", g.test_bzimage, "--cmdline", std::string(5000, 'a')}, "--cmdline");
 }
 

@@ -1,7 +1,10 @@
 // The tiny freestanding guest (guest/tiny) drives one exit path or device at a time.
 #include <gtest/gtest.h>
 
+#include <termios.h>
+
 #include <array>
+#include <functional>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -86,25 +89,6 @@ TEST_F(TinyGuest, ConsoleInputReachesTheGuestThroughAPty) {
   EXPECT_NE(k.output().find("tiny: bye"), std::string::npos);
 }
 
-TEST_F(TinyGuest, CtrlAXQuitsFromTheConsole) {
-  KilnProcess k(args("echo"), KilnProcess::Console::kPty);
-  ASSERT_TRUE(k.wait_for_output("tiny: echo ready", 60s)) << k.output() << k.errors();
-  k.send("\x01x");
-  auto st = k.wait_exit(30s);
-  ASSERT_TRUE(st) << "Ctrl-A x did not end kiln";
-  EXPECT_EQ(*st, 0);
-  EXPECT_NE(k.errors().find("quit from the console"), std::string::npos) << k.errors();
-}
-
-TEST_F(TinyGuest, SigtermStopsTheVmWithItsOwnStatus) {
-  KilnProcess k(args("echo"), KilnProcess::Console::kPty);
-  ASSERT_TRUE(k.wait_for_output("tiny: echo ready", 60s));
-  k.terminate();
-  auto st = k.wait_exit(30s);
-  ASSERT_TRUE(st);
-  EXPECT_EQ(*st, 6) << k.errors();
-}
-
 TEST_F(TinyGuest, CplThreePortLoopRunsToTheEnd) {
   KilnProcess k(args("pio 20000"));
   auto st = k.wait_exit(60s);
@@ -144,13 +128,104 @@ TEST_F(TinyGuest, SerialToAFile) {
   EXPECT_NE(std::string(buf).find("tiny: hello from the guest"), std::string::npos) << buf;
 }
 
-TEST_F(TinyGuest, SeveralVcpusStart) {
-  // The application processors wait for INIT/SIPI in the in-kernel LAPIC; the BSP runs the test.
-  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "hello", "--cpus", "4"}));
-  auto st = k.wait_exit(60s);
-  ASSERT_TRUE(st);
-  EXPECT_EQ(*st, 0) << k.errors();
+TEST_F(TinyGuest, EveryVcpuStartsWhenTheBspSendsInitAndStartup) {
+  // The application processors wait for INIT/SIPI in the in-kernel LAPIC; the BSP sends them and
+  // each AP runs a real-mode trampoline that counts itself in.
+  for (int cpus : {1, 2, 4}) {
+    KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline",
+                            "smp " + std::to_string(cpus), "--cpus", std::to_string(cpus)}));
+    auto st = k.wait_exit(60s);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(*st, 0) << cpus << " vCPUs: " << k.output() << k.errors();
+    char line[64];
+    std::snprintf(line, sizeof(line), "tiny: %08x other cpus ran", cpus - 1);
+    EXPECT_NE(k.output().find(line), std::string::npos) << k.output();
+  }
+  // The guest is not fooled: asking for more CPUs than the VM has fails.
+  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "smp 3", "--cpus", "2"}));
+  EXPECT_EQ(k.wait_exit(60s).value_or(-1), 30) << k.output();
 }
+
+// A kernel without pvpanic is recognised as panicking from its console: at once when it prints
+// the end of its panic, after 3 s when it prints only the start, and a reset that follows a panic
+// is that panic, not a reboot.
+TEST_F(TinyGuest, PanicsSeenOnTheConsole) {
+  const auto t0 = std::chrono::steady_clock::now();
+  KilnProcess end(args("panic-end"));
+  ASSERT_EQ(end.wait_exit(60s).value_or(-1), 4) << end.errors();
+  EXPECT_NE(end.errors().find("guest kernel panicked: seen on the console"), std::string::npos) << end.errors();
+  const auto end_took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(end_took, 2500ms) << "the end line ends the VM without waiting for the fallback";
+
+  const auto t1 = std::chrono::steady_clock::now();
+  KilnProcess spin(args("panic-spin"));
+  ASSERT_EQ(spin.wait_exit(60s).value_or(-1), 4) << spin.errors();
+  EXPECT_GE(std::chrono::steady_clock::now() - t1, 2900ms) << "the kernel gets 3 s to finish its panic";
+  EXPECT_NE(spin.errors().find("guest kernel panicked: seen on the console"), std::string::npos) << spin.errors();
+
+  KilnProcess reset(args("panic-reset"));
+  ASSERT_EQ(reset.wait_exit(60s).value_or(-1), 4) << reset.errors();
+  EXPECT_NE(reset.errors().find("seen on the console, then reset through the i8042"), std::string::npos)
+      << reset.errors();
+}
+
+TEST_F(TinyGuest, ResetThroughTheKeyboardControllerIsAReboot) {
+  KilnProcess k(args("reset-kbd"));
+  ASSERT_EQ(k.wait_exit(60s).value_or(-1), 2) << k.errors();
+  EXPECT_NE(k.errors().find("guest rebooted: reset through the i8042"), std::string::npos) << k.errors();
+}
+
+// Every way a VM with the terminal as its console can end leaves the terminal as it was: kiln
+// makes it raw while the VM runs (checked), and the modes are back once kiln has exited.
+struct Ending {
+  const char* name;
+  std::function<void(KilnProcess&)> end;
+  int status;
+  const char* kiln_says;
+};
+void PrintTo(const Ending& e, std::ostream* os) { *os << e.name; }
+
+class TerminalAfter : public TinyGuest, public ::testing::WithParamInterface<Ending> {};
+
+TEST_P(TerminalAfter, EveryEndingRestoresTheTerminal) {
+  const Ending& e = GetParam();
+  KilnProcess k(args("echo"), KilnProcess::Console::kPty);
+  termios before{};
+  ASSERT_EQ(::tcgetattr(k.pty_master(), &before), 0);
+  ASSERT_TRUE(k.wait_for_output("tiny: echo ready", 60s)) << k.output() << k.errors();
+  termios during{};
+  ASSERT_EQ(::tcgetattr(k.pty_master(), &during), 0);
+  EXPECT_EQ(during.c_lflag & (ICANON | ECHO | ISIG), 0u) << "raw while the VM runs";
+  ASSERT_NE(before.c_lflag & (ICANON | ECHO | ISIG), 0u);
+  e.end(k);
+  auto st = k.wait_exit(30s);
+  ASSERT_TRUE(st) << "kiln did not end";
+  EXPECT_EQ(*st, e.status) << k.errors();
+  if (*e.kiln_says) {
+    EXPECT_NE(k.errors().find(e.kiln_says), std::string::npos) << k.errors();
+  }
+  termios after{};
+  ASSERT_EQ(::tcgetattr(k.pty_master(), &after), 0);
+  EXPECT_EQ(after.c_lflag, before.c_lflag);
+  EXPECT_EQ(after.c_iflag, before.c_iflag);
+  EXPECT_EQ(after.c_cflag, before.c_cflag);
+  EXPECT_EQ(after.c_cc[VMIN], before.c_cc[VMIN]);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Endings, TerminalAfter,
+    ::testing::Values(
+        Ending{"DebugExit", [](KilnProcess& k) { k.send("q"); }, 0, "debug-exit port"},
+        Ending{"CtrlAX", [](KilnProcess& k) { k.send("\x01x"); }, 0, "quit from the console"},
+        Ending{"TripleFault", [](KilnProcess& k) { k.send("T"); }, 3, "triple-faulted"},
+        Ending{"Panic", [](KilnProcess& k) { k.send("P"); }, 4, "guest kernel panicked"},
+        Ending{"Reset", [](KilnProcess& k) { k.send("R"); }, 2, "reset through the i8042"},
+        Ending{"Sigterm", [](KilnProcess& k) { k.signal(SIGTERM); }, 6, "stopped by a signal: Terminated"},
+        Ending{"Sigint", [](KilnProcess& k) { k.signal(SIGINT); }, 6, "stopped by a signal: Interrupt"},
+        Ending{"Sighup", [](KilnProcess& k) { k.signal(SIGHUP); }, 6, "stopped by a signal: Hangup"},
+        // A crash of kiln itself: the fatal-signal handler restores the terminal, then dies of it.
+        Ending{"Abort", [](KilnProcess& k) { k.signal(SIGABRT); }, 128 + SIGABRT, ""}),
+    [](const auto& p) { return std::string(p.param.name); });
 
 TEST_F(TinyGuest, FirmwareTablesAreWhereTheBootProtocolSays) {
   // The guest follows hvm_start_info.rsdp_paddr to the RSDP and XSDT and finds the MP floating

@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include <gtest/gtest.h>
+
 namespace kiln::test {
 
 struct GuestFiles {
@@ -18,9 +20,20 @@ bool nested_pvm_host();
 // /dev/kvm is served by kvm_amd: KVM resets a vCPU when its guest shuts down (triple faults).
 bool amd_svm_host();
 bool have_kvm();
-// The reason to skip a test that needs `path`, or an empty string if it is there. When
-// KILN_REQUIRE_GUESTS=1 (the README's test command sets it) a missing guest is a failure, not a skip.
+// Why a test that needs `path` cannot run, or an empty string if it is there.
 std::string missing(const std::string& what, const std::string& path);
+// KILN_REQUIRE_GUESTS=1 (the README's test command sets it): a missing guest is a failure.
+bool guests_required();
+
+// Skips the test when `path` (the file `what`) is missing; when guests are required, fails it with
+// a fatal failure instead, so that neither SetUp's caller nor the test body goes on without it.
+#define KILN_NEED_GUEST(what, path)                                            \
+  do {                                                                         \
+    if (auto kiln_why_ = ::kiln::test::missing(what, path); !kiln_why_.empty()) { \
+      if (::kiln::test::guests_required()) GTEST_FAIL() << kiln_why_;          \
+      else GTEST_SKIP() << kiln_why_;                                          \
+    }                                                                          \
+  } while (0)
 
 // What a Linux kernel's log says once its CPUs are up: "smp: Brought up 1 node, N CPU(s)" (the
 // serial console ends lines with CR LF, so one CPU is matched to the end of its line).

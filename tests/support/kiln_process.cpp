@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -20,6 +21,7 @@ KilnProcess::KilnProcess(std::vector<std::string> args, Console console) {
   int out_pipe[2], err_pipe[2], in_pipe[2];
   int master = -1, slave = -1;
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  pty_ = console == Console::kPty;
   if (console == Console::kPty) {
     if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) throw std::runtime_error("openpty");
   } else {
@@ -58,14 +60,12 @@ KilnProcess::KilnProcess(std::vector<std::string> args, Console console) {
   }
   out_thread_ = std::thread([this] { reader(out_fd_, &KilnProcess::out_); });
   err_thread_ = std::thread([this] { reader(err_fd_, &KilnProcess::err_); });
+  reaper_thread_ = std::thread([this] { reaper(); });
 }
 
 KilnProcess::~KilnProcess() {
-  if (!status_ && pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    int st;
-    ::waitpid(pid_, &st, 0);
-  }
+  if (!exited() && pid_ > 0) ::kill(pid_, SIGKILL);
+  if (reaper_thread_.joinable()) reaper_thread_.join();
   if (in_fd_ >= 0) ::close(in_fd_);
   // A pty master reports EIO once the child is gone, a pipe EOF: both end the readers.
   if (out_thread_.joinable()) out_thread_.join();
@@ -82,16 +82,62 @@ void KilnProcess::reader(int fd, std::string KilnProcess::*buf) {
     if (n <= 0) break;
     std::lock_guard lock(mu_);
     (this->*buf).append(chunk, static_cast<std::size_t>(n));
+    if (buf == &KilnProcess::out_) last_output_ = std::chrono::steady_clock::now();
     cv_.notify_all();
   }
   std::lock_guard lock(mu_);
+  ++readers_done_;
   cv_.notify_all();
+}
+
+void KilnProcess::reaper() {
+  int st = 0;
+  while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+  }
+  std::lock_guard lock(mu_);
+  status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  exited_at_ = std::chrono::steady_clock::now();
+  cv_.notify_all();
+}
+
+namespace {
+// After kiln exits, how long its output may still take to arrive before a wait gives up on the
+// readers (a process kiln started could hold the pipe open).
+constexpr auto kDrainAfterExit = std::chrono::seconds(2);
+}  // namespace
+
+bool KilnProcess::finished_locked() const {
+  return status_ && (readers_done_ == 2 || std::chrono::steady_clock::now() - exited_at_ >= kDrainAfterExit);
+}
+
+bool KilnProcess::exited() {
+  std::lock_guard lock(mu_);
+  return status_.has_value();
 }
 
 bool KilnProcess::wait_in(std::string KilnProcess::*buf, const std::string& needle,
                           std::chrono::seconds timeout) {
   std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return (this->*buf).find(needle) != std::string::npos; });
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if ((this->*buf).find(needle) != std::string::npos) return true;
+    if (finished_locked()) return false;  // kiln is gone: the marker cannot come any more
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    // Woken by output, a reader's end or the exit; the slice bounds the wait for the drain limit.
+    cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(200)));
+  }
+}
+
+bool KilnProcess::wait_for_quiet_output(std::chrono::milliseconds quiet, std::chrono::seconds timeout) {
+  std::unique_lock lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_output_ >= quiet || finished_locked()) return true;
+    if (now >= deadline) return false;
+    cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(deadline - now, last_output_ + quiet - now));
+  }
 }
 
 bool KilnProcess::wait_for_output(const std::string& needle, std::chrono::seconds timeout) {
@@ -113,26 +159,17 @@ void KilnProcess::send(const std::string& text) {
 }
 
 std::optional<int> KilnProcess::wait_exit(std::chrono::seconds timeout) {
-  if (status_) return status_;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int st = 0;
-    const pid_t r = ::waitpid(pid_, &st, WNOHANG);
-    if (r == pid_) {
-      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      break;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  // Let the readers drain what the process wrote last.
-  if (out_thread_.joinable()) out_thread_.join();
-  if (err_thread_.joinable()) err_thread_.join();
+  std::unique_lock lock(mu_);
+  // Then let the readers drain what the process wrote last.
+  if (!cv_.wait_for(lock, timeout, [&] { return status_.has_value(); })) return std::nullopt;
+  cv_.wait_for(lock, kDrainAfterExit, [&] { return readers_done_ == 2; });
   return status_;
 }
 
-void KilnProcess::terminate() {
-  if (!status_ && pid_ > 0) ::kill(pid_, SIGTERM);
+void KilnProcess::signal(int sig) {
+  // The reaper sets status_ only after waitpid, so until then the pid is still kiln's.
+  std::lock_guard lock(mu_);
+  if (!status_ && pid_ > 0) ::kill(pid_, sig);
 }
 
 std::string KilnProcess::output() {

@@ -1,7 +1,9 @@
 #pragma once
 // Runs the real kiln binary for integration and end-to-end tests: its console on a pipe or a
 // pty (so typed input reaches the guest as a terminal's would), stdout and stderr collected,
-// markers waited for with deadlines, and the exit status.
+// markers waited for with deadlines, and the exit status. Every wait also ends as soon as kiln
+// has exited and its output is read to the end: a marker that can no longer come fails at once.
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -20,13 +22,20 @@ class KilnProcess {
   explicit KilnProcess(std::vector<std::string> args, Console console = Console::kPipe);
   ~KilnProcess();
 
-  // True once `needle` has appeared on stdout (stderr), or false at the deadline.
+  // True once `needle` has appeared on stdout (stderr); false at the deadline, or once kiln has
+  // exited without printing it.
   bool wait_for_output(const std::string& needle, std::chrono::seconds timeout);
   bool wait_for_stderr(const std::string& needle, std::chrono::seconds timeout);
+  // Waits until stdout has been quiet for `quiet` (true), or for at most `timeout` (false).
+  bool wait_for_quiet_output(std::chrono::milliseconds quiet, std::chrono::seconds timeout);
   void send(const std::string& text);
   // The exit status, or nullopt if it is still running at the deadline.
   std::optional<int> wait_exit(std::chrono::seconds timeout);
-  void terminate();  // SIGTERM
+  void terminate() { signal(SIGTERM); }
+  void signal(int sig);
+  [[nodiscard]] bool exited();
+  // The terminal kiln's console is on (Console::kPty), for its modes; -1 on pipes.
+  [[nodiscard]] int pty_master() const { return pty_ ? out_fd_ : -1; }
 
   std::string output();
   std::string errors();
@@ -35,7 +44,11 @@ class KilnProcess {
  private:
   bool wait_in(std::string KilnProcess::*buf, const std::string& needle, std::chrono::seconds timeout);
   void reader(int fd, std::string KilnProcess::*buf);
+  void reaper();
+  // Under mu_: kiln has exited and what it wrote has been read (or a grandchild holds the pipe).
+  [[nodiscard]] bool finished_locked() const;
 
+  bool pty_ = false;
   pid_t pid_ = -1;
   int in_fd_ = -1;
   int out_fd_ = -1;
@@ -43,8 +56,10 @@ class KilnProcess {
   std::mutex mu_;
   std::condition_variable cv_;
   std::string out_, err_;
-  std::thread out_thread_, err_thread_;
-  std::optional<int> status_;
+  std::thread out_thread_, err_thread_, reaper_thread_;
+  int readers_done_ = 0;
+  std::chrono::steady_clock::time_point exited_at_{}, last_output_{};
+  std::optional<int> status_;  // set by the reaper
 };
 
 // kiln run ARGS..., ready to hand to KilnProcess.
