@@ -31,8 +31,6 @@ using beast::error_code;
 
 namespace {
 
-// A connection that sends nothing for this long (half a request, or an idle keep-alive) is closed.
-constexpr auto kConnectionTimeout = std::chrono::seconds(30);
 // Connections past this many are closed as soon as they are accepted.
 constexpr std::size_t kMaxConnections = 64;
 constexpr std::uint32_t kMaxHeaderBytes = 8 * 1024;
@@ -54,11 +52,12 @@ bool is_http_error(const error_code& ec) {
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(std::string p, Handler h) : path(std::move(p)), handler(std::move(h)) {}
+  Impl(std::string p, Handler h, Options o) : path(std::move(p)), handler(std::move(h)), options(o) {}
   void accept();
 
   std::string path;
   Handler handler;
+  Options options;
   std::size_t connections = 0;  // touched on the server's thread only; outlives the io_context
   net::io_context io{1};
   Local::acceptor acceptor{io};
@@ -85,7 +84,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // The body's limit is set once the header is in, so that a declared length over it is answered
     // with that length (the parser would stop at the Content-Length field and keep no number).
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    stream_.expires_after(kConnectionTimeout);
+    stream_.expires_after(server_.options.idle_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
   }
@@ -97,7 +96,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(kMaxBodyBytes);  // for a chunked body, whose length comes as it does
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       continue_.emplace(http::status::continue_, parser_->get().version());
-      stream_.expires_after(kConnectionTimeout);
+      stream_.expires_after(server_.options.idle_timeout);
       http::async_write(stream_, *continue_, [self = shared_from_this()](error_code wec, std::size_t) {
         if (wec) return self->close();
         self->read_body();
@@ -108,7 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
-    stream_.expires_after(kConnectionTimeout);
+    stream_.expires_after(server_.options.idle_timeout);
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
       if (ec) return self->on_read_error(ec);
       self->on_request();
@@ -148,7 +147,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_->body() = std::move(r.body);
     response_->keep_alive(!close_after);
     response_->prepare_payload();
-    stream_.expires_after(kConnectionTimeout);
+    stream_.expires_after(server_.options.idle_timeout);
     http::async_write(stream_, *response_, [self = shared_from_this(), close_after](error_code ec, std::size_t) {
       if (ec || close_after) return self->close();
       self->read_header();
@@ -194,7 +193,7 @@ void HttpServer::Impl::accept() {
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& path, Handler handler) {
+Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& path, Handler handler, Options options) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path))
@@ -212,7 +211,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& path, H
     ::unlink(path.c_str());
     return e;
   }
-  auto impl = std::make_unique<Impl>(path, std::move(handler));
+  auto impl = std::make_unique<Impl>(path, std::move(handler), options);
   error_code ec;
   impl->acceptor.assign(Local(), fd.get(), ec);
   if (ec) {

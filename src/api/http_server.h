@@ -3,6 +3,7 @@
 // non-blocking sockets, so a slow, stalled or vanished client never holds up the VMM, the vCPUs or
 // other clients. Bodies over kMaxBodyBytes are refused; with a declared length, before any of it
 // is read.
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,10 +16,18 @@ namespace kiln::api {
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  struct Options {
+    // A connection with a request (its header, or its body) unfinished for this long, or idle
+    // between requests for this long, is closed.
+    std::chrono::milliseconds idle_timeout{std::chrono::seconds(30)};
+  };
 
   // Binds and listens on `path` (which must not exist), then serves until destroyed. The handler
   // runs on the server's thread, one request at a time.
-  static Result<std::unique_ptr<HttpServer>> start(const std::string& path, Handler handler);
+  static Result<std::unique_ptr<HttpServer>> start(const std::string& path, Handler handler, Options options);
+  static Result<std::unique_ptr<HttpServer>> start(const std::string& path, Handler handler) {
+    return start(path, std::move(handler), Options{});
+  }
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -38,10 +38,11 @@ class Client {
     while (occurrences(needle) < count && !closed_ && std::chrono::steady_clock::now() < deadline) wait_and_read(50);
     return got_;
   }
-  // True if the server closes the connection within 5 s.
-  bool closed_by_server() {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!closed_ && std::chrono::steady_clock::now() < deadline) wait_and_read(50);
+  // True if the server closes the connection within 5 s (or `within`).
+  bool closed_by_server() { return closed_by_server_within(std::chrono::seconds(5)); }
+  bool closed_by_server_within(std::chrono::milliseconds within) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    while (!closed_ && std::chrono::steady_clock::now() < deadline) wait_and_read(10);
     return closed_;
   }
   // Whatever arrives within `ms`.
@@ -72,15 +73,20 @@ class Client {
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { start({}); }
+  void start(HttpServer::Options options) {
+    server_.reset();
     path_ = (std::filesystem::temp_directory_path() / ("kiln-http-" + std::to_string(::getpid()) + ".sock")).string();
     std::filesystem::remove(path_);
-    auto s = HttpServer::start(path_, [this](const HttpRequest& r) -> HttpResponse {
-      ++calls_;
-      if (r.path == "/throw") throw std::runtime_error("boom");
-      return {200, R"({"method":")" + r.method + R"(","path":")" + r.path + R"(","body_size":)" +
-                       std::to_string(r.body.size()) + "}"};
-    });
+    auto s = HttpServer::start(
+        path_,
+        [this](const HttpRequest& r) -> HttpResponse {
+          ++calls_;
+          if (r.path == "/throw") throw std::runtime_error("boom");
+          return {200, R"({"method":")" + r.method + R"(","path":")" + r.path + R"(","body_size":)" +
+                           std::to_string(r.body.size()) + "}"};
+        },
+        options);
     ASSERT_TRUE(s) << s.error().message();
     server_ = std::move(*s);
   }
@@ -154,6 +160,27 @@ TEST_F(HttpServerTest, WhatDoesNotParseGetsA400WithAFaultMessageAndIsClosed) {
     EXPECT_TRUE(c.closed_by_server());
   }
   EXPECT_EQ(calls_, 0);
+}
+
+TEST_F(HttpServerTest, HalfARequestOrAnIdleKeepAliveIsClosedAfterTheIdleTimeout) {
+  start({.idle_timeout = std::chrono::milliseconds(400)});
+  Client half(path_), idle(path_), fresh(path_);
+  const auto t0 = std::chrono::steady_clock::now();
+  half.send("PUT /x HTTP/1.1\r\nHost: k\r\nContent-Length: 10\r\n\r\nabc");
+  idle.send("GET /a HTTP/1.1\r\nHost: k\r\n\r\n");
+  EXPECT_NE(idle.read_until("}").find(R"("path":"/a")"), std::string::npos);
+  // Well before the timeout, all three are still open.
+  EXPECT_EQ(half.read_for(100), "");
+  EXPECT_FALSE(half.closed_by_server_within(std::chrono::milliseconds(50)));
+  EXPECT_TRUE(half.closed_by_server()) << "half a request";
+  EXPECT_TRUE(idle.closed_by_server()) << "idle after its answer";
+  EXPECT_TRUE(fresh.closed_by_server()) << "connected, never sent";
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(400));
+  EXPECT_EQ(calls_, 1) << "the half request never reached the handler";
+  // The server goes on.
+  Client next(path_);
+  next.send("GET /b HTTP/1.1\r\nHost: k\r\n\r\n");
+  EXPECT_NE(next.read_until("}").find(R"("path":"/b")"), std::string::npos);
 }
 
 TEST_F(HttpServerTest, AHandlerThatThrowsGivesA500AndTheServerGoesOn) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <mutex>
 
 #include <spdlog/sinks/base_sink.h>
@@ -18,7 +19,9 @@ namespace {
 // CLOCK_MONOTONIC stamp the boot timer prints.
 const std::chrono::steady_clock::time_point g_start = std::chrono::steady_clock::now();
 
-// Writes each line with one non-blocking write(): a full FIFO or pipe drops the line.
+std::atomic<std::uint64_t> g_missed{0};
+
+// Writes each line with one non-blocking write(): a full FIFO or pipe drops the line, counted.
 class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   explicit FdSink(UniqueFd fd) : fd_(std::move(fd)) {}
@@ -27,7 +30,8 @@ class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
   void sink_it_(const spdlog::details::log_msg& msg) override {
     spdlog::memory_buf_t line;
     formatter_->format(msg, line);
-    (void)!::write(fd_.get(), line.data(), line.size());
+    if (::write(fd_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+      g_missed.fetch_add(1, std::memory_order_relaxed);
   }
   void flush_() override {}
 
@@ -63,6 +67,8 @@ Result<void> configure_log_output(const LogOutput& out) {
 }
 
 std::chrono::steady_clock::time_point process_start_time() { return g_start; }
+
+std::uint64_t log_lines_missed() { return g_missed.load(std::memory_order_relaxed); }
 
 void init_logging(std::string_view level) {
   auto logger = std::make_shared<spdlog::logger>("kiln", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());

@@ -23,6 +23,9 @@ struct LogOutput {
   bool show_origin = false;
 };
 Result<void> configure_log_output(const LogOutput& out);
+// Lines lost so far because the log's file or FIFO could not take them at once (Firecracker's
+// logger.missed_log_count).
+std::uint64_t log_lines_missed();
 
 // For the log and the metrics: a file (created if missing, appended to) or a FIFO (opened
 // read-write, so that opening never waits for a reader); writes to it never block. `field` names

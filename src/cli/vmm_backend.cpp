@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 namespace kiln {
@@ -37,13 +38,25 @@ Result<void> VmmBackend::configure_metrics(const MetricsConfig& config) {
   metrics_fd_ = std::move(fd);
   metrics_thread_ = std::thread([this] {
     std::unique_lock wait_lock(mu_);
-    while (!cv_.wait_for(wait_lock, kMetricsPeriod, [&] { return ending_; })) {
+    while (!cv_.wait_for(wait_lock, metrics_period_, [&] { return ending_; })) {
       wait_lock.unlock();
       (void)write_metrics_line();
       wait_lock.lock();
     }
   });
   return {};
+}
+
+std::chrono::milliseconds VmmBackend::metrics_period_from_env() {
+  const char* env = std::getenv("KILN_METRICS_PERIOD_MS");
+  if (env == nullptr || *env == '\0') return kMetricsPeriod;
+  char* end = nullptr;
+  const long ms = std::strtol(env, &end, 10);
+  if (*end != '\0' || ms < 10 || ms > 3'600'000) {
+    SPDLOG_WARN("KILN_METRICS_PERIOD_MS='{}' is not a number of milliseconds from 10 to 3600000; using 60 s", env);
+    return kMetricsPeriod;
+  }
+  return std::chrono::milliseconds(ms);
 }
 
 void VmmBackend::machine_config_changed(const MachineConfig& config) {
@@ -89,6 +102,7 @@ std::string VmmBackend::metrics_line() {
       {"utc_timestamp_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now).count()},
       {"api_server", {{"requests_ok", requests_ok_}, {"requests_failed", requests_failed_}}},
       {"metrics", {{"lines_written", metrics_lines_}, {"lines_lost", metrics_lines_lost_}}},
+      {"logger", {{"missed_log_count", log_lines_missed()}, {"missed_metrics_count", metrics_lines_lost_}}},
   };
   if (machine_) line["vm"] = machine_->metrics();
   return line.dump() + "\n";

@@ -262,5 +262,91 @@ TEST_F(Api, ASocketPathInUseAndASignalBeforeStart) {
   EXPECT_FALSE(std::filesystem::exists(sock_));
 }
 
+TEST_F(Api, RunFromFlagsServesTheApiForTheVmItStarted) {
+  if (!have_kvm()) GTEST_SKIP() << "needs /dev/kvm";
+  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--cmdline", "counter", "--memory", "64M", "--cpus", "2",
+                          "--api-sock", sock_}));
+  ASSERT_TRUE(wait_for_socket(sock_, 60000)) << k.errors();
+  ASSERT_TRUE(k.wait_for_output("tiny: count 00000003", 60s)) << k.output() << k.errors();
+  EXPECT_EQ(json::parse(call("GET", "/").body)["state"], "Running");
+  const json vm = json::parse(call("GET", "/vm/config").body);
+  EXPECT_EQ(vm["boot-source"]["kernel_image_path"], KILN_TINY_GUEST);
+  EXPECT_EQ(vm["boot-source"]["boot_args"], "counter");
+  EXPECT_EQ(vm["machine-config"]["vcpu_count"], 2);
+  EXPECT_EQ(vm["machine-config"]["mem_size_mib"], 64);
+  expect_fault(call("PUT", "/boot-source", json{{"kernel_image_path", KILN_TINY_GUEST}}.dump()), "after starting");
+  expect_fault(instance_start(), "after starting");
+  ASSERT_EQ(call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+  EXPECT_EQ(json::parse(call("GET", "/").body)["state"], "Paused");
+  ASSERT_EQ(call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+  const auto n = counts(k.output()).size();
+  ASSERT_TRUE(k.wait_for_output("tiny: count " + fmt_hex(n + 3), 60s)) << "the guest runs again";
+  k.terminate();
+  EXPECT_EQ(k.wait_exit(30s).value_or(-1), 6) << k.errors();
+  EXPECT_FALSE(std::filesystem::exists(sock_)) << "kiln removes its socket";
+}
+
+TEST_F(Api, CpuConfigPutOverTheSocketReachesTheGuest) {
+  if (!have_kvm()) GTEST_SKIP() << "needs /dev/kvm";
+  KilnProcess host(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "cpuid"}));
+  ASSERT_EQ(host.wait_exit(60s).value_or(-1), 0) << host.errors();
+  auto k = start_kiln();
+  put_tiny("cpuid");
+  expect_fault(call("PUT", "/cpu-config", R"({"cpuid_modifiers": [{"leaf": "0x1"}]})"), "cpu-config");
+  ASSERT_EQ(call("PUT", "/cpu-config", kClearLahfCpuConfig).status, 204);
+  ASSERT_EQ(instance_start().status, 204);
+  ASSERT_EQ(k->wait_exit(60s).value_or(-1), 0) << k->errors();
+  expect_only_lahf_cleared(guest_cpuid(host.output()), guest_cpuid(k->output()));
+  EXPECT_NE(k->errors().find("MSR 0xdeadbeef"), std::string::npos) << k->errors();
+}
+
+// Firecracker's logger and metrics files: a logger FIFO nobody reads never holds kiln up, and the
+// lines it could not take are counted in the metrics; metrics lines come every period without
+// being asked, and once more when the VM ends.
+TEST_F(Api, LoggerFifoWithNoReaderAndMetricsFlushedPeriodicallyAndAtTheEnd) {
+  if (!have_kvm()) GTEST_SKIP() << "needs /dev/kvm";
+  const std::string fifo = dir_ + "/log.fifo", metrics = dir_ + "/metrics.json";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  ::setenv("KILN_METRICS_PERIOD_MS", "200", 1);
+  auto k = start_kiln();
+  ::unsetenv("KILN_METRICS_PERIOD_MS");
+  ASSERT_EQ(call("PUT", "/logger", json{{"log_path", fifo}, {"level", "Debug"}}.dump()).status, 204)
+      << "opening a FIFO with no reader does not wait for one";
+  ASSERT_EQ(call("PUT", "/metrics", json{{"metrics_path", metrics}}.dump()).status, 204);
+  put_tiny("counter");
+  ASSERT_EQ(instance_start().status, 204);
+  ASSERT_TRUE(k->wait_for_output("tiny: count 00000003", 60s)) << k->errors();
+  // 3000 requests on one connection, each a debug line of ~60 bytes: about three times what a
+  // pipe holds (64 KiB).
+  const auto start = std::chrono::steady_clock::now();
+  const auto flood = curl(sock_, "GET", "/version?[1-3000]");
+  EXPECT_EQ(flood.status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s) << "a full log FIFO never holds the API up";
+  auto lines = [&] {
+    std::vector<json> v;
+    std::istringstream in(read_file(metrics));
+    std::string line;
+    while (std::getline(in, line)) v.push_back(json::parse(line, nullptr, false));
+    return v;
+  };
+  // Every 200 ms a line, unasked: wait for three more than there are now.
+  const auto first = lines().size();
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (lines().size() < first + 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  auto v = lines();
+  ASSERT_GE(v.size(), first + 3) << read_file(metrics);
+  for (const auto& l : v) ASSERT_TRUE(l.is_object()) << read_file(metrics);
+  EXPECT_GT(v.back()["logger"]["missed_log_count"].get<long>(), 0) << v.back().dump();
+  EXPECT_GE(v.back()["api_server"]["requests_ok"].get<long>(), 3000) << v.back().dump();
+  const auto before_end = v.size();
+  const long exits_before = v.back()["vm"]["vcpu_exits"]["io_out"].get<long>();
+  k->terminate();
+  ASSERT_EQ(k->wait_exit(30s).value_or(-1), 6) << k->errors();
+  v = lines();
+  ASSERT_GT(v.size(), before_end) << "a last line when the VM ends";
+  EXPECT_GE(v.back()["vm"]["vcpu_exits"]["io_out"].get<long>(), exits_before);
+  EXPECT_EQ(v.back()["metrics"]["lines_written"].get<std::size_t>(), v.size() - 1) << "the lines before it";
+}
+
 }  // namespace
 }  // namespace kiln::test

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -49,6 +51,28 @@ std::string missing(const std::string& what, const std::string& path) {
 bool guests_required() {
   const char* req = std::getenv("KILN_REQUIRE_GUESTS");
   return req != nullptr && std::string(req) == "1";
+}
+
+std::map<std::uint32_t, std::array<std::uint32_t, 3>> guest_cpuid(const std::string& out) {
+  std::map<std::uint32_t, std::array<std::uint32_t, 3>> m;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    unsigned leaf = 0, b = 0, c = 0, d = 0;
+    if (std::sscanf(line.c_str(), "tiny: cpuid %x ebx=%x ecx=%x edx=%x", &leaf, &b, &c, &d) == 4) m[leaf] = {b, c, d};
+  }
+  return m;
+}
+
+void expect_only_lahf_cleared(const std::map<std::uint32_t, std::array<std::uint32_t, 3>>& host,
+                              const std::map<std::uint32_t, std::array<std::uint32_t, 3>>& configured) {
+  ASSERT_EQ(host.count(0x80000001), 1u);
+  ASSERT_EQ(configured.count(0x80000001), 1u);
+  const auto& h = host.at(0x80000001);
+  const auto& c = configured.at(0x80000001);
+  ASSERT_EQ(h[1] & 1u, 1u) << "the host template offers LAHF/SAHF";
+  EXPECT_EQ(c[1], h[1] & ~1u) << "LAHF/SAHF cleared, the rest of ECX kept";
+  EXPECT_EQ(c[2], h[2]) << "EDX kept";
 }
 
 }  // namespace kiln::test

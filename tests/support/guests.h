@@ -1,6 +1,9 @@
 #pragma once
 // Where the guest kit's scripts left the kernels and initramfs (see guest/prepare.sh).
+#include <array>
+#include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -45,5 +48,19 @@ inline std::string smp_brought_up_line(int cpus) {
 // Log lines a kernel prints when it finds fault with the firmware tables kiln wrote.
 inline constexpr std::initializer_list<const char*> kFirmwareComplaints = {
     "ACPI Error", "ACPI BIOS Error", "ACPI Warning", "Firmware Bug", "not listed by BIOS"};  // FW_BUG prints "[Firmware Bug]"
+
+// The CPUID feature registers the tiny guest (`cpuid`) printed: leaf -> {ebx, ecx, edx}.
+std::map<std::uint32_t, std::array<std::uint32_t, 3>> guest_cpuid(const std::string& out);
+
+// A custom CPU template (Firecracker's shape) that clears LAHF/SAHF in 64-bit mode (extended leaf 1
+// ECX bit 0, on every x86-64 host) and sets an MSR no KVM has.
+inline constexpr const char* kClearLahfCpuConfig = R"({
+  "cpuid_modifiers": [{"leaf": "0x80000001", "subleaf": "0x0", "flags": 0,
+                       "modifiers": [{"register": "ecx", "bitmap": "0bxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx0"}]}],
+  "msr_modifiers": [{"addr": "0xdeadbeef", "bitmap": "0b1"}]
+})";
+// `configured` is `host` with LAHF cleared, and nothing else of that leaf changed.
+void expect_only_lahf_cleared(const std::map<std::uint32_t, std::array<std::uint32_t, 3>>& host,
+                              const std::map<std::uint32_t, std::array<std::uint32_t, 3>>& configured);
 
 }  // namespace kiln::test
