@@ -10,8 +10,9 @@
 # DIR/nested-ctest/ as it ends; and a VM that prints nothing for $NESTED_STALL_SECONDS (default
 # 150; the longest test takes ~25 s there) is killed and a new one goes on with the tests that
 # have no result yet (six such stalls at most; one test, the PVH boot typed into over a pty,
-# stalls its VM about one time in two, and passes in the next). Ends with a line
-# "nested-kvm: N passed, M failed"; status 0 only if every test passed.
+# stalls its VM about one time in two, and passes in the next). Each test's JUnit file is kept as
+# DIR/nested-ctest/junit-N.xml. Ends with a line "nested-kvm: N passed, M failed, K skipped";
+# status 0 only if no test failed and every test has a result.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${1:-}" = --inner ]; then
@@ -24,7 +25,7 @@ if [ "${1:-}" = --inner ]; then
     grep -qx "$n [0-9]*" "$state/results" 2>/dev/null && continue
     ((ran++ < ${NESTED_TESTS_PER_VM:-8})) || break
     set +e
-    ctest --output-on-failure -I "$n,$n" </dev/null
+    ctest --output-on-failure -I "$n,$n" --output-junit "$state/junit-$n.xml" </dev/null
     rc=$?
     set -e
     echo "$n $rc" >> "$state/results"
@@ -42,7 +43,8 @@ while true; do
   before=$(done_count)
   set +e
   "$root/scripts/nested-kvm.sh" --keep "$dir" "$@" --stall "${NESTED_STALL_SECONDS:-150}" -- \
-    env KILN_REQUIRE_GUESTS="${KILN_REQUIRE_GUESTS:-}" NESTED_TESTS_PER_VM="${NESTED_TESTS_PER_VM:-8}" \
+    env KILN_REQUIRE_GUESTS="${KILN_REQUIRE_GUESTS:-}" KILN_CACHE="${KILN_CACHE:-/var/cache/kiln}" \
+    NESTED_TESTS_PER_VM="${NESTED_TESTS_PER_VM:-8}" \
     bash "$root/scripts/nested-ctest.sh" --inner "$dir" "$labels"
   rc=$?
   set -e
@@ -56,7 +58,10 @@ done
 total=0
 [ -f "$state/all" ] && total=$(wc -l < "$state/all")
 touch "$state/results"
-passed=$(awk '$2 == 0' "$state/results" | wc -l)
+ran_ok=$(awk '$2 == 0' "$state/results" | wc -l)
+# A test that skipped (ctest status "notrun") also exits 0: count it apart.
+skipped=$(grep -l 'status="notrun"' "$state"/junit-*.xml 2>/dev/null | wc -l)
+passed=$((ran_ok - skipped))
 failed=$(awk '$2 != 0' "$state/results" | wc -l)
 missing=$((total - passed - failed))
 ((total > 0)) || { echo "nested-ctest.sh: no tests were listed in the VM" >&2; exit 1; }
@@ -64,5 +69,5 @@ if ((failed)); then
   echo "nested-ctest.sh: failed tests (ctest numbers): $(awk '$2 != 0 {print $1}' "$state/results" | tr '\n' ' ')"
 fi
 ((missing == 0)) || echo "nested-ctest.sh: $missing tests got no result (the VMs stalled six times)"
-echo "nested-kvm: $passed passed, $((failed + missing)) failed"
+echo "nested-kvm: $passed passed, $((failed + missing)) failed, $skipped skipped"
 ((failed == 0 && missing == 0))
