@@ -4,6 +4,8 @@
 #include <sys/eventfd.h>
 
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -17,7 +19,13 @@ namespace kiln {
 
 class VmmBackend final : public api::VmBackend {
  public:
-  explicit VmmBackend(MachineIo io) : io_(io), started_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+  explicit VmmBackend(MachineIo io) : io_(io), started_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    // Without it run_until_end() could never learn that the VM started: nothing to go on with.
+    if (!started_fd_) {
+      std::perror("kiln: eventfd");
+      std::abort();
+    }
+  }
   ~VmmBackend() override;
 
   Result<void> configure_logger(const LoggerConfig& config) override;

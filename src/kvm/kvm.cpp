@@ -130,3 +130,152 @@ Result<void> Vm::set_irq_line(std::uint32_t irq, bool level) const {
 }
 
 }  // namespace kiln::kvm
+
+namespace kiln::kvm {
+
+namespace {
+
+// struct kvm_msr_list and kvm_irq_routing end in flexible arrays (see flex_buffer.h): the C
+// sizes are 4 and 8.
+constexpr unsigned long kIoctlGetMsrIndexList = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x02, 4);
+constexpr unsigned long kIoctlSetGsiRouting = _IOC(_IOC_WRITE, KVMIO, 0x6a, kFlexHeaderSize);
+static_assert(kIoctlGetMsrIndexList == 0xc004ae02);
+static_assert(kIoctlSetGsiRouting == 0x4008ae6a);
+
+kvm_ioeventfd to_kvm(int eventfd, const IoEventAddress& at) {
+  kvm_ioeventfd k{};
+  k.fd = eventfd;
+  k.addr = at.addr;
+  k.len = at.len;
+  if (at.space == IoEventAddress::Space::kPio) k.flags |= KVM_IOEVENTFD_FLAG_PIO;
+  if (at.datamatch) {
+    k.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+    k.datamatch = *at.datamatch;
+  }
+  return k;
+}
+
+const char* space_name(const IoEventAddress& at) { return at.space == IoEventAddress::Space::kPio ? "port" : "MMIO"; }
+
+}  // namespace
+
+Result<std::vector<std::uint32_t>> Kvm::msr_index_list() const {
+  std::vector<std::uint32_t> buf(1 + 1024);
+  buf[0] = 1024;
+  if (::ioctl(fd_.get(), kIoctlGetMsrIndexList, buf.data()) != 0) return errno_error("KVM_GET_MSR_INDEX_LIST");
+  return std::vector<std::uint32_t>(buf.begin() + 1, buf.begin() + 1 + std::min<std::uint32_t>(buf[0], 1024));
+}
+
+Result<void> Vm::register_ioeventfd(int eventfd, const IoEventAddress& at) const {
+  auto k = to_kvm(eventfd, at);
+  if (::ioctl(fd_.get(), KVM_IOEVENTFD, &k) != 0)
+    return errno_error("KVM_IOEVENTFD: {} {:#x} ({} bytes)", space_name(at), at.addr, at.len);
+  return {};
+}
+
+Result<void> Vm::unregister_ioeventfd(int eventfd, const IoEventAddress& at) const {
+  auto k = to_kvm(eventfd, at);
+  k.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+  if (::ioctl(fd_.get(), KVM_IOEVENTFD, &k) != 0)
+    return errno_error("KVM_IOEVENTFD (deassign): {} {:#x}", space_name(at), at.addr);
+  return {};
+}
+
+Result<void> Vm::register_irqfd(int eventfd, std::uint32_t gsi) const {
+  kvm_irqfd k{};
+  k.fd = static_cast<std::uint32_t>(eventfd);
+  k.gsi = gsi;
+  if (::ioctl(fd_.get(), KVM_IRQFD, &k) != 0) return errno_error("KVM_IRQFD: GSI {}", gsi);
+  return {};
+}
+
+Result<void> Vm::unregister_irqfd(int eventfd, std::uint32_t gsi) const {
+  kvm_irqfd k{};
+  k.fd = static_cast<std::uint32_t>(eventfd);
+  k.gsi = gsi;
+  k.flags = KVM_IRQFD_FLAG_DEASSIGN;
+  if (::ioctl(fd_.get(), KVM_IRQFD, &k) != 0) return errno_error("KVM_IRQFD (deassign): GSI {}", gsi);
+  return {};
+}
+
+std::vector<GsiRoute> Vm::default_gsi_routes() {
+  std::vector<GsiRoute> routes;
+  for (std::uint32_t gsi = 0; gsi < 24; ++gsi) {
+    if (gsi < 16) routes.push_back({gsi, IrqchipPin{gsi < 8 ? 0u : 1u, gsi % 8}});
+    routes.push_back({gsi, IrqchipPin{2, gsi}});
+  }
+  return routes;
+}
+
+Result<void> Vm::set_gsi_routing(std::span<const GsiRoute> routes) const {
+  FlexBuffer<kvm_irq_routing_entry> buf(routes.size());
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    kvm_irq_routing_entry e{};
+    e.gsi = routes[i].gsi;
+    if (const auto* pin = std::get_if<IrqchipPin>(&routes[i].to)) {
+      e.type = KVM_IRQ_ROUTING_IRQCHIP;
+      e.u.irqchip.irqchip = pin->chip;
+      e.u.irqchip.pin = pin->pin;
+    } else {
+      const auto& msi = std::get<MsiMessage>(routes[i].to);
+      e.type = KVM_IRQ_ROUTING_MSI;
+      e.u.msi.address_lo = static_cast<std::uint32_t>(msi.address);
+      e.u.msi.address_hi = static_cast<std::uint32_t>(msi.address >> 32);
+      e.u.msi.data = msi.data;
+    }
+    buf.set(i, e);
+  }
+  if (::ioctl(fd_.get(), kIoctlSetGsiRouting, buf.data()) != 0)
+    return errno_error("KVM_SET_GSI_ROUTING ({} routes)", routes.size());
+  return {};
+}
+
+Result<void> Vm::signal_msi(const MsiMessage& msi) const {
+  kvm_msi k{};
+  k.address_lo = static_cast<std::uint32_t>(msi.address);
+  k.address_hi = static_cast<std::uint32_t>(msi.address >> 32);
+  k.data = msi.data;
+  // 1: delivered; 0: the guest blocked it (masked); both are fine.
+  if (::ioctl(fd_.get(), KVM_SIGNAL_MSI, &k) < 0) return errno_error("KVM_SIGNAL_MSI {:#x}/{:#x}", msi.address, msi.data);
+  return {};
+}
+
+Result<VmState> Vm::save_state() const {
+  VmState s;
+  for (auto [chip, out] : {std::pair{KVM_IRQCHIP_PIC_MASTER, &s.pic_master}, {KVM_IRQCHIP_PIC_SLAVE, &s.pic_slave},
+                           {KVM_IRQCHIP_IOAPIC, &s.ioapic}}) {
+    kvm_irqchip c{};
+    c.chip_id = static_cast<std::uint32_t>(chip);
+    if (::ioctl(fd_.get(), KVM_GET_IRQCHIP, &c) != 0) return errno_error("KVM_GET_IRQCHIP {}", chip);
+    out->resize(sizeof(c));
+    std::memcpy(out->data(), &c, sizeof(c));
+  }
+  kvm_pit_state2 pit{};
+  if (::ioctl(fd_.get(), KVM_GET_PIT2, &pit) != 0) return errno_error("KVM_GET_PIT2");
+  s.pit.resize(sizeof(pit));
+  std::memcpy(s.pit.data(), &pit, sizeof(pit));
+  kvm_clock_data clock{};
+  if (::ioctl(fd_.get(), KVM_GET_CLOCK, &clock) != 0) return errno_error("KVM_GET_CLOCK");
+  s.clock_ns = clock.clock;
+  s.clock_flags = clock.flags;
+  return s;
+}
+
+Result<void> Vm::restore_state(const VmState& s) const {
+  for (const auto* chip : {&s.pic_master, &s.pic_slave, &s.ioapic}) {
+    if (chip->size() != sizeof(kvm_irqchip)) return plain_error("irqchip state: {} bytes, not {}", chip->size(), sizeof(kvm_irqchip));
+    kvm_irqchip c{};
+    std::memcpy(&c, chip->data(), sizeof(c));
+    if (::ioctl(fd_.get(), KVM_SET_IRQCHIP, &c) != 0) return errno_error("KVM_SET_IRQCHIP {}", c.chip_id);
+  }
+  if (s.pit.size() != sizeof(kvm_pit_state2)) return plain_error("PIT state: {} bytes, not {}", s.pit.size(), sizeof(kvm_pit_state2));
+  kvm_pit_state2 pit{};
+  std::memcpy(&pit, s.pit.data(), sizeof(pit));
+  if (::ioctl(fd_.get(), KVM_SET_PIT2, &pit) != 0) return errno_error("KVM_SET_PIT2");
+  kvm_clock_data clock{};
+  clock.clock = s.clock_ns;
+  if (::ioctl(fd_.get(), KVM_SET_CLOCK, &clock) != 0) return errno_error("KVM_SET_CLOCK");
+  return {};
+}
+
+}  // namespace kiln::kvm

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
+#include <variant>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,41 @@ struct Capabilities {
   bool ioeventfd = false;
 };
 
+// Where a guest write signals an ioeventfd: `len` bytes (1, 2, 4 or 8; 0 for an MMIO write of
+// any length) at a port or an MMIO address, and only when the value written is `datamatch` if set.
+struct IoEventAddress {
+  enum class Space { kPio, kMmio } space = Space::kMmio;
+  std::uint64_t addr = 0;
+  std::uint32_t len = 0;
+  std::optional<std::uint64_t> datamatch;
+};
+
+// A pin of the in-kernel irqchip (chip 0: the master PIC, 1: the slave PIC, 2: the IOAPIC).
+struct IrqchipPin {
+  std::uint32_t chip = 0;
+  std::uint32_t pin = 0;
+};
+// A message-signalled interrupt: the LAPIC address (destination in bits 12-19) and data (vector,
+// delivery mode).
+struct MsiMessage {
+  std::uint64_t address = 0;
+  std::uint32_t data = 0;
+};
+struct GsiRoute {
+  std::uint32_t gsi = 0;
+  std::variant<IrqchipPin, MsiMessage> to;
+};
+
+// The VM-wide state a snapshot needs beside the vCPUs': the in-kernel PICs and IOAPIC, the PIT and
+// the kvmclock. The kvm_* structures are kept as bytes, as KVM gives them.
+struct VmState {
+  std::vector<std::byte> pic_master, pic_slave, ioapic;  // kvm_irqchip
+  std::vector<std::byte> pit;                            // kvm_pit_state2
+  std::uint64_t clock_ns = 0;
+  std::uint32_t clock_flags = 0;
+  bool operator==(const VmState&) const = default;
+};
+
 class Kvm {
  public:
   // Opens /dev/kvm (or `path`), checks the API version and every capability kiln relies on.
@@ -29,6 +66,8 @@ class Kvm {
 
   [[nodiscard]] const Capabilities& caps() const { return caps_; }
   Result<std::vector<x86::CpuidEntry>> supported_cpuid() const;
+  // The MSRs KVM saves and restores for a vCPU (KVM_GET_MSR_INDEX_LIST): a vCPU state's MSR list.
+  Result<std::vector<std::uint32_t>> msr_index_list() const;
   [[nodiscard]] int fd() const { return fd_.get(); }
   Result<class Vm> create_vm() const;
   [[nodiscard]] std::size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
@@ -50,6 +89,24 @@ class Vm {
   Result<Vcpu> create_vcpu(std::uint32_t id) const;
   // Drives an interrupt line of the in-kernel irqchip (ISA IRQs 0-15, IOAPIC pins).
   Result<void> set_irq_line(std::uint32_t irq, bool level) const;
+
+  // A guest write to `at` signals `eventfd` in the kernel instead of exiting to kiln (virtqueue
+  // notifications). Unregistering takes the same fd and address.
+  Result<void> register_ioeventfd(int eventfd, const IoEventAddress& at) const;
+  Result<void> unregister_ioeventfd(int eventfd, const IoEventAddress& at) const;
+  // A write to `eventfd` raises GSI `gsi` in the kernel, without a vCPU exit or an ioctl.
+  Result<void> register_irqfd(int eventfd, std::uint32_t gsi) const;
+  Result<void> unregister_irqfd(int eventfd, std::uint32_t gsi) const;
+  // Replaces KVM's whole GSI routing table; it must include the irqchip routes the platform needs
+  // (default_gsi_routes()).
+  Result<void> set_gsi_routing(std::span<const GsiRoute> routes) const;
+  // What KVM routes by default on x86: GSIs 0-15 to the PICs and the IOAPIC, 16-23 to the IOAPIC.
+  static std::vector<GsiRoute> default_gsi_routes();
+  // Delivers one MSI now.
+  Result<void> signal_msi(const MsiMessage& msi) const;
+
+  Result<VmState> save_state() const;
+  Result<void> restore_state(const VmState& state) const;
   [[nodiscard]] int fd() const { return fd_.get(); }
 
  private:

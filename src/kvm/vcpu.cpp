@@ -275,3 +275,191 @@ Result<std::uint32_t> Vcpu::tsc_khz() const {
 }
 
 }  // namespace kiln::kvm
+
+namespace kiln::kvm {
+
+namespace {
+
+// A kvm_* structure as bytes, and back: the size must be the structure's.
+template <class T>
+std::vector<std::byte> bytes_of(const T& v) {
+  std::vector<std::byte> out(sizeof(T));
+  std::memcpy(out.data(), &v, sizeof(T));
+  return out;
+}
+template <class T>
+Result<T> from_bytes(std::span<const std::byte> b, const char* what) {
+  if (b.size() != sizeof(T)) return plain_error("{}: {} bytes, not the {} of this KVM's structure", what, b.size(), sizeof(T));
+  T v;
+  std::memcpy(&v, b.data(), sizeof(T));
+  return v;
+}
+
+}  // namespace
+
+Result<void> Vcpu::set_tsc_khz(std::uint32_t khz) const {
+  if (::ioctl(fd_.get(), KVM_SET_TSC_KHZ, static_cast<unsigned long>(khz)) != 0) return errno_error("KVM_SET_TSC_KHZ {}", khz);
+  return {};
+}
+
+Result<std::vector<std::byte>> Vcpu::get_sregs_raw() const {
+  kvm_sregs k{};
+  if (::ioctl(fd_.get(), KVM_GET_SREGS, &k) != 0) return errno_error("KVM_GET_SREGS");
+  return bytes_of(k);
+}
+
+Result<void> Vcpu::set_sregs_raw(std::span<const std::byte> sregs) const {
+  auto k = KILN_TRY(from_bytes<kvm_sregs>(sregs, "sregs"));
+  if (::ioctl(fd_.get(), KVM_SET_SREGS, &k) != 0) return errno_error("KVM_SET_SREGS");
+  return {};
+}
+
+Result<std::vector<std::byte>> Vcpu::get_xsave() const {
+  std::vector<std::byte> xs(kXsaveSize);
+  if (::ioctl(fd_.get(), kIoctlGetXsave, xs.data()) != 0) return errno_error("KVM_GET_XSAVE");
+  return xs;
+}
+
+Result<void> Vcpu::set_xsave(std::span<const std::byte> xsave) const {
+  if (xsave.size() != kXsaveSize) return plain_error("xsave: {} bytes, not {}", xsave.size(), kXsaveSize);
+  std::vector<std::byte> xs(xsave.begin(), xsave.end());
+  if (::ioctl(fd_.get(), kIoctlSetXsave, xs.data()) != 0) return errno_error("KVM_SET_XSAVE");
+  return {};
+}
+
+Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> Vcpu::get_xcrs() const {
+  kvm_xcrs k{};
+  if (::ioctl(fd_.get(), KVM_GET_XCRS, &k) != 0) return errno_error("KVM_GET_XCRS");
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
+  for (std::uint32_t i = 0; i < k.nr_xcrs && i < KVM_MAX_XCRS; ++i) out.emplace_back(k.xcrs[i].xcr, k.xcrs[i].value);
+  return out;
+}
+
+Result<void> Vcpu::set_xcrs(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& xcrs) const {
+  if (xcrs.size() > KVM_MAX_XCRS) return plain_error("xcrs: {} registers, KVM takes at most {}", xcrs.size(), KVM_MAX_XCRS);
+  kvm_xcrs k{};
+  k.nr_xcrs = static_cast<std::uint32_t>(xcrs.size());
+  for (std::size_t i = 0; i < xcrs.size(); ++i) k.xcrs[i] = {xcrs[i].first, 0, xcrs[i].second};
+  if (::ioctl(fd_.get(), KVM_SET_XCRS, &k) != 0) return errno_error("KVM_SET_XCRS");
+  return {};
+}
+
+Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> Vcpu::get_msrs(std::span<const std::uint32_t> indices) const {
+  // KVM_GET_MSRS stops at the first MSR it does not have: ask again past it.
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
+  std::size_t at = 0;
+  while (at < indices.size()) {
+    const std::size_t n = indices.size() - at;
+    FlexBuffer<kvm_msr_entry> buf(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      kvm_msr_entry e{};
+      e.index = indices[at + i];
+      buf.set(i, e);
+    }
+    const int got = ::ioctl(fd_.get(), kIoctlGetMsrs, buf.data());
+    if (got < 0) return errno_error("KVM_GET_MSRS");
+    for (int i = 0; i < got; ++i) out.emplace_back(buf.get(static_cast<std::size_t>(i)).index, buf.get(static_cast<std::size_t>(i)).data);
+    at += static_cast<std::size_t>(got) + 1;  // the one it stopped at is not this vCPU's
+  }
+  return out;
+}
+
+Result<void> Vcpu::set_msrs(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& msrs) const {
+  FlexBuffer<kvm_msr_entry> buf(msrs.size());
+  for (std::size_t i = 0; i < msrs.size(); ++i) {
+    kvm_msr_entry e{};
+    e.index = msrs[i].first;
+    e.data = msrs[i].second;
+    buf.set(i, e);
+  }
+  const int set = ::ioctl(fd_.get(), kIoctlSetMsrs, buf.data());
+  if (set < 0) return errno_error("KVM_SET_MSRS");
+  if (static_cast<std::size_t>(set) != msrs.size())
+    return plain_error("KVM_SET_MSRS refused MSR {:#x} (the {}th of {})", msrs[static_cast<std::size_t>(set)].first, set + 1,
+                       msrs.size());
+  return {};
+}
+
+Result<std::vector<std::byte>> Vcpu::get_lapic() const {
+  kvm_lapic_state s{};
+  if (::ioctl(fd_.get(), KVM_GET_LAPIC, &s) != 0) return errno_error("KVM_GET_LAPIC");
+  return bytes_of(s);
+}
+
+Result<void> Vcpu::set_lapic(std::span<const std::byte> lapic) const {
+  auto s = KILN_TRY(from_bytes<kvm_lapic_state>(lapic, "lapic"));
+  if (::ioctl(fd_.get(), KVM_SET_LAPIC, &s) != 0) return errno_error("KVM_SET_LAPIC");
+  return {};
+}
+
+Result<std::vector<std::byte>> Vcpu::get_vcpu_events() const {
+  kvm_vcpu_events ev{};
+  if (::ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &ev) != 0) return errno_error("KVM_GET_VCPU_EVENTS");
+  return bytes_of(ev);
+}
+
+Result<void> Vcpu::set_vcpu_events(std::span<const std::byte> events) const {
+  auto ev = KILN_TRY(from_bytes<kvm_vcpu_events>(events, "vcpu events"));
+  // Everything KVM gave is valid to set back: NMI, SIPI vector and interrupt shadow included.
+  ev.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR | KVM_VCPUEVENT_VALID_SHADOW;
+  if (::ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &ev) != 0) return errno_error("KVM_SET_VCPU_EVENTS");
+  return {};
+}
+
+Result<std::uint32_t> Vcpu::get_mp_state() const {
+  kvm_mp_state s{};
+  if (::ioctl(fd_.get(), KVM_GET_MP_STATE, &s) != 0) return errno_error("KVM_GET_MP_STATE");
+  return s.mp_state;
+}
+
+Result<void> Vcpu::set_mp_state(std::uint32_t state) const {
+  kvm_mp_state s{state};
+  if (::ioctl(fd_.get(), KVM_SET_MP_STATE, &s) != 0) return errno_error("KVM_SET_MP_STATE {}", state);
+  return {};
+}
+
+Result<std::vector<std::byte>> Vcpu::get_debugregs() const {
+  kvm_debugregs d{};
+  if (::ioctl(fd_.get(), KVM_GET_DEBUGREGS, &d) != 0) return errno_error("KVM_GET_DEBUGREGS");
+  return bytes_of(d);
+}
+
+Result<void> Vcpu::set_debugregs(std::span<const std::byte> debugregs) const {
+  auto d = KILN_TRY(from_bytes<kvm_debugregs>(debugregs, "debug registers"));
+  if (::ioctl(fd_.get(), KVM_SET_DEBUGREGS, &d) != 0) return errno_error("KVM_SET_DEBUGREGS");
+  return {};
+}
+
+Result<VcpuState> Vcpu::save_state(std::span<const std::uint32_t> msr_indices) const {
+  VcpuState s;
+  // Events first: what is pending must be read before anything else could change it.
+  s.events = KILN_TRY(get_vcpu_events());
+  s.mp_state = KILN_TRY(get_mp_state());
+  s.regs = KILN_TRY(get_regs());
+  s.sregs = KILN_TRY(get_sregs_raw());
+  s.xsave = KILN_TRY(get_xsave());
+  s.xcrs = KILN_TRY(get_xcrs());
+  s.debugregs = KILN_TRY(get_debugregs());
+  s.lapic = KILN_TRY(get_lapic());
+  s.msrs = KILN_TRY(get_msrs(msr_indices));
+  s.tsc_khz = KILN_TRY(tsc_khz());
+  return s;
+}
+
+Result<void> Vcpu::restore_state(const VcpuState& s) const {
+  // The order Firecracker and QEMU use: the TSC rate before the MSRs (the TSC MSR scales with it),
+  // sregs before the LAPIC (APIC base), the LAPIC before the events, the MP state last.
+  KILN_TRY(set_tsc_khz(s.tsc_khz));
+  KILN_TRY(set_regs(s.regs));
+  KILN_TRY(set_sregs_raw(s.sregs));
+  KILN_TRY(set_xsave(s.xsave));
+  KILN_TRY(set_xcrs(s.xcrs));
+  KILN_TRY(set_debugregs(s.debugregs));
+  KILN_TRY(set_lapic(s.lapic));
+  KILN_TRY(set_msrs(s.msrs));
+  KILN_TRY(set_vcpu_events(s.events));
+  KILN_TRY(set_mp_state(s.mp_state));
+  return {};
+}
+
+}  // namespace kiln::kvm

@@ -1,6 +1,8 @@
 #pragma once
 // One vCPU: its fd, its kvm_run mapping, and the exits KVM_RUN hands back as a typed variant.
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <span>
 #include <variant>
 #include <vector>
@@ -38,6 +40,22 @@ struct Unknown { std::uint32_t reason; };
 using VcpuExit = std::variant<IoIn, IoOut, MmioRead, MmioWrite, Hlt, Shutdown, SystemEvent, InternalError,
                               FailEntry, Interrupted, Debug, Unknown>;
 
+// A vCPU's whole architectural state, as a snapshot needs it. The kvm_* structures are kept as
+// the bytes KVM gives (their layout is KVM's ABI); registers in kiln's own type.
+struct VcpuState {
+  x86::Registers regs;
+  std::vector<std::byte> sregs;      // kvm_sregs: segments, CRs (CR8 too), EFER, APIC base, pending IRQ
+  std::vector<std::byte> xsave;      // kvm_xsave: x87, SSE, AVX ...
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> xcrs;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> msrs;
+  std::vector<std::byte> lapic;      // kvm_lapic_state
+  std::vector<std::byte> events;     // kvm_vcpu_events: pending exceptions, NMI, SIPI, shadow
+  std::uint32_t mp_state = 0;        // KVM_MP_STATE_*
+  std::vector<std::byte> debugregs;  // kvm_debugregs
+  std::uint32_t tsc_khz = 0;
+  bool operator==(const VcpuState&) const = default;
+};
+
 class Vcpu {
  public:
   Vcpu(UniqueFd fd, Mmap run, std::uint32_t id) : fd_(std::move(fd)), run_(std::move(run)), id_(id) {}
@@ -65,6 +83,30 @@ class Vcpu {
   // Queues exception `vector` for delivery on the next entry.
   Result<void> inject_exception(std::uint8_t vector, std::optional<std::uint32_t> error_code = std::nullopt) const;
   Result<std::uint32_t> tsc_khz() const;
+  Result<void> set_tsc_khz(std::uint32_t khz) const;
+
+  // Each piece of the state, got and set on its own (the tests round-trip each) ...
+  Result<std::vector<std::byte>> get_sregs_raw() const;
+  Result<void> set_sregs_raw(std::span<const std::byte> sregs) const;
+  Result<std::vector<std::byte>> get_xsave() const;
+  Result<void> set_xsave(std::span<const std::byte> xsave) const;
+  Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> get_xcrs() const;
+  Result<void> set_xcrs(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& xcrs) const;
+  // The MSRs of `indices` that this vCPU has (the others are left out).
+  Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> get_msrs(std::span<const std::uint32_t> indices) const;
+  // All of them, or an error naming the first MSR KVM refused.
+  Result<void> set_msrs(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& msrs) const;
+  Result<std::vector<std::byte>> get_lapic() const;
+  Result<void> set_lapic(std::span<const std::byte> lapic) const;
+  Result<std::vector<std::byte>> get_vcpu_events() const;
+  Result<void> set_vcpu_events(std::span<const std::byte> events) const;
+  Result<std::uint32_t> get_mp_state() const;
+  Result<void> set_mp_state(std::uint32_t state) const;
+  Result<std::vector<std::byte>> get_debugregs() const;
+  Result<void> set_debugregs(std::span<const std::byte> debugregs) const;
+  // ... and all together, in the order KVM needs to restore them (CPUID is the caller's, first).
+  Result<VcpuState> save_state(std::span<const std::uint32_t> msr_indices) const;
+  Result<void> restore_state(const VcpuState& state) const;
 
   [[nodiscard]] std::uint32_t id() const { return id_; }
 

@@ -159,7 +159,7 @@ Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
   serial_dev_ = std::make_shared<SerialPortDevice>(*serial_);
   KILN_TRY(pio_.insert(serial_dev_, x86::kCom1Port, 8));
 
-  kbd_irq_ = std::make_unique<KvmIrqLine>(vm_, x86::kKeyboardIrq);
+  kbd_irq_ = std::make_unique<KvmIrqLine>(vm_, x86::kI8042Irq);
   i8042_ = std::make_unique<I8042>([this] { request_stop({VmEnd::kReset, 0, "reset through the i8042"}); },
                                    kbd_irq_.get());
   i8042_dev_ = std::make_shared<I8042Device>(*i8042_);

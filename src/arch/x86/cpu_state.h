@@ -31,6 +31,7 @@ struct Registers {
   std::uint64_t rax = 0, rbx = 0, rcx = 0, rdx = 0, rsi = 0, rdi = 0, rsp = 0, rbp = 0;
   std::uint64_t r8 = 0, r9 = 0, r10 = 0, r11 = 0, r12 = 0, r13 = 0, r14 = 0, r15 = 0;
   std::uint64_t rip = 0, rflags = 0;
+  bool operator==(const Registers&) const = default;
 };
 
 struct FpuState {

@@ -24,15 +24,14 @@ inline constexpr std::uint64_t kBzImageLoadAddr = 0x100000; // protected-mode ke
 // x86 legacy ports kiln's devices sit on.
 inline constexpr std::uint16_t kCom1Port = 0x3f8;
 inline constexpr std::uint8_t kCom1Irq = 4;
-inline constexpr std::uint8_t kKeyboardIrq = 1;
 inline constexpr std::uint16_t kI8042Port = 0x60;  // data 0x60, command/status 0x64
+inline constexpr std::uint8_t kI8042Irq = 1;        // the keyboard's
 inline constexpr std::uint16_t kRtcPort = 0x70;
 inline constexpr std::uint8_t kRtcIrq = 8;
 inline constexpr std::uint16_t kBootTimerPort = 0x3f0;   // writes of 123 mark "boot complete" (Firecracker's value)
 inline constexpr std::uint16_t kDebugExitPort = 0xf4;    // a write ends kiln with the value as exit status
 inline constexpr std::uint16_t kPvPanicPort = 0x505;     // QEMU's ISA pvpanic port
 inline constexpr std::uint16_t kAcpiPowerPort = 0x600;   // ACPI sleep control, sleep status, reset
-inline constexpr std::uint8_t kI8042Irq = 1;
 inline constexpr std::uint64_t kIoApicAddr = 0xfec0'0000;
 inline constexpr std::uint64_t kLapicAddr = 0xfee0'0000;
 
