@@ -19,7 +19,7 @@ class Mmap {
 
   // Anonymous private memory (guest RAM), optionally without a reserve of swap.
   static Result<Mmap> anonymous(std::size_t size);
-  // A shared mapping of an fd (the vCPU's kvm_run area).
+  // A shared mapping of an fd (the vCPU's kvm_run area, a memfd).
   static Result<Mmap> shared_fd(int fd, std::size_t size);
 
   [[nodiscard]] std::byte* data() const { return static_cast<std::byte*>(addr_); }
