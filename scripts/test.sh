@@ -21,8 +21,11 @@ export KILN_REQUIRE_GUESTS=1
 
 if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
   where=host
-  module=$(for m in kvm_pvm kvm_intel kvm_amd; do [ -d /sys/module/$m ] && echo $m; done | head -1)
-  kvm_where="this machine, ${module:-kvm}"
+  module=kvm
+  for m in kvm_pvm kvm_intel kvm_amd; do
+    if [ -d /sys/module/$m ]; then module=$m; break; fi
+  done
+  kvm_where="this machine, $module"
 elif "$root/scripts/nested-kvm.sh" --check; then
   where=nested
   kvm_where="QEMU VM with nested SVM, kvm_amd"
@@ -54,7 +57,7 @@ phase() {
     "$root/scripts/nested-ctest.sh" "$dir" "^$label\$" "${keep[@]}" || status=1
     mkdir -p "$results/$name"
     cp "$dir"/nested-ctest/junit-*.xml "$results/$name/" 2>/dev/null || true
-    report+=("$name$must=$on=$(ls "$results/$name"/*.xml 2>/dev/null | tr '\n' ',')")
+    report+=("$name$must=$on=$(ls "$results/$name"/*.xml 2>/dev/null | tr '\n' ',' || true)")
   fi
 }
 
