@@ -23,15 +23,15 @@ struct MissingResource {
 constexpr std::array kMissing = {
     MissingResource{"/drives", true, "block devices"},
     MissingResource{"/network-interfaces", true, "network interfaces"},
-    MissingResource{"/vsock", false, "a vsock device"},
-    MissingResource{"/entropy", false, "an entropy device"},
-    MissingResource{"/balloon", false, "a balloon device"},
-    MissingResource{"/balloon/statistics", false, "a balloon device"},
+    MissingResource{"/vsock", false, "vsock device"},
+    MissingResource{"/entropy", false, "entropy device"},
+    MissingResource{"/balloon", false, "balloon device"},
+    MissingResource{"/balloon/statistics", false, "balloon device"},
     MissingResource{"/mmds", false, "MMDS (the microVM metadata service)"},
     MissingResource{"/mmds/config", false, "MMDS (the microVM metadata service)"},
     MissingResource{"/snapshot/create", false, "snapshots"},
     MissingResource{"/snapshot/load", false, "snapshots"},
-    MissingResource{"/serial", false, "a configurable serial device over the API (use --serial)"},
+    MissingResource{"/serial", false, "serial device configured over the API (use --serial)"},
     MissingResource{"/hotplug/memory", false, "memory hotplug"},
 };
 

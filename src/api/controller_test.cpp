@@ -158,6 +158,35 @@ TEST_F(ControllerTest, ALoggerTheBackendCannotOpenIsA400AndTheOldOneStays) {
   EXPECT_EQ(json::parse(call("GET", "/vm/config").body)["logger"]["log_path"], "/tmp/other.log");
 }
 
+TEST_F(ControllerTest, CpuTemplateAnswersStayInsideFirecrackersEnum) {
+  // Firecracker's CpuTemplate is C3, T2, T2S, T2CL, T2A, V1N1 or None: kiln's own names go in
+  // kiln_cpu_template, and what GET answers can be PUT back as it is.
+  json mc = json::parse(call("GET", "/machine-config").body);
+  EXPECT_EQ(mc["cpu_template"], "None");
+  EXPECT_EQ(mc["kiln_cpu_template"], "host");
+  ASSERT_EQ(call("PUT", "/machine-config", R"({"vcpu_count": 2, "mem_size_mib": 128, "kiln_cpu_template": "minimal"})").status, 204);
+  mc = json::parse(call("GET", "/machine-config").body);
+  EXPECT_EQ(mc["cpu_template"], "None");
+  EXPECT_EQ(mc["kiln_cpu_template"], "minimal");
+  EXPECT_EQ(json::parse(call("GET", "/vm/config").body)["machine-config"], mc);
+  ASSERT_EQ(call("PUT", "/machine-config", mc.dump()).status, 204) << "GET's answer PUT back";
+  EXPECT_EQ(json::parse(call("GET", "/machine-config").body), mc);
+  ASSERT_EQ(call("PATCH", "/machine-config", R"({"cpu_template": "None"})").status, 204);
+  EXPECT_EQ(json::parse(call("GET", "/machine-config").body)["kiln_cpu_template"], "host");
+  ASSERT_EQ(call("PATCH", "/machine-config", R"({"cpu_template": "minimal"})").status, 204) << "kiln's names still taken";
+  EXPECT_EQ(json::parse(call("GET", "/machine-config").body)["kiln_cpu_template"], "minimal");
+  expect_fault(call("PATCH", "/machine-config", R"({"cpu_template": "T2"})"), "static CPU template 'T2'");
+  expect_fault(call("PATCH", "/machine-config", R"({"cpu_template": "host", "kiln_cpu_template": "minimal"})"), "disagree");
+  expect_fault(call("PATCH", "/machine-config", R"({"kiln_cpu_template": "fast"})"), "fast");
+  EXPECT_EQ(json::parse(call("GET", "/machine-config").body)["kiln_cpu_template"], "minimal") << "failures changed nothing";
+}
+
+TEST_F(ControllerTest, MissingDevicesAreNamedInPlainWords) {
+  expect_fault(call("PUT", "/vsock", R"({"guest_cid": 3, "uds_path": "/v"})"), "kiln has no vsock device yet");
+  expect_fault(call("PUT", "/balloon", "{}"), "kiln has no balloon device yet");
+  expect_fault(call("PUT", "/drives/root", "{}"), "kiln has no block devices yet");
+}
+
 TEST_F(ControllerTest, MetricsOnceThenFlush) {
   ASSERT_EQ(call("PUT", "/metrics", R"({"metrics_path": "/tmp/m"})").status, 204);
   expect_fault(call("PUT", "/metrics", R"({"metrics_path": "/tmp/m2"})"), "once");

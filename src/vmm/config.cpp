@@ -25,7 +25,10 @@ json to_json(const VmConfig& c) {
         {"mem_size_mib", c.machine_config.mem_size_mib},
         {"smt", c.machine_config.smt},
         {"track_dirty_pages", c.machine_config.track_dirty_pages},
-        {"cpu_template", c.machine_config.cpu_template}}},
+        // Firecracker's enum has its static templates and "None"; kiln has none of those, so
+        // its own template ("host" or "minimal") goes in an extension field of its own.
+        {"cpu_template", "None"},
+        {"kiln_cpu_template", c.machine_config.cpu_template}}},
       {"drives", json::array()},
       {"network-interfaces", json::array()},
       {"kiln", {{"serial", serial}, {"boot_timer", c.kiln.boot_timer}, {"host_kernel_args", c.kiln.host_kernel_args}}},
@@ -85,7 +88,8 @@ Result<BootSource> boot_source_from_json(const json& b) {
 
 Result<MachineConfig> machine_config_from_json(const json& m, MachineConfig base, bool whole) {
   KILN_TRY(only_fields(m, "machine-config",
-                       {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages", "cpu_template", "huge_pages"}));
+                       {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages", "cpu_template", "kiln_cpu_template",
+                        "huge_pages"}));
   if (whole) {
     for (const char* required : {"vcpu_count", "mem_size_mib"})
       if (!m.contains(required)) return plain_error("machine-config.{} is required", required);
@@ -93,8 +97,26 @@ Result<MachineConfig> machine_config_from_json(const json& m, MachineConfig base
   }
   if (m.contains("huge_pages") && m.at("huge_pages") != "None")
     return plain_error("machine-config.huge_pages: kiln backs guest memory with ordinary pages; use \"None\"");
-  if (m.contains("cpu_template") && m.at("cpu_template").is_null()) base.cpu_template = "host";
-  else KILN_TRY(get_field(m, "machine-config", "cpu_template", base.cpu_template));
+  // cpu_template: Firecracker's field. "None" (or null) is kiln's host template; kiln's own names
+  // are still taken there, but its answers put them in kiln_cpu_template.
+  std::string fc_template;
+  if (m.contains("cpu_template") && m.at("cpu_template").is_null()) fc_template = "None";
+  else KILN_TRY(get_field(m, "machine-config", "cpu_template", fc_template));
+  if (!fc_template.empty()) {
+    if (fc_template != "None" && fc_template != "host" && fc_template != "minimal")
+      return plain_error("machine-config.cpu_template: kiln has no static CPU template '{}'; use \"None\", or "
+                         "kiln_cpu_template \"minimal\", or a custom template with PUT /cpu-config",
+                         fc_template);
+    base.cpu_template = fc_template == "None" ? "host" : fc_template;
+  }
+  std::string kiln_template;
+  KILN_TRY(get_field(m, "machine-config", "kiln_cpu_template", kiln_template));
+  if (!kiln_template.empty()) {
+    if (!fc_template.empty() && fc_template != "None" && fc_template != kiln_template)
+      return plain_error("machine-config: cpu_template '{}' and kiln_cpu_template '{}' disagree; give one",
+                         fc_template, kiln_template);
+    base.cpu_template = kiln_template;
+  }
   KILN_TRY(get_field(m, "machine-config", "vcpu_count", base.vcpu_count));
   KILN_TRY(get_field(m, "machine-config", "mem_size_mib", base.mem_size_mib));
   KILN_TRY(get_field(m, "machine-config", "smt", base.smt));
