@@ -78,13 +78,21 @@ void init_logging(std::string_view level) {
 }
 
 bool RateLimit::allow() {
-  const auto now = std::chrono::steady_clock::now();
-  if (last_.time_since_epoch().count() != 0 && now - last_ < every_) {
-    ++suppressed_;
-    return false;
-  }
-  last_ = now;
-  return true;
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t last = last_ns_.load(std::memory_order_relaxed);
+  // One thread wins the slot; the others, and every call until `every_` has passed, are counted.
+  if ((last == std::numeric_limits<std::int64_t>::min() || now - last >= every_.count() * 1'000'000) &&
+      last_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed))
+    return true;
+  suppressed_.fetch_add(1, std::memory_order_relaxed);
+  total_suppressed_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+std::string RateLimit::suppressed_note() {
+  const std::uint64_t n = suppressed_.exchange(0, std::memory_order_relaxed);
+  return n == 0 ? std::string() : fmt::format(" ({} similar lines suppressed)", n);
 }
 
 }  // namespace kiln

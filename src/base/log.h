@@ -1,6 +1,9 @@
 #pragma once
 // Logging goes through spdlog; kiln's own lines go to stderr so the guest console keeps stdout.
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -35,17 +38,22 @@ Result<UniqueFd> open_output(const std::string& path, std::string_view field);
 // Monotonic time at process start (for the boot timer: time since exec).
 std::chrono::steady_clock::time_point process_start_time();
 
-// Calls fn at most once per `every` (for messages a guest can trigger in a loop).
+// A limit on log lines a guest can trigger in a loop: allow() is true at most once per `every`,
+// from any number of threads; the lines held back in between are counted, and the next line that
+// gets through can say how many (suppressed_note()).
 class RateLimit {
  public:
   explicit RateLimit(std::chrono::milliseconds every = std::chrono::seconds(1)) : every_(every) {}
   bool allow();
-  [[nodiscard]] unsigned long suppressed() const { return suppressed_; }
+  // ", N similar lines suppressed" for the lines held back since the last one allowed (and resets
+  // the count), or "" if there were none.
+  std::string suppressed_note();
+  [[nodiscard]] std::uint64_t suppressed_total() const { return total_suppressed_.load(std::memory_order_relaxed); }
 
  private:
   std::chrono::milliseconds every_;
-  std::chrono::steady_clock::time_point last_{};
-  unsigned long suppressed_ = 0;
+  std::atomic<std::int64_t> last_ns_{std::numeric_limits<std::int64_t>::min()};
+  std::atomic<std::uint64_t> suppressed_{0}, total_suppressed_{0};
 };
 
 }  // namespace kiln

@@ -121,6 +121,11 @@ Result<MachineConfig> machine_config_from_json(const json& m, MachineConfig base
   KILN_TRY(get_field(m, "machine-config", "mem_size_mib", base.mem_size_mib));
   KILN_TRY(get_field(m, "machine-config", "smt", base.smt));
   KILN_TRY(get_field(m, "machine-config", "track_dirty_pages", base.track_dirty_pages));
+  // Firecracker tracks dirty pages for diff snapshots; kiln has no snapshots yet, and taking the
+  // setting without honouring it would let a client believe it.
+  if (base.track_dirty_pages)
+    return plain_error("machine-config.track_dirty_pages: kiln has no snapshots yet, so it does not track dirty "
+                       "pages; leave it false");
   KILN_TRY(validate(base));
   return base;
 }

@@ -45,12 +45,15 @@ class KvmIrqLine : public IrqLine {
  public:
   KvmIrqLine(const kvm::Vm& vm, std::uint32_t irq) : vm_(vm), irq_(irq) {}
   void set_level(bool high) override {
-    if (auto r = vm_.set_irq_line(irq_, high); !r) SPDLOG_WARN("IRQ {}: {}", irq_, r.error().message());
+    // The guest drives this (a device raising its line on the guest's request): bounded.
+    if (auto r = vm_.set_irq_line(irq_, high); !r && limit_.allow())
+      SPDLOG_WARN("IRQ {}: {}{}", irq_, r.error().message(), limit_.suppressed_note());
   }
 
  private:
   const kvm::Vm& vm_;
   std::uint32_t irq_;
+  RateLimit limit_;
 };
 
 }  // namespace
@@ -177,7 +180,10 @@ Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
               .reset = [this] { request_stop({VmEnd::kReset, 0, "reset through the ACPI reset register"}); },
               .unsupported_sleep =
                   [](std::uint8_t type) {
-                    SPDLOG_WARN("the guest asked for ACPI sleep type {}; kiln offers only soft-off (S5)", type);
+                    static RateLimit limit;  // the guest can ask in a loop
+                    if (limit.allow())
+                      SPDLOG_WARN("the guest asked for ACPI sleep type {}; kiln offers only soft-off (S5){}", type,
+                                  limit.suppressed_note());
                   }}),
       x86::kAcpiPowerPort, AcpiPowerDevice::kSize));
   KILN_TRY(pio_.insert(std::make_shared<PvPanicDevice>(PvPanicDevice::Callbacks{
