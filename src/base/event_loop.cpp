@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <memory>
@@ -43,6 +44,66 @@ void EventLoop::stop() {
   [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
 }
 
+void EventLoop::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    posted_.push_back(std::move(fn));
+  }
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
+}
+
+void EventLoop::run_posted() {
+  std::uint64_t v;
+  [[maybe_unused]] auto n = ::read(wake_.get(), &v, sizeof(v));
+  std::deque<std::function<void()>> work;
+  {
+    std::lock_guard lock(mu_);
+    work.swap(posted_);
+  }
+  for (auto& fn : work) {
+    if (stopping_) return;
+    fn();
+  }
+}
+
+Result<EventLoop::TimerId> EventLoop::add_timer(std::chrono::nanoseconds after, std::chrono::nanoseconds period,
+                                                std::function<void()> fn) {
+  UniqueFd tfd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!tfd) return errno_error("timerfd_create");
+  auto spec = [](std::chrono::nanoseconds d) {
+    return timespec{static_cast<time_t>(d.count() / 1'000'000'000), static_cast<long>(d.count() % 1'000'000'000)};
+  };
+  itimerspec its{spec(period), spec(after)};
+  if (after.count() <= 0) its.it_value.tv_nsec = 1;  // zero would disarm it: "now" is 1 ns
+  if (::timerfd_settime(tfd.get(), 0, &its, nullptr) != 0) return errno_error("timerfd_settime");
+  const int fd = tfd.get();
+  const bool periodic = period.count() > 0;
+  KILN_TRY(add(fd, EPOLLIN, [this, fd, periodic, fn = std::move(fn)](std::uint32_t) {
+    std::uint64_t expirations = 0;
+    if (::read(fd, &expirations, sizeof(expirations)) != sizeof(expirations)) return;  // cancelled meanwhile
+    fn();
+    if (!periodic) (void)cancel_timer(fd);
+  }));
+  std::lock_guard lock(mu_);
+  timers_[fd] = std::move(tfd);
+  return fd;
+}
+
+Result<void> EventLoop::cancel_timer(TimerId id) {
+  UniqueFd fd;
+  {
+    std::lock_guard lock(mu_);
+    auto it = timers_.find(id);
+    if (it == timers_.end()) return plain_error("no timer {}", id);
+    fd = std::move(it->second);
+    timers_.erase(it);
+  }
+  KILN_TRY(remove(fd.get()));
+  return {};  // fd closes here, after epoll forgot it
+}
+
 Result<void> EventLoop::run() {
   epoll_event events[16];
   while (!stopping_) {
@@ -52,7 +113,10 @@ Result<void> EventLoop::run() {
       return errno_error("epoll_wait");
     }
     for (int i = 0; i < n && !stopping_; ++i) {
-      if (events[i].data.fd == wake_.get()) continue;
+      if (events[i].data.fd == wake_.get()) {
+        run_posted();
+        continue;
+      }
       std::shared_ptr<Handler> h;
       {
         std::lock_guard lock(mu_);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -47,6 +48,53 @@ TEST(EventLoop, StopFromAnotherThreadWakesRun) {
   std::thread t([&] { loop->stop(); });
   EXPECT_TRUE(loop->run());
   t.join();
+}
+
+TEST(EventLoop, PostedWorkRunsOnTheLoopsThreadInOrder) {
+  auto loop = std::move(*EventLoop::create());
+  std::vector<int> order;
+  std::thread::id ran_on;
+  std::thread poster([&] {
+    for (int i = 0; i < 100; ++i) loop->post([&, i] { order.push_back(i); });
+    loop->post([&] {
+      ran_on = std::this_thread::get_id();
+      loop->stop();
+    });
+  });
+  ASSERT_TRUE(loop->run());
+  poster.join();
+  ASSERT_EQ(order.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  bool ran = false;
+  loop->post([&] { ran = true; });  // after stop(): dropped
+  EXPECT_FALSE(ran);
+}
+
+TEST(EventLoop, OneShotAndPeriodicTimersFireAndCancelledOnesDoNot) {
+  auto loop = std::move(*EventLoop::create());
+  using namespace std::chrono_literals;
+  int once = 0, ticks = 0, cancelled = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(loop->add_timer(20ms, 0ms, [&] { ++once; }));
+  auto doomed = loop->add_timer(30ms, 0ms, [&] { ++cancelled; });
+  ASSERT_TRUE(doomed);
+  ASSERT_TRUE(loop->cancel_timer(*doomed));
+  EXPECT_FALSE(loop->cancel_timer(*doomed)) << "already gone";
+  EventLoop::TimerId periodic = -1;
+  auto p = loop->add_timer(5ms, 5ms, [&] {
+    if (++ticks == 5) {
+      EXPECT_TRUE(loop->cancel_timer(periodic));
+      ASSERT_TRUE(loop->add_timer(50ms, 0ms, [&] { loop->stop(); }));
+    }
+  });
+  ASSERT_TRUE(p);
+  periodic = *p;
+  ASSERT_TRUE(loop->run());
+  EXPECT_EQ(once, 1);
+  EXPECT_EQ(ticks, 5) << "no tick after its own cancel";
+  EXPECT_EQ(cancelled, 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 25ms + 50ms);
 }
 
 }  // namespace
