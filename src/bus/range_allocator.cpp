@@ -1,5 +1,6 @@
 #include "bus/range_allocator.h"
 
+#include <algorithm>
 #include <bit>
 
 namespace kiln {
@@ -29,7 +30,8 @@ Result<std::uint64_t> RangeAllocator::reserve(std::uint64_t start, std::uint64_t
   return start;
 }
 
-Result<std::uint64_t> RangeAllocator::allocate(std::uint64_t size, std::uint64_t align, std::string_view owner) {
+Result<std::uint64_t> RangeAllocator::allocate(std::uint64_t size, std::uint64_t align, std::string_view owner,
+                                               std::uint64_t from) {
   if (size == 0) return plain_error("{}: '{}' asked for an empty range", name_, owner);
   if (align == 0 || !std::has_single_bit(align))
     return plain_error("{}: '{}' asked for alignment {:#x}, which is not a power of two", name_, owner, align);
@@ -40,7 +42,7 @@ Result<std::uint64_t> RangeAllocator::allocate(std::uint64_t size, std::uint64_t
     return true;
   };
   std::uint64_t at = 0;
-  if (align_up(base_, at)) {
+  if (align_up(std::max(base_, from), at)) {
     // First fit: try each gap, lowest first.
     for (auto it = used_.lower_bound(0);; ++it) {
       const std::uint64_t gap_end = it == used_.end() ? end_ : it->second.start;

@@ -24,8 +24,10 @@ class RangeAllocator {
 
   // Exactly [start, start + size).
   Result<std::uint64_t> reserve(std::uint64_t start, std::uint64_t size, std::string_view owner);
-  // The lowest free range of `size` bytes whose start is a multiple of `align` (a power of two).
-  Result<std::uint64_t> allocate(std::uint64_t size, std::uint64_t align, std::string_view owner);
+  // The lowest free range of `size` bytes at or above `from` whose start is a multiple of `align`
+  // (a power of two).
+  Result<std::uint64_t> allocate(std::uint64_t size, std::uint64_t align, std::string_view owner,
+                                 std::uint64_t from = 0);
   // Gives back the range that starts at `start`; false if none does.
   bool release(std::uint64_t start);
   [[nodiscard]] std::vector<Allocation> allocations() const;

@@ -47,6 +47,11 @@ TEST(RangeAllocator, ExhaustionIsAnErrorAndReleaseMakesRoom) {
   EXPECT_TRUE(gsi.release(6));
   EXPECT_FALSE(gsi.release(6));
   EXPECT_EQ(*gsi.allocate(1, 1, "d3"), 6u);
+  RangeAllocator lines("lines", 0, 24);
+  ASSERT_TRUE(lines.reserve(8, 1, "rtc"));
+  EXPECT_EQ(*lines.allocate(1, 1, "first", 5), 5u) << "from the lower bound";
+  EXPECT_EQ(*lines.allocate(1, 1, "second", 7), 7u);
+  EXPECT_EQ(*lines.allocate(1, 1, "third", 7), 9u) << "past the reserved line";
   RangeAllocator top("top", 0xffff'ffff'ffff'f000, 0xffff'ffff'ffff'ffff);
   EXPECT_FALSE(top.allocate(0x2000, 0x1000, "too big"));
   EXPECT_FALSE(top.allocate(1, 0x8000'0000'0000'0000, "aligned past the top"));

@@ -29,10 +29,8 @@ Result<std::uint64_t> write_firmware_tables(const GuestMemory& mem, const Firmwa
               .sleep_status = x86::kAcpiPowerPort + AcpiPowerDevice::kSleepStatus,
               .reset = x86::kAcpiPowerPort + AcpiPowerDevice::kReset,
               .reset_value = AcpiPowerDevice::kResetValue};
-  ac.dsdt_terms = {acpi::com_port_device("COM1", 1, x86::kCom1Port, x86::kCom1Irq),
-                   acpi::i8042_device(x86::kI8042Port, x86::kI8042Port + 4, x86::kI8042Irq),
-                   acpi::rtc_device(x86::kRtcPort, x86::kRtcIrq),
-                   acpi::pvpanic_device(x86::kPvPanicPort), acpi::sleep_state_s5(AcpiPowerDevice::kSleepTypeSoftOff)};
+  ac.dsdt_terms = config.dsdt_devices;
+  ac.dsdt_terms.push_back(acpi::sleep_state_s5(AcpiPowerDevice::kSleepTypeSoftOff));
   ac.rtc_century_reg = 0x32;  // kiln's CMOS RTC keeps the century there
   const auto img = acpi::build_acpi_tables(ac, x86::kAcpiTablesAddr);
   if (x86::kAcpiTablesAddr + img.bytes.size() > x86::kAcpiTablesEnd)

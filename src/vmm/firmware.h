@@ -2,7 +2,9 @@
 // What a PC's firmware leaves in memory for the kernel: the MP table and the ACPI tables
 // describing kiln's machine (its CPUs, interrupt controllers, devices and power registers).
 #include <cstdint>
+#include <vector>
 
+#include "acpi/tables.h"
 #include "base/error.h"
 #include "memory/guest_memory.h"
 
@@ -10,6 +12,7 @@ namespace kiln {
 
 struct FirmwareConfig {
   std::uint32_t vcpu_count = 1;
+  std::vector<acpi::Bytes> dsdt_devices;  // the device manager's DSDT entries
 };
 
 // Writes both sets of tables into guest memory; returns the RSDP's address.

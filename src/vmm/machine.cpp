@@ -11,6 +11,7 @@
 
 #include <future>
 
+#include "acpi/tables.h"
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/cpu_template.h"
 #include "arch/x86/cpuid.h"
@@ -59,27 +60,31 @@ class KvmIrqLine : public IrqLine {
 }  // namespace
 
 // Everything that can be wrong with the user's input shows up here, before KVM is touched: the
-// images are read, checked and loaded into guest memory (which needs no KVM).
-Result<GuestMemory> Machine::load_guest(const VmConfig& config, HostKind host, std::optional<GuestMemory> given,
-                                        std::string& cmdline, std::vector<std::string>& added,
-                                        boot::LoadedKernel& loaded) {
+// config, and the images read and checked.
+Result<Machine::GuestImages> Machine::read_images(const VmConfig& config) {
   KILN_TRY(validate(config));
-  const auto kernel = KILN_TRY(boot::read_image_file(config.boot_source.kernel_image_path, "--kernel"));
-  if (auto fmt = boot::detect_kernel_format(kernel); !fmt)
+  GuestImages images;
+  images.kernel = KILN_TRY(boot::read_image_file(config.boot_source.kernel_image_path, "--kernel"));
+  if (auto fmt = boot::detect_kernel_format(images.kernel); !fmt)
     return std::unexpected(with_context(fmt.error(), "--kernel " + config.boot_source.kernel_image_path));
-  std::vector<std::byte> initrd;
   if (config.boot_source.initrd_path)
-    initrd = KILN_TRY(boot::read_image_file(*config.boot_source.initrd_path, "--initrd"));
+    images.initrd = KILN_TRY(boot::read_image_file(*config.boot_source.initrd_path, "--initrd"));
   const std::uint64_t mem_bytes = config.machine_config.mem_size_mib << 20;
-  if (!initrd.empty() && initrd.size() >= mem_bytes)
+  if (!images.initrd.empty() && images.initrd.size() >= mem_bytes)
     return plain_error("--initrd: the initrd ({} MiB) is larger than guest memory ({} MiB); raise --memory",
-                       (initrd.size() + (1 << 20) - 1) >> 20, config.machine_config.mem_size_mib);
-  GuestMemory mem = given ? std::move(*given) : KILN_TRY(GuestMemory::create(x86_ram_layout(mem_bytes)));
+                       (images.initrd.size() + (1 << 20) - 1) >> 20, config.machine_config.mem_size_mib);
+  return images;
+}
+
+Result<void> Machine::load_guest(const VmConfig& config, const GuestImages& images, std::vector<std::string>& added,
+                                 boot::LoadedKernel& loaded) {
   const std::string user = config.boot_source.boot_args.value_or(kDefaultBootArgs);
-  cmdline = config.kiln.host_kernel_args ? boot::merge_cmdline(user, host_kernel_args(host), &added) : user;
-  const auto rsdp = KILN_TRY(write_firmware_tables(mem, {.vcpu_count = config.machine_config.vcpu_count}));
-  loaded = KILN_TRY(boot::load_linux(mem, kernel, initrd, cmdline, rsdp));
-  return mem;
+  cmdline_ = config.kiln.host_kernel_args ? boot::merge_cmdline(user, host_kernel_args(host_), &added) : user;
+  if (const std::string dev = devices_.cmdline_args(); !dev.empty()) cmdline_ += " " + dev;
+  const auto rsdp = KILN_TRY(write_firmware_tables(
+      mem_, {.vcpu_count = config.machine_config.vcpu_count, .dsdt_devices = devices_.dsdt_terms()}));
+  loaded = KILN_TRY(boot::load_linux(mem_, images.kernel, images.initrd, cmdline_, rsdp));
+  return {};
 }
 
 Result<PreparedVm> PreparedVm::create(std::uint64_t mem_size_mib) {
@@ -98,12 +103,9 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, Machine
   if (prepared && prepared->mem_size_mib != config.machine_config.mem_size_mib) prepared.reset();
   if (prepared) SPDLOG_DEBUG("using the VM prepared ahead ({} MiB registered)", prepared->mem_size_mib);
   const HostKind host = detect_host();
-  std::string cmdline;
-  std::vector<std::string> added;
-  boot::LoadedKernel loaded{};
-  std::optional<GuestMemory> given;
-  if (prepared) given = std::move(prepared->mem);
-  auto mem = KILN_TRY(load_guest(config, host, std::move(given), cmdline, added, loaded));
+  const GuestImages images = KILN_TRY(read_images(config));
+  auto mem = prepared ? std::move(prepared->mem)
+                      : KILN_TRY(GuestMemory::create(x86_ram_layout(config.machine_config.mem_size_mib << 20)));
 
   auto kvm = prepared ? std::move(prepared->kvm) : KILN_TRY(kvm::Kvm::open());
   if (config.machine_config.vcpu_count > static_cast<std::uint32_t>(kvm.caps().max_vcpus))
@@ -112,14 +114,19 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, Machine
   auto vm = prepared ? std::move(prepared->vm) : KILN_TRY(kvm.create_vm());
   std::unique_ptr<Machine> m(new Machine(std::move(kvm), std::move(vm), std::move(mem)));
   m->host_ = host;
-  m->cmdline_ = std::move(cmdline);
   // Registering memory costs a fixed host-side wait (a memslot synchronization: 7-15 ms on
   // nested-PVM hosts) under a different lock than the irqchip, PIT and vCPUs, so it overlaps them.
+  // (Declared after m: on an early return its destructor waits for it before m goes.)
   std::future<Result<void>> registered;  // none when the prepared VM has it all
   if (!prepared) {
     registered = std::async(std::launch::async, [&m] { return m->vm_.register_memory(m->mem_); });
     KILN_TRY(m->vm_.setup_platform());
   }
+  // The devices first, then what describes them: the firmware tables and the command line.
+  KILN_TRY(m->setup_devices(config, io));
+  std::vector<std::string> added;
+  boot::LoadedKernel loaded{};
+  KILN_TRY(m->load_guest(config, images, added, loaded));
   if (host != HostKind::kHardware) {
     SPDLOG_INFO("host KVM: {}: guest kernel code is emulated here; kiln recovers from the instructions the "
                 "host cannot emulate and hides PV features that need hypercalls", host_name(host));
@@ -128,7 +135,6 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, Machine
                   "--no-host-args to add none)", fmt::join(added, " "));
   }
   SPDLOG_DEBUG("kernel: {}, entry {:#x}", loaded.describe(), loaded.entry);
-  KILN_TRY(m->setup_devices(config, io));
   KILN_TRY(m->setup_vcpus(config, loaded));
   if (registered.valid()) KILN_TRY(registered.get());
   return m;
@@ -160,20 +166,24 @@ Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
   com1_irq_ = std::make_unique<KvmIrqLine>(vm_, x86::kCom1Irq);
   serial_ = std::make_unique<Serial16550>(*com1_irq_, [this](std::span<const std::byte> b) { console_->write(b); });
   serial_dev_ = std::make_shared<SerialPortDevice>(*serial_);
-  KILN_TRY(pio_.insert(serial_dev_, x86::kCom1Port, 8));
+  KILN_TRY(devices_.add_fixed_pio("COM1", serial_dev_, x86::kCom1Port, 8, x86::kCom1Irq,
+                                  acpi::com_port_device("COM1", 1, x86::kCom1Port, x86::kCom1Irq)));
 
   kbd_irq_ = std::make_unique<KvmIrqLine>(vm_, x86::kI8042Irq);
   i8042_ = std::make_unique<I8042>([this] { request_stop({VmEnd::kReset, 0, "reset through the i8042"}); },
                                    kbd_irq_.get());
   i8042_dev_ = std::make_shared<I8042Device>(*i8042_);
-  KILN_TRY(pio_.insert(i8042_dev_, x86::kI8042Port, 5));
+  KILN_TRY(devices_.add_fixed_pio("i8042", i8042_dev_, x86::kI8042Port, 5, x86::kI8042Irq,
+                                  acpi::i8042_device(x86::kI8042Port, x86::kI8042Port + 4, x86::kI8042Irq)));
   rtc_ = std::make_unique<CmosRtc>();
-  KILN_TRY(pio_.insert(std::make_shared<CmosRtcDevice>(*rtc_), x86::kRtcPort, 2));
-  KILN_TRY(pio_.insert(std::make_shared<DebugExitDevice>([this](std::uint8_t v) {
-                         request_stop({VmEnd::kDebugExit, v, {}});
-                       }),
-                       x86::kDebugExitPort, 1));
-  KILN_TRY(pio_.insert(
+  KILN_TRY(devices_.add_fixed_pio("rtc", std::make_shared<CmosRtcDevice>(*rtc_), x86::kRtcPort, 2, x86::kRtcIrq,
+                                  acpi::rtc_device(x86::kRtcPort, x86::kRtcIrq)));
+  KILN_TRY(devices_.add_fixed_pio("debug-exit", std::make_shared<DebugExitDevice>([this](std::uint8_t v) {
+                                    request_stop({VmEnd::kDebugExit, v, {}});
+                                  }),
+                                  x86::kDebugExitPort, 1));
+  KILN_TRY(devices_.add_fixed_pio(
+      "acpi-power",
       std::make_shared<AcpiPowerDevice>(
           AcpiPowerDevice::Callbacks{
               .power_off = [this] { request_stop({VmEnd::kPowerOff, 0, "ACPI soft-off"}); },
@@ -186,20 +196,24 @@ Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
                                   limit.suppressed_note());
                   }}),
       x86::kAcpiPowerPort, AcpiPowerDevice::kSize));
-  KILN_TRY(pio_.insert(std::make_shared<PvPanicDevice>(PvPanicDevice::Callbacks{
-                           .panicked = [this] { request_stop({VmEnd::kPanic, 0, "reported through pvpanic"}); },
-                           .crash_loaded = [] { SPDLOG_INFO("the guest is starting its crash kernel (pvpanic)"); }}),
-                       x86::kPvPanicPort, 1));
+  KILN_TRY(devices_.add_fixed_pio(
+      "pvpanic",
+      std::make_shared<PvPanicDevice>(PvPanicDevice::Callbacks{
+          .panicked = [this] { request_stop({VmEnd::kPanic, 0, "reported through pvpanic"}); },
+          .crash_loaded = [] { SPDLOG_INFO("the guest is starting its crash kernel (pvpanic)"); }}),
+      x86::kPvPanicPort, 1, std::nullopt, acpi::pvpanic_device(x86::kPvPanicPort)));
   if (config.kiln.boot_timer) {
-    KILN_TRY(pio_.insert(std::make_shared<BootTimerDevice>([] {
-                           const auto now = std::chrono::steady_clock::now();
-                           const double ms =
-                               std::chrono::duration<double, std::milli>(now - process_start_time()).count();
-                           const auto mono = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
-                           SPDLOG_INFO("boot-timer: guest marked boot {:.3f} ms after kiln started (monotonic {} ns)",
-                                       ms, mono.count());
-                         }),
-                         x86::kBootTimerPort, 1));
+    KILN_TRY(devices_.add_fixed_pio("boot-timer", std::make_shared<BootTimerDevice>([] {
+                                      const auto now = std::chrono::steady_clock::now();
+                                      const double ms =
+                                          std::chrono::duration<double, std::milli>(now - process_start_time()).count();
+                                      const auto mono =
+                                          std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
+                                      SPDLOG_INFO("boot-timer: guest marked boot {:.3f} ms after kiln started "
+                                                  "(monotonic {} ns)",
+                                                  ms, mono.count());
+                                    }),
+                                    x86::kBootTimerPort, 1));
   }
   return {};
 }

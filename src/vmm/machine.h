@@ -14,6 +14,7 @@
 #include "base/event_loop.h"
 #include "base/log.h"
 #include "boot/loader.h"
+#include "arch/x86/layout.h"
 #include "bus/bus.h"
 #include "devices/i8042.h"
 #include "devices/rtc.h"
@@ -22,6 +23,7 @@
 #include "memory/guest_memory.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
+#include "vmm/device_manager.h"
 #include "vmm/exit_status.h"
 #include "vmm/host.h"
 
@@ -77,10 +79,15 @@ class Machine {
 
  private:
   Machine(kvm::Kvm kvm, kvm::Vm vm, GuestMemory mem) : kvm_(std::move(kvm)), vm_(std::move(vm)), mem_(std::move(mem)) {}
-  // Loads the kernel, initrd and firmware tables into `mem`, or into new memory if it is null.
-  static Result<GuestMemory> load_guest(const VmConfig& config, HostKind host, std::optional<GuestMemory> mem,
-                                        std::string& cmdline, std::vector<std::string>& added,
-                                        boot::LoadedKernel& loaded);
+  // The kernel and initrd, read and checked: what can be wrong with them shows before KVM is used.
+  struct GuestImages {
+    std::vector<std::byte> kernel, initrd;
+  };
+  static Result<GuestImages> read_images(const VmConfig& config);
+  // The firmware tables (from the device manager's list, so after the devices exist), then the
+  // kernel and initrd, into guest memory.
+  Result<void> load_guest(const VmConfig& config, const GuestImages& images, std::vector<std::string>& added,
+                          boot::LoadedKernel& loaded);
   Result<void> setup_devices(const VmConfig& config, MachineIo io);
   Result<void> setup_vcpus(const VmConfig& config, const boot::LoadedKernel& kernel);
   void vcpu_loop(std::size_t index);
@@ -110,6 +117,11 @@ class Machine {
 
   Bus pio_{"port I/O"};
   Bus mmio_{"MMIO"};
+  DeviceManager devices_{pio_, mmio_,
+                         {.mmio_start = x86::kDeviceMmioStart,
+                          .mmio_end = x86::kDeviceMmioEnd,
+                          .gsi_start = x86::kDeviceGsiStart,
+                          .gsi_end = x86::kDeviceGsiEnd}};
   std::unique_ptr<IrqLine> com1_irq_;
   std::unique_ptr<ConsoleOutput> console_;
   std::unique_ptr<Serial16550> serial_;

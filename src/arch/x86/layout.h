@@ -32,6 +32,12 @@ inline constexpr std::uint16_t kBootTimerPort = 0x3f0;   // writes of 123 mark "
 inline constexpr std::uint16_t kDebugExitPort = 0xf4;    // a write ends kiln with the value as exit status
 inline constexpr std::uint16_t kPvPanicPort = 0x505;     // QEMU's ISA pvpanic port
 inline constexpr std::uint16_t kAcpiPowerPort = 0x600;   // ACPI sleep control, sleep status, reset
+// Where devices that are not a PC's legacy ones get their registers (virtio-mmio) and interrupts:
+// a window in the MMIO hole, and the IOAPIC's pins past the ISA IRQs kiln's own devices use.
+inline constexpr std::uint64_t kDeviceMmioStart = 0xd000'0000;
+inline constexpr std::uint64_t kDeviceMmioEnd = 0xe000'0000;
+inline constexpr std::uint32_t kDeviceGsiStart = 5;
+inline constexpr std::uint32_t kDeviceGsiEnd = 24;  // the IOAPIC's 24 pins
 inline constexpr std::uint64_t kIoApicAddr = 0xfec0'0000;
 inline constexpr std::uint64_t kLapicAddr = 0xfee0'0000;
 
