@@ -268,6 +268,7 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
     vcpus_.push_back(std::move(vcpu));
   }
   vcpu_tids_.assign(n, std::nullopt);
+  for (std::uint32_t i = 0; i < n; ++i) mailboxes_.push_back(std::make_unique<VcpuMailbox>());
   return {};
 }
 
@@ -284,10 +285,8 @@ void Machine::request_stop(VmExitStatus status) {
     stopping_ = true;
   }
   cv_.notify_all();
-  {
-    std::lock_guard lock(pause_mu_);  // parked vCPUs wake to end
-  }
-  pause_cv_.notify_all();
+  // Paused vCPUs wake for this; running ones see stopping_ when kicked out of KVM_RUN.
+  for (auto& box : mailboxes_) (void)box->post(VcpuMailbox::Kind::kStop);
   kick_vcpus();
 }
 
@@ -367,42 +366,47 @@ Result<void> Machine::start() {
     if (auto r = loop_->run(); !r) request_stop({VmEnd::kVmmError, 0, r.error().message()});
   });
 
-  running_vcpus_ = vcpus_.size();
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] {
       {
         std::lock_guard lock(kick_mu_);
         vcpu_tids_[i] = ::pthread_self();
       }
-      vcpu_loop(i);
-      {
-        std::lock_guard lock(kick_mu_);
-        vcpu_tids_[i].reset();
-      }
-      std::lock_guard lock(pause_mu_);
-      --running_vcpus_;
-      pause_cv_.notify_all();
+      drive_vcpu(*mailboxes_[i], [this, i] { return run_vcpu_once(i); });
+      std::lock_guard lock(kick_mu_);
+      vcpu_tids_[i].reset();
     });
   }
   return {};
 }
 
-Result<void> Machine::pause() {
-  {
-    std::lock_guard lock(pause_mu_);
-    pause_requested_ = true;
-  }
+bool Machine::post_to_vcpus(VcpuMailbox::Kind kind, std::chrono::milliseconds limit, std::size_t& answered_ok) {
+  std::vector<std::future<VcpuMailbox::Reply>> answers;
+  for (auto& box : mailboxes_) answers.push_back(box->post(kind));
   kick_vcpus();
-  std::unique_lock lock(pause_mu_);
-  // A vCPU leaves KVM_RUN within microseconds of its signal; one in the middle of a long exit
-  // (the emulation fallback) takes longer, but not seconds.
-  if (!pause_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return parked_ == running_vcpus_ || stopping_; })) {
-    pause_requested_ = false;
-    pause_cv_.notify_all();
-    return plain_error("{} of {} vCPUs did not stop within 10 s; the VM goes on", running_vcpus_ - parked_,
-                       running_vcpus_);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  answered_ok = 0;
+  bool all = true;
+  for (auto& a : answers) {
+    if (a.wait_until(deadline) != std::future_status::ready) {
+      all = false;
+      continue;
+    }
+    if (a.get().ok) ++answered_ok;
   }
-  lock.unlock();
+  return all;
+}
+
+Result<void> Machine::pause() {
+  // A vCPU leaves KVM_RUN within microseconds of its kick; one in the middle of a long exit (the
+  // emulation fallback) takes longer, but not seconds.
+  std::size_t paused = 0;
+  if (!post_to_vcpus(VcpuMailbox::Kind::kPause, std::chrono::seconds(10), paused)) {
+    std::size_t resumed = 0;
+    (void)post_to_vcpus(VcpuMailbox::Kind::kResume, std::chrono::seconds(10), resumed);
+    return plain_error("{} of {} vCPUs did not stop within 10 s; the VM goes on", vcpus_.size() - paused,
+                       vcpus_.size());
+  }
   // Device work stops too: no console input reaches the UART while paused.
   if (console_in_ >= 0) (void)loop_->remove(console_in_);
   return {};
@@ -410,20 +414,10 @@ Result<void> Machine::pause() {
 
 Result<void> Machine::resume() {
   watch_console_input();
-  {
-    std::lock_guard lock(pause_mu_);
-    pause_requested_ = false;
-  }
-  pause_cv_.notify_all();
+  std::size_t resumed = 0;
+  if (!post_to_vcpus(VcpuMailbox::Kind::kResume, std::chrono::seconds(10), resumed))
+    return plain_error("{} of {} vCPUs did not answer the resume within 10 s", vcpus_.size() - resumed, vcpus_.size());
   return {};
-}
-
-void Machine::park_while_paused() {
-  std::unique_lock lock(pause_mu_);
-  ++parked_;
-  pause_cv_.notify_all();
-  pause_cv_.wait(lock, [&] { return !pause_requested_ || stopping_; });
-  --parked_;
 }
 
 Result<void> Machine::send_ctrl_alt_del() {

@@ -25,6 +25,7 @@
 #include "vmm/console.h"
 #include "vmm/device_manager.h"
 #include "vmm/exit_status.h"
+#include "vmm/vcpu_mailbox.h"
 #include "vmm/host.h"
 
 namespace kiln {
@@ -90,15 +91,14 @@ class Machine {
                           boot::LoadedKernel& loaded);
   Result<void> setup_devices(const VmConfig& config, MachineIo io);
   Result<void> setup_vcpus(const VmConfig& config, const boot::LoadedKernel& kernel);
-  void vcpu_loop(std::size_t index);
+  // One KVM_RUN of vCPU `index` and the exit it returns; false once the VM is ending.
+  bool run_vcpu_once(std::size_t index);
   // The instruction-emulation fallback for KVM_INTERNAL_ERROR_EMULATION; false ends the VM.
   // `fetched_by_kvm`: the instruction bytes KVM reported with the failure, if any.
   bool handle_emulation_failure(kvm::Vcpu& vcpu, std::span<const std::byte> fetched_by_kvm);
   void on_console_event(ConsoleOutput::Event e);
   void on_console_input();
   void kick_vcpus();
-  // A vCPU thread's wait while the VM is paused.
-  void park_while_paused();
   void watch_console_input();
   std::string vcpu_report(const kvm::Vcpu& vcpu) const;
   void count_emulation(const std::string& name);
@@ -141,12 +141,12 @@ class Machine {
   std::condition_variable cv_;
   std::atomic<bool> stopping_{false};
 
-  // Pause: asked by pause(), answered by each vCPU thread as it parks.
-  std::mutex pause_mu_;
-  std::condition_variable pause_cv_;
-  std::atomic<bool> pause_requested_{false};
-  std::size_t parked_ = 0;
-  std::size_t running_vcpus_ = 0;  // vCPU threads not yet ended, under pause_mu_
+  // Pause, resume, stop and calls on a vCPU's thread go through its mailbox, handled between
+  // KVM_RUNs (drive_vcpu), each vCPU kicked out of KVM_RUN after the message is posted.
+  std::vector<std::unique_ptr<VcpuMailbox>> mailboxes_;
+  // Posts `kind` to every vCPU, kicks them, and waits up to `limit` for every answer; false if one
+  // did not come in time (an ended vCPU answers at once, as not ok).
+  bool post_to_vcpus(VcpuMailbox::Kind kind, std::chrono::milliseconds limit, std::size_t& answered_ok);
   std::optional<VmExitStatus> status_;
   // An ending the guest's console announced: taken at its deadline unless a device (ACPI,
   // pvpanic) reports the ending first, with more to say.

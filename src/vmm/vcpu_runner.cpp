@@ -75,21 +75,19 @@ bool Machine::handle_emulation_failure(kvm::Vcpu& vcpu, std::span<const std::byt
   return true;
 }
 
-void Machine::vcpu_loop(std::size_t index) {
+bool Machine::run_vcpu_once(std::size_t index) {
+  if (stopping_) return false;
   kvm::Vcpu& vcpu = *vcpus_[index];
   auto crash = [&](std::string what) {
     const std::string report = vcpu_report(vcpu);
     SPDLOG_ERROR("{}\n{}", what, report);
     request_stop({VmEnd::kCrash, 0, std::move(what)});
   };
-
-  while (!stopping_) {
-    if (pause_requested_) park_while_paused();
-    if (stopping_) break;
+  {
     auto exit = vcpu.run();
     if (!exit) {
       request_stop({VmEnd::kVmmError, 0, exit.error().message()});
-      break;
+      return false;
     }
     exit_counts_[exit->index()].fetch_add(1, std::memory_order_relaxed);
     std::visit(
@@ -106,8 +104,8 @@ void Machine::vcpu_loop(std::size_t index) {
             [&](const kvm::Debug&) {},
             [&](const kvm::Interrupted&) {
               vcpu.set_immediate_exit(false);
-              // A kick for a pause that came while this vCPU was away from KVM_RUN is answered at
-              // the top of the loop; one that is over already costs nothing.
+              // The mail the kick was for is read by drive_vcpu before the next KVM_RUN; a kick
+              // whose message was handled already costs nothing.
             },
             [&](const kvm::Shutdown&) { request_stop({VmEnd::kTripleFault, 0, vcpu_report(vcpu)}); },
             [&](const kvm::SystemEvent& e) {
@@ -130,6 +128,7 @@ void Machine::vcpu_loop(std::size_t index) {
         },
         *exit);
   }
+  return !stopping_;
 }
 
 }  // namespace kiln
