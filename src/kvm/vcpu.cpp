@@ -7,7 +7,6 @@
 #include <bit>
 #include <cstring>
 
-#include "arch/x86/msrs.h"
 #include "kvm/flex_buffer.h"
 
 namespace kiln::kvm {
@@ -194,17 +193,7 @@ Result<void> Vcpu::set_cpuid(const std::vector<x86::CpuidEntry>& table) const {
   return {};
 }
 
-Result<std::pair<std::size_t, std::size_t>> Vcpu::set_boot_msrs(bool amd) const {
-  constexpr std::uint32_t kMtrrEnable = 1u << 11;
-  constexpr std::uint64_t kMtrrTypeWb = 6;
-  namespace m = x86::msr;
-  std::vector<std::pair<std::uint32_t, std::uint64_t>> msrs = {
-      {m::kSysenterCs, 0}, {m::kSysenterEsp, 0}, {m::kSysenterEip, 0}, {m::kStar, 0}, {m::kCstar, 0},
-      {m::kKernelGsBase, 0}, {m::kSyscallMask, 0}, {m::kLstar, 0}, {m::kTsc, 0},
-      {m::kMiscEnable, m::kMiscEnableFastString}, {m::kMtrrDefType, kMtrrEnable | kMtrrTypeWb},
-  };
-  // Last: KVM_SET_MSRS stops at the first MSR it refuses.
-  if (amd) msrs.emplace_back(m::kAmdHwcr, m::kAmdHwcrTscFreqSel);
+Result<std::size_t> Vcpu::set_msrs_until_refused(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& msrs) const {
   FlexBuffer<kvm_msr_entry> buf(msrs.size());
   for (std::size_t i = 0; i < msrs.size(); ++i) {
     kvm_msr_entry e{};
@@ -214,7 +203,7 @@ Result<std::pair<std::size_t, std::size_t>> Vcpu::set_boot_msrs(bool amd) const 
   }
   const int set = ::ioctl(fd_.get(), kIoctlSetMsrs, buf.data());
   if (set < 0) return errno_error("KVM_SET_MSRS");
-  return std::pair{static_cast<std::size_t>(set), msrs.size()};
+  return static_cast<std::size_t>(set);
 }
 
 Result<std::uint64_t> Vcpu::get_msr(std::uint32_t index) const {
@@ -237,23 +226,6 @@ Result<bool> Vcpu::set_msr(std::uint32_t index, std::uint64_t value) const {
   const int n = ::ioctl(fd_.get(), kIoctlSetMsrs, buf.data());
   if (n < 0) return errno_error("KVM_SET_MSRS {:#x}", index);
   return n == 1;
-}
-
-Result<void> Vcpu::setup_lapic_lint() const {
-  constexpr std::size_t kLvtLint0 = 0x350, kLvtLint1 = 0x360;
-  constexpr std::uint32_t kDeliveryExtInt = 7u << 8, kDeliveryNmi = 4u << 8;
-  kvm_lapic_state s{};
-  if (::ioctl(fd_.get(), KVM_GET_LAPIC, &s) != 0) return errno_error("KVM_GET_LAPIC");
-  auto set_lvt = [&](std::size_t off, std::uint32_t mode) {
-    std::uint32_t v;
-    std::memcpy(&v, s.regs + off, 4);
-    v = (v & ~0x700u) | mode;
-    std::memcpy(s.regs + off, &v, 4);
-  };
-  set_lvt(kLvtLint0, kDeliveryExtInt);
-  set_lvt(kLvtLint1, kDeliveryNmi);
-  if (::ioctl(fd_.get(), KVM_SET_LAPIC, &s) != 0) return errno_error("KVM_SET_LAPIC");
-  return {};
 }
 
 Result<void> Vcpu::inject_exception(std::uint8_t vector, std::optional<std::uint32_t> error_code) const {
@@ -365,18 +337,9 @@ Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> Vcpu::get_msrs(std:
 }
 
 Result<void> Vcpu::set_msrs(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& msrs) const {
-  FlexBuffer<kvm_msr_entry> buf(msrs.size());
-  for (std::size_t i = 0; i < msrs.size(); ++i) {
-    kvm_msr_entry e{};
-    e.index = msrs[i].first;
-    e.data = msrs[i].second;
-    buf.set(i, e);
-  }
-  const int set = ::ioctl(fd_.get(), kIoctlSetMsrs, buf.data());
-  if (set < 0) return errno_error("KVM_SET_MSRS");
-  if (static_cast<std::size_t>(set) != msrs.size())
-    return plain_error("KVM_SET_MSRS refused MSR {:#x} (the {}th of {})", msrs[static_cast<std::size_t>(set)].first, set + 1,
-                       msrs.size());
+  const std::size_t set = KILN_TRY(set_msrs_until_refused(msrs));
+  if (set != msrs.size())
+    return plain_error("KVM_SET_MSRS refused MSR {:#x} (the {}th of {})", msrs[set].first, set + 1, msrs.size());
   return {};
 }
 

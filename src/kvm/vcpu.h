@@ -71,15 +71,12 @@ class Vcpu {
   Result<x86::FpuState> get_fpu() const;
   Result<void> set_fpu(const x86::FpuState& f) const;
   Result<void> set_cpuid(const std::vector<x86::CpuidEntry>& table) const;
-  // Sets the MSRs a booting kernel expects (and AMD's HWCR on AMD CPUs); returns how many KVM
-  // accepted and how many were asked for.
-  Result<std::pair<std::size_t, std::size_t>> set_boot_msrs(bool amd) const;
+  // Sets `msrs` in order until KVM refuses one; returns how many it took.
+  Result<std::size_t> set_msrs_until_refused(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& msrs) const;
   // One MSR: its value, or an error if KVM has no such MSR for this vCPU.
   Result<std::uint64_t> get_msr(std::uint32_t index) const;
   // False when KVM refuses the value (or the MSR).
   Result<bool> set_msr(std::uint32_t index, std::uint64_t value) const;
-  // LINT0 as ExtINT (the PIC), LINT1 as NMI, as firmware leaves them.
-  Result<void> setup_lapic_lint() const;
   // Queues exception `vector` for delivery on the next entry.
   Result<void> inject_exception(std::uint8_t vector, std::optional<std::uint32_t> error_code = std::nullopt) const;
   Result<std::uint32_t> tsc_khz() const;

@@ -246,8 +246,9 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
                                     .hide_pv_hypercalls = quirks.hide_pv_hypercalls,
                                     .tsc_khz = tsc_khz});
     KILN_TRY(vcpu->set_cpuid(table));
-    const auto [set, asked] = KILN_TRY(vcpu->set_boot_msrs(x86::cpu_vendor(supported) == x86::CpuVendor::kAmd));
-    if (set != asked) SPDLOG_DEBUG("vCPU {}: KVM took {} of {} boot MSRs", id, set, asked);
+    const auto boot_msrs = x86::boot_msrs(x86::cpu_vendor(supported) == x86::CpuVendor::kAmd);
+    if (const std::size_t set = KILN_TRY(vcpu->set_msrs_until_refused(boot_msrs)); set != boot_msrs.size())
+      SPDLOG_DEBUG("vCPU {}: KVM took {} of {} boot MSRs", id, set, boot_msrs.size());
     for (const auto& t : templates) {
       for (const auto& m : t.msrs) {
         std::string why;
@@ -259,7 +260,9 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
         if (!why.empty() && id == 0) SPDLOG_WARN("CPU template '{}': not applied: MSR {:#x}: {}", t.name, m.addr, why);
       }
     }
-    KILN_TRY(vcpu->setup_lapic_lint());
+    auto lapic = KILN_TRY(vcpu->get_lapic());
+    x86::set_firmware_lint(lapic);  // the register page is the start of kvm_lapic_state
+    KILN_TRY(vcpu->set_lapic(lapic));
     if (id == 0) {
       KILN_TRY(vcpu->set_sregs(boot.sregs));
       KILN_TRY(vcpu->set_regs(boot.regs));

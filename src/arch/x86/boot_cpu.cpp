@@ -1,5 +1,9 @@
 #include "arch/x86/boot_cpu.h"
 
+#include <cstring>
+
+#include "arch/x86/msrs.h"
+
 #include <array>
 
 #include "arch/x86/layout.h"
@@ -93,6 +97,32 @@ Result<BootCpuState> setup_boot_cpu(const GuestMemory& mem, EntryMode mode, std:
     st.regs.rbx = boot_info_addr;
   }
   return st;
+}
+
+std::vector<std::pair<std::uint32_t, std::uint64_t>> boot_msrs(bool amd) {
+  constexpr std::uint32_t kMtrrEnable = 1u << 11;
+  constexpr std::uint64_t kMtrrTypeWb = 6;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> msrs = {
+      {msr::kSysenterCs, 0}, {msr::kSysenterEsp, 0}, {msr::kSysenterEip, 0}, {msr::kStar, 0}, {msr::kCstar, 0},
+      {msr::kKernelGsBase, 0}, {msr::kSyscallMask, 0}, {msr::kLstar, 0}, {msr::kTsc, 0},
+      {msr::kMiscEnable, msr::kMiscEnableFastString}, {msr::kMtrrDefType, kMtrrEnable | kMtrrTypeWb},
+  };
+  if (amd) msrs.emplace_back(msr::kAmdHwcr, msr::kAmdHwcrTscFreqSel);
+  return msrs;
+}
+
+void set_firmware_lint(std::span<std::byte> lapic_regs) {
+  constexpr std::size_t kLvtLint0 = 0x350, kLvtLint1 = 0x360;
+  constexpr std::uint32_t kDeliveryExtInt = 7u << 8, kDeliveryNmi = 4u << 8;
+  auto set_lvt = [&](std::size_t off, std::uint32_t mode) {
+    if (off + 4 > lapic_regs.size()) return;
+    std::uint32_t v;
+    std::memcpy(&v, lapic_regs.data() + off, 4);
+    v = (v & ~0x700u) | mode;
+    std::memcpy(lapic_regs.data() + off, &v, 4);
+  };
+  set_lvt(kLvtLint0, kDeliveryExtInt);
+  set_lvt(kLvtLint1, kDeliveryNmi);
 }
 
 }  // namespace kiln::x86

@@ -1,6 +1,10 @@
 #pragma once
 // The CPU state a boot protocol starts a kernel in, and the tables (GDT, identity page tables)
 // that state needs in guest memory.
+#include <span>
+#include <utility>
+#include <vector>
+
 #include "arch/x86/cpu_state.h"
 #include "base/error.h"
 #include "memory/guest_memory.h"
@@ -27,6 +31,14 @@ inline constexpr std::uint16_t kBootTssSelector = 0x20;
 // and returns the BSP's starting registers.
 Result<BootCpuState> setup_boot_cpu(const GuestMemory& mem, EntryMode mode, std::uint64_t entry,
                                     std::uint64_t boot_info_addr);
+
+// The MSRs a booting kernel expects firmware to have set (and AMD's HWCR on AMD CPUs), in the order
+// to set them: HWCR last, since KVM_SET_MSRS stops at the first MSR it refuses.
+std::vector<std::pair<std::uint32_t, std::uint64_t>> boot_msrs(bool amd);
+
+// The local APIC as firmware leaves it: LINT0 delivers the PIC's interrupts (ExtINT), LINT1 NMIs.
+// `lapic_regs` is the LAPIC's 1 KiB register page (kvm_lapic_state.regs).
+void set_firmware_lint(std::span<std::byte> lapic_regs);
 
 // A GDT entry from base, limit and the packed flags word (access byte in bits 0-7, flags in 12-15).
 std::uint64_t gdt_entry(std::uint16_t flags, std::uint32_t base, std::uint32_t limit);

@@ -1,5 +1,11 @@
 #include "arch/x86/boot_cpu.h"
 
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "arch/x86/msrs.h"
+
 #include <gtest/gtest.h>
 
 #include "arch/x86/layout.h"
@@ -62,6 +68,30 @@ TEST(CpuState, ResetStateIsRecognisedAndBootStatesAreNot) {
     ASSERT_TRUE(st);
     EXPECT_FALSE(is_reset_state(st->regs, st->sregs));
   }
+}
+
+TEST(BootMsrs, HwcrOnlyOnAmdAndLast) {
+  const auto intel = boot_msrs(false);
+  const auto amd = boot_msrs(true);
+  ASSERT_EQ(amd.size(), intel.size() + 1);
+  EXPECT_EQ(amd.back(), (std::pair<std::uint32_t, std::uint64_t>{msr::kAmdHwcr, msr::kAmdHwcrTscFreqSel}));
+  for (const auto& [index, value] : intel) EXPECT_NE(index, msr::kAmdHwcr);
+  EXPECT_NE(std::find(intel.begin(), intel.end(), std::pair<std::uint32_t, std::uint64_t>{msr::kMiscEnable, msr::kMiscEnableFastString}),
+            intel.end());
+}
+
+TEST(FirmwareLint, Lint0IsExtIntAndLint1IsNmiTheRestKept) {
+  std::array<std::byte, 1024> regs{};
+  const std::uint32_t masked_fixed = 0x1'0000 | 0x30;  // masked, vector 0x30, fixed delivery
+  std::memcpy(regs.data() + 0x350, &masked_fixed, 4);
+  std::memcpy(regs.data() + 0x360, &masked_fixed, 4);
+  set_firmware_lint(regs);
+  std::uint32_t lint0 = 0, lint1 = 0;
+  std::memcpy(&lint0, regs.data() + 0x350, 4);
+  std::memcpy(&lint1, regs.data() + 0x360, 4);
+  EXPECT_EQ(lint0, 0x1'0000u | 0x30 | (7u << 8));
+  EXPECT_EQ(lint1, 0x1'0000u | 0x30 | (4u << 8));
+  set_firmware_lint(std::span(regs).first(0x100));  // too short: left alone, no overrun
 }
 
 }  // namespace
