@@ -39,19 +39,23 @@ Result<void> EventLoop::remove(int fd) {
 }
 
 void EventLoop::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(mu_);  // so that post() sees it, or its work is dropped by run()'s end
+    stopping_ = true;
+  }
   const std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
 }
 
-void EventLoop::post(std::function<void()> fn) {
+bool EventLoop::post(std::function<void()> fn) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return;
+    if (stopping_) return false;
     posted_.push_back(std::move(fn));
   }
   const std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof(one));
+  return true;
 }
 
 void EventLoop::run_posted() {
@@ -105,6 +109,17 @@ Result<void> EventLoop::cancel_timer(TimerId id) {
 }
 
 Result<void> EventLoop::run() {
+  running_on_ = std::this_thread::get_id();
+  struct Leave {
+    EventLoop* loop;
+    ~Leave() {
+      loop->running_on_ = std::thread::id();
+      // Work left unrun is dropped here, so that whoever waits on it hears of it.
+      std::deque<std::function<void()>> dropped;
+      std::lock_guard lock(loop->mu_);
+      dropped.swap(loop->posted_);
+    }
+  } leave{this};
   epoll_event events[16];
   while (!stopping_) {
     const int n = ::epoll_wait(epoll_.get(), events, 16, -1);

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "base/error.h"
 #include "base/unique_fd.h"
@@ -30,8 +31,10 @@ class EventLoop {
   // Thread-safe: makes run() return after the current handler.
   void stop();
   // Thread-safe: runs `fn` on the loop's thread, after what was posted before it. Work posted after
-  // stop() is dropped.
-  void post(std::function<void()> fn);
+  // stop() is dropped (false), and so is work still queued when the loop stops.
+  bool post(std::function<void()> fn);
+  // True on the thread inside run().
+  [[nodiscard]] bool in_loop_thread() const { return running_on_.load() == std::this_thread::get_id(); }
 
   // A timer: `fn` runs on the loop's thread after `after`, then every `period` if it is non-zero.
   // The id cancels it (from the loop's thread or any other).
@@ -46,6 +49,7 @@ class EventLoop {
   UniqueFd epoll_;
   UniqueFd wake_;
   std::atomic<bool> stopping_{false};
+  std::atomic<std::thread::id> running_on_{};
   std::mutex mu_;
   std::map<int, std::shared_ptr<Handler>> handlers_;
   std::deque<std::function<void()>> posted_;  // under mu_

@@ -7,10 +7,13 @@
 #include <atomic>
 #include <cstring>
 #include <initializer_list>
+#include <thread>
 #include <cstdio>
 
 #include "api/controller.h"
 #include "api/http_server.h"
+#include "api/posted_backend.h"
+#include "base/event_loop.h"
 #include "base/log.h"
 #include "cli/flags.h"
 #include "cli/terminal.h"
@@ -46,8 +49,29 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);  // a client that hangs up is the API server's business, not a reason to die
 
   const kiln::UniqueFd stop_signals = block_stop_signals();
-  kiln::VmmBackend backend({.console_in = STDIN_FILENO, .console_out = STDOUT_FILENO, .stop_signals = stop_signals.get()});
-  kiln::api::Controller controller(backend, {.id = cmd.id, .version = KILN_VERSION}, cmd.config);
+  // The VMM thread: an event loop that carries out what the API asks (build and start the VM,
+  // pause, resume, open the log and metrics files) and fires the metrics timer. The API thread only
+  // parses and validates, and posts its calls there (api::PostedBackend).
+  auto loop = kiln::EventLoop::create();
+  if (!loop) {
+    SPDLOG_ERROR("{}", loop.error().message());
+    return kiln::kExitVmmError;
+  }
+  kiln::VmmBackend backend({.console_in = STDIN_FILENO, .console_out = STDOUT_FILENO, .stop_signals = stop_signals.get()},
+                           **loop);
+  std::thread vmm_thread([&loop] {
+    if (auto r = (*loop)->run(); !r) SPDLOG_ERROR("the VMM thread's event loop: {}", r.error().message());
+  });
+  struct StopLoop {
+    kiln::EventLoop& loop;
+    std::thread& thread;
+    ~StopLoop() {
+      loop.stop();
+      thread.join();
+    }
+  } stop_loop{**loop, vmm_thread};
+  kiln::api::PostedBackend posted(**loop, backend);
+  kiln::api::Controller controller(posted, {.id = cmd.id, .version = KILN_VERSION}, cmd.config);
   std::unique_ptr<kiln::api::HttpServer> server;
   if (!cmd.api_sock.empty()) {
     auto s = kiln::api::HttpServer::start(cmd.api_sock, [&](const kiln::api::HttpRequest& r) {
@@ -66,7 +90,7 @@ int main(int argc, char** argv) {
                      .count());
   }
   if (!cmd.start_now) {
-    backend.machine_config_changed(cmd.config.machine_config);  // prepare the default VM
+    posted.machine_config_changed(cmd.config.machine_config);  // prepare the default VM
   } else if (auto r = controller.start_from_config(cmd.config); !r) {
     SPDLOG_ERROR("{}", r.error().message());
     return kiln::kExitVmmError;

@@ -17,12 +17,7 @@ namespace kiln {
 
 
 VmmBackend::~VmmBackend() {
-  {
-    std::lock_guard lock(mu_);
-    ending_ = true;
-  }
-  cv_.notify_all();
-  if (metrics_thread_.joinable()) metrics_thread_.join();
+  if (metrics_timer_) (void)loop_.cancel_timer(*metrics_timer_);
 }
 
 Result<void> VmmBackend::configure_logger(const LoggerConfig& config) {
@@ -34,16 +29,11 @@ Result<void> VmmBackend::configure_logger(const LoggerConfig& config) {
 
 Result<void> VmmBackend::configure_metrics(const MetricsConfig& config) {
   UniqueFd fd = KILN_TRY(open_output(config.metrics_path, "metrics_path"));
-  std::lock_guard lock(mu_);
-  metrics_fd_ = std::move(fd);
-  metrics_thread_ = std::thread([this] {
-    std::unique_lock wait_lock(mu_);
-    while (!cv_.wait_for(wait_lock, metrics_period_, [&] { return ending_; })) {
-      wait_lock.unlock();
-      (void)write_metrics_line();
-      wait_lock.lock();
-    }
-  });
+  {
+    std::lock_guard lock(mu_);
+    metrics_fd_ = std::move(fd);
+  }
+  metrics_timer_ = KILN_TRY(loop_.add_timer(metrics_period_, metrics_period_, [this] { (void)write_metrics_line(); }));
   return {};
 }
 

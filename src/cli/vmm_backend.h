@@ -1,6 +1,7 @@
 #pragma once
-// The API's VM: api::VmBackend over a Machine, plus the metrics file. InstanceStart builds and
-// starts the Machine on the API's thread; the main thread waits in run_until_end().
+// The API's VM: api::VmBackend over a Machine, plus the metrics file. Its calls run on the VMM
+// thread (the event loop `loop`, behind api::PostedBackend): InstanceStart builds and starts the
+// Machine there, the metrics timer fires there; the main thread waits in run_until_end().
 #include <sys/eventfd.h>
 
 #include <condition_variable>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "api/controller.h"
+#include "base/event_loop.h"
 #include "base/unique_fd.h"
 #include "vmm/machine.h"
 
@@ -19,7 +21,8 @@ namespace kiln {
 
 class VmmBackend final : public api::VmBackend {
  public:
-  explicit VmmBackend(MachineIo io) : io_(io), started_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  VmmBackend(MachineIo io, EventLoop& loop)
+      : io_(io), loop_(loop), started_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     // Without it run_until_end() could never learn that the VM started: nothing to go on with.
     if (!started_fd_) {
       std::perror("kiln: eventfd");
@@ -51,18 +54,17 @@ class VmmBackend final : public api::VmBackend {
   std::string metrics_line();
 
   MachineIo io_;
+  EventLoop& loop_;
   // The VM being prepared for InstanceStart (see PreparedVm), for the memory size last configured.
   std::future<Result<PreparedVm>> prepared_;
   std::mutex mu_;
-  std::condition_variable cv_;
   std::unique_ptr<Machine> machine_;
   bool started_ = false;
-  bool ending_ = false;  // the metrics thread's end
   UniqueFd started_fd_;  // an eventfd: readable once the VM runs
   UniqueFd metrics_fd_;
   std::uint64_t metrics_lines_ = 0, metrics_lines_lost_ = 0;
   std::uint64_t requests_ok_ = 0, requests_failed_ = 0;
-  std::thread metrics_thread_;
+  std::optional<EventLoop::TimerId> metrics_timer_;
   std::chrono::milliseconds metrics_period_ = metrics_period_from_env();
   static std::chrono::milliseconds metrics_period_from_env();
 };
