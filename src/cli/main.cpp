@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 #include <initializer_list>
+#include <optional>
 #include <thread>
 #include <cstdio>
 
@@ -89,17 +90,22 @@ int main(int argc, char** argv) {
                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - kiln::process_start_time())
                      .count());
   }
-  if (!cmd.start_now) {
-    posted.machine_config_changed(cmd.config.machine_config);  // prepare the default VM
-  } else if (auto r = controller.start_from_config(cmd.config); !r) {
-    SPDLOG_ERROR("{}", r.error().message());
-    return kiln::kExitVmmError;
-  }
   kiln::VmExitStatus status;
+  std::optional<kiln::Error> start_failed;
   {
+    // Raw before the guest can run: the first keys typed go to it as they are.
     const bool interactive = cmd.config.kiln.serial.mode == kiln::SerialConfig::Mode::kStdio;
     kiln::RawTerminal terminal(interactive ? STDIN_FILENO : -1);
-    status = backend.run_until_end();
+    if (!cmd.start_now) {
+      posted.machine_config_changed(cmd.config.machine_config);  // prepare the default VM
+    } else if (auto r = controller.start_from_config(cmd.config); !r) {
+      start_failed = r.error();
+    }
+    if (!start_failed) status = backend.run_until_end();
+  }
+  if (start_failed) {
+    SPDLOG_ERROR("{}", start_failed->message());
+    return kiln::kExitVmmError;
   }
   server.reset();  // no more requests: the VM is gone
   if (status.end == kiln::VmEnd::kVmmError) SPDLOG_ERROR("{}", status.describe());

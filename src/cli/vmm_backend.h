@@ -23,6 +23,7 @@ class VmmBackend final : public api::VmBackend {
  public:
   VmmBackend(MachineIo io, EventLoop& loop)
       : io_(io), loop_(loop), started_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    io_.loop = &loop_;
     // Without it run_until_end() could never learn that the VM started: nothing to go on with.
     if (!started_fd_) {
       std::perror("kiln: eventfd");

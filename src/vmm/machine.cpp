@@ -114,6 +114,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const VmConfig& config, Machine
   auto vm = prepared ? std::move(prepared->vm) : KILN_TRY(kvm.create_vm());
   std::unique_ptr<Machine> m(new Machine(std::move(kvm), std::move(vm), std::move(mem)));
   m->host_ = host;
+  m->loop_ = io.loop;
   // Registering memory costs a fixed host-side wait (a memslot synchronization: 7-15 ms on
   // nested-PVM hosts) under a different lock than the irqchip, PIT and vCPUs, so it overlaps them.
   // (Declared after m: on an early return its destructor waits for it before m goes.)
@@ -145,8 +146,14 @@ Machine::~Machine() {
   kick_vcpus();
   for (auto& t : vcpu_threads_)
     if (t.joinable()) t.join();
-  if (loop_) loop_->stop();
-  if (loop_thread_.joinable()) loop_thread_.join();
+  stop_watching();
+}
+
+void Machine::stop_watching() {
+  if (loop_ == nullptr) return;
+  // Either may not be watched (no input, EOF, paused, or never started): nothing to undo then.
+  if (console_in_ >= 0) (void)loop_->remove(console_in_);
+  if (stop_signals_ >= 0) (void)loop_->remove(stop_signals_);
 }
 
 Result<void> Machine::setup_devices(const VmConfig& config, MachineIo io) {
@@ -356,7 +363,7 @@ void Machine::watch_console_input() {
 
 Result<void> Machine::start() {
   install_kick_handler();
-  loop_ = KILN_TRY(EventLoop::create());
+  if (loop_ == nullptr) return plain_error("the machine has no event loop to serve its console on");
   watch_console_input();
   if (stop_signals_ >= 0) {
     KILN_TRY(loop_->add(stop_signals_, EPOLLIN, [this](std::uint32_t) {
@@ -365,9 +372,6 @@ Result<void> Machine::start() {
         request_stop({VmEnd::kSignal, 0, ::strsignal(static_cast<int>(si.ssi_signo))});
     }));
   }
-  loop_thread_ = std::thread([this] {
-    if (auto r = loop_->run(); !r) request_stop({VmEnd::kVmmError, 0, r.error().message()});
-  });
 
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] {
@@ -453,8 +457,11 @@ VmExitStatus Machine::wait() {
   while (!status_) {
     if (console_ending_) {
       if (cv_.wait_until(lock, console_ending_->deadline) == std::cv_status::timeout && !status_) {
-        status_ = console_ending_->status;
-        stopping_ = true;
+        // As any other ending: paused vCPUs must hear of it too.
+        const VmExitStatus announced = console_ending_->status;
+        lock.unlock();
+        request_stop(announced);
+        lock.lock();
       }
     } else {
       cv_.wait(lock);
@@ -466,8 +473,7 @@ VmExitStatus Machine::wait() {
   kick_vcpus();
   for (auto& t : vcpu_threads_) t.join();
   vcpu_threads_.clear();
-  loop_->stop();
-  loop_thread_.join();
+  stop_watching();
 
   {
     std::lock_guard stats(stats_mu_);

@@ -34,6 +34,9 @@ struct MachineIo {
   int console_in = 0;    // -1: no console input
   int console_out = 1;   // where --serial stdio writes
   int stop_signals = -1; // a signalfd: a signal on it stops the VM (kSignal)
+  // The VMM thread's event loop: the console's input and the stop signals are served there. Not
+  // owned; it outlives the Machine.
+  EventLoop* loop = nullptr;
 };
 
 // What a VM of a given memory size needs from KVM before its kernel is known: /dev/kvm, the VM
@@ -134,8 +137,9 @@ class Machine {
   int console_in_ = -1;
   int stop_signals_ = -1;
   EscapeFilter escape_;
-  std::unique_ptr<EventLoop> loop_;
-  std::thread loop_thread_;
+  EventLoop* loop_ = nullptr;  // the VMM thread's (MachineIo::loop)
+  // Takes the console input and the stop signals off the loop (the VM has ended).
+  void stop_watching();
 
   std::mutex mu_;
   std::condition_variable cv_;

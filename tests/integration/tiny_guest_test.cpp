@@ -193,8 +193,7 @@ class TerminalAfter : public TinyGuest, public ::testing::WithParamInterface<End
 TEST_P(TerminalAfter, EveryEndingRestoresTheTerminal) {
   const Ending& e = GetParam();
   KilnProcess k(args("echo"), KilnProcess::Console::kPty);
-  termios before{};
-  ASSERT_EQ(::tcgetattr(k.pty_master(), &before), 0);
+  const termios before = k.pty_modes_at_start();
   ASSERT_TRUE(k.wait_for_output("tiny: echo ready", 60s)) << k.output() << k.errors();
   termios during{};
   ASSERT_EQ(::tcgetattr(k.pty_master(), &during), 0);

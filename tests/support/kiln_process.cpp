@@ -24,6 +24,7 @@ KilnProcess::KilnProcess(std::vector<std::string> args, Console console) {
   pty_ = console == Console::kPty;
   if (console == Console::kPty) {
     if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) throw std::runtime_error("openpty");
+    ::tcgetattr(master, &pty_modes_);
   } else {
     if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(in_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
   }

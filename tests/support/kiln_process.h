@@ -4,6 +4,7 @@
 // markers waited for with deadlines, and the exit status. Every wait also ends as soon as kiln
 // has exited and its output is read to the end: a marker that can no longer come fails at once.
 #include <signal.h>
+#include <termios.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -36,6 +37,8 @@ class KilnProcess {
   [[nodiscard]] bool exited();
   // The terminal kiln's console is on (Console::kPty), for its modes; -1 on pipes.
   [[nodiscard]] int pty_master() const { return pty_ ? out_fd_ : -1; }
+  // That terminal's modes as they were before kiln started.
+  [[nodiscard]] const termios& pty_modes_at_start() const { return pty_modes_; }
 
   std::string output();
   std::string errors();
@@ -49,6 +52,7 @@ class KilnProcess {
   [[nodiscard]] bool finished_locked() const;
 
   bool pty_ = false;
+  termios pty_modes_{};
   pid_t pid_ = -1;
   int in_fd_ = -1;
   int out_fd_ = -1;
