@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "vmm/config.h"
+#include "config/vm_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const auto j = nlohmann::json::parse(data, data + size, nullptr, false);

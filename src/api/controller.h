@@ -7,7 +7,7 @@
 
 #include "api/http.h"
 #include "base/error.h"
-#include "vmm/config.h"
+#include "config/vm_config.h"
 
 namespace kiln::api {
 

@@ -97,7 +97,8 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
       ->default_val(1)
       ->check(CLI::Range(1u, kMaxVcpus));
   std::string cpu_config_file;
-  run->add_option("--cpu-template", c.machine_config.cpu_template,
+  std::string cpu_template = "host";
+  run->add_option("--cpu-template", cpu_template,
                   "CPU model: host (what KVM offers) or minimal (the x86-64 baseline plus what a VM guest needs)")
       ->default_val("host");
   run->add_option("--cpu-config", cpu_config_file,
@@ -151,6 +152,7 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   if (!initrd.empty()) c.boot_source.initrd_path = initrd;
   if (run->count("--cmdline") > 0) c.boot_source.boot_args = cmdline;
   c.machine_config.mem_size_mib = KILN_TRY(parse_mem_size_mib(memory));
+  c.machine_config.cpu_template = KILN_TRY(parse_cpu_template_name(cpu_template));
   c.kiln.serial = KILN_TRY(parse_serial(serial));
   c.kiln.host_kernel_args = !no_host_args;
   if (!cpu_config_file.empty()) c.cpu_config = KILN_TRY(read_cpu_config_file(cpu_config_file));

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "base/error.h"
-#include "vmm/config.h"
+#include "config/vm_config.h"
 
 namespace kiln {
 

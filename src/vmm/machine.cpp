@@ -234,7 +234,7 @@ Result<void> Machine::setup_vcpus(const VmConfig& config, const boot::LoadedKern
   // The CPU templates give one table for every vCPU, reported on once; the per-vCPU fix-ups
   // (APIC id, topology) go on top of it below.
   std::vector<x86::CpuTemplate> templates{
-      x86::builtin_cpu_template(KILN_TRY(parse_cpu_template_name(config.machine_config.cpu_template)))};
+      x86::builtin_cpu_template(config.machine_config.cpu_template)};
   if (config.cpu_config) templates.push_back(config.cpu_config->parsed);
   const auto forced = host_ == HostKind::kNestedPvm ? x86::native_feature_leaves() : std::vector<x86::CpuidEntry>{};
   auto templated = supported;

@@ -21,7 +21,7 @@
 #include "devices/serial.h"
 #include "kvm/kvm.h"
 #include "memory/guest_memory.h"
-#include "vmm/config.h"
+#include "config/vm_config.h"
 #include "vmm/console.h"
 #include "vmm/device_manager.h"
 #include "vmm/exit_status.h"

@@ -1,4 +1,4 @@
-#include "vmm/config.h"
+#include "config/vm_config.h"
 
 #include <gtest/gtest.h>
 

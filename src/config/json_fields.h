@@ -1,0 +1,29 @@
+#pragma once
+// What every resource's parser shares: strict fields (an unknown one is an error naming it) and
+// typed reads (a wrong type is an error naming the field).
+#include <initializer_list>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+
+namespace kiln {
+
+// An error naming the first field of `obj` not in `allowed` ("where: unknown field 'x'").
+Result<void> only_fields(const nlohmann::json& obj, std::string_view where,
+                         std::initializer_list<std::string_view> allowed);
+
+// obj[name] into `out` if it is there; an error naming "where.name" if its type is wrong.
+template <class T>
+Result<void> get_field(const nlohmann::json& obj, std::string_view where, const char* name, T& out) {
+  if (!obj.contains(name)) return {};
+  try {
+    out = obj.at(name).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    return plain_error("{}.{}: wrong type ({})", where, name, obj.at(name).type_name());
+  }
+  return {};
+}
+
+}  // namespace kiln

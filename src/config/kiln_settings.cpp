@@ -1,0 +1,39 @@
+#include "config/kiln_settings.h"
+
+#include "config/json_fields.h"
+
+namespace kiln {
+
+using nlohmann::json;
+
+Result<SerialConfig> parse_serial(std::string_view text) {
+  if (text == "stdio") return SerialConfig{SerialConfig::Mode::kStdio, {}};
+  if (text == "none") return SerialConfig{SerialConfig::Mode::kNone, {}};
+  if (text.starts_with("file:") && text.size() > 5) return SerialConfig{SerialConfig::Mode::kFile, std::string(text.substr(5))};
+  return plain_error("--serial '{}': expected stdio, none or file:PATH", text);
+}
+
+Result<KilnConfig> kiln_config_from_json(const json& k) {
+  KilnConfig out;
+  KILN_TRY(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args"}));
+  if (k.contains("serial")) {
+    std::string s;
+    KILN_TRY(get_field(k, "kiln", "serial", s));
+    out.serial = KILN_TRY(parse_serial(s));
+  }
+  KILN_TRY(get_field(k, "kiln", "boot_timer", out.boot_timer));
+  KILN_TRY(get_field(k, "kiln", "host_kernel_args", out.host_kernel_args));
+  return out;
+}
+
+json to_json(const KilnConfig& k) {
+  json serial;
+  switch (k.serial.mode) {
+    case SerialConfig::Mode::kStdio: serial = "stdio"; break;
+    case SerialConfig::Mode::kNone: serial = "none"; break;
+    case SerialConfig::Mode::kFile: serial = "file:" + k.serial.path; break;
+  }
+  return {{"serial", serial}, {"boot_timer", k.boot_timer}, {"host_kernel_args", k.host_kernel_args}};
+}
+
+}  // namespace kiln

@@ -1,0 +1,56 @@
+#include "config/vm_config.h"
+
+namespace kiln {
+
+using nlohmann::json;
+
+json to_json(const VmConfig& c) {
+  json out = {
+      {"boot-source", to_json(c.boot_source)},
+      {"machine-config", to_json(c.machine_config)},
+      {"drives", json::array()},
+      {"network-interfaces", json::array()},
+      {"kiln", to_json(c.kiln)},
+  };
+  if (c.cpu_config) out["cpu-config"] = c.cpu_config->source;
+  if (c.logger) out["logger"] = to_json(*c.logger);
+  if (c.metrics) out["metrics"] = to_json(*c.metrics);
+  return out;
+}
+
+Result<VmConfig> vm_config_from_json(const json& j) {
+  VmConfig c;
+  KILN_TRY(only_fields(j, "config", {"boot-source", "machine-config", "drives", "network-interfaces", "kiln",
+                                     "logger", "metrics", "vsock", "entropy", "balloon", "mmds-config",
+                                     "cpu-config"}));
+  for (const char* unsupported : {"vsock", "entropy", "balloon", "mmds-config"}) {
+    if (j.contains(unsupported) && !j.at(unsupported).is_null())
+      return plain_error("config: '{}' is not supported by this kiln yet; remove it", unsupported);
+  }
+  for (const char* list : {"drives", "network-interfaces"}) {
+    if (j.contains(list) && !(j.at(list).is_array() && j.at(list).empty()))
+      return plain_error("config: '{}' is not supported by this kiln yet; leave it empty", list);
+  }
+  if (!j.contains("boot-source")) return plain_error("config: 'boot-source' is required");
+  c.boot_source = KILN_TRY(boot_source_from_json(j.at("boot-source")));
+  if (j.contains("machine-config"))
+    c.machine_config = KILN_TRY(machine_config_from_json(j.at("machine-config"), MachineConfig{}, false));
+  if (j.contains("logger") && !j.at("logger").is_null()) c.logger = KILN_TRY(logger_config_from_json(j.at("logger")));
+  if (j.contains("metrics") && !j.at("metrics").is_null())
+    c.metrics = KILN_TRY(metrics_config_from_json(j.at("metrics")));
+  if (j.contains("cpu-config") && !j.at("cpu-config").is_null()) {
+    auto parsed = KILN_TRY(cpu_template_from_json(j.at("cpu-config"), "cpu-config"));  // before the aggregate: see controller.cpp
+    c.cpu_config = CpuConfig{j.at("cpu-config"), std::move(parsed)};
+  }
+  if (j.contains("kiln")) c.kiln = KILN_TRY(kiln_config_from_json(j.at("kiln")));
+  KILN_TRY(validate(c));
+  return c;
+}
+
+Result<void> validate(const VmConfig& c) {
+  if (c.boot_source.kernel_image_path.empty())
+    return plain_error("boot-source.kernel_image_path (--kernel) is required: the path of a Linux bzImage or ELF vmlinux");
+  return validate(c.machine_config);
+}
+
+}  // namespace kiln
