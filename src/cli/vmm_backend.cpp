@@ -60,7 +60,7 @@ Result<void> VmmBackend::start(const VmConfig& config) {
     if (auto p = prepared_.get(); p) prepared = std::move(*p);
     else SPDLOG_DEBUG("the VM prepared ahead of InstanceStart failed ({}); building it now", p.error().message());
   }
-  auto machine = Machine::create(config, io_, std::move(prepared));
+  auto machine = VmBuilder::build(config, io_, std::move(prepared));
   if (!machine) {
     machine_config_changed(config.machine_config);  // for the next InstanceStart
     return std::unexpected(machine.error());

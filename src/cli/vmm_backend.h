@@ -15,7 +15,7 @@
 #include "api/controller.h"
 #include "base/event_loop.h"
 #include "base/unique_fd.h"
-#include "vmm/machine.h"
+#include "vmm/builder.h"
 
 namespace kiln {
 

@@ -1,6 +1,7 @@
 #pragma once
-// A VM built from a VmConfig and run to its end: memory, the loaded kernel, the vCPUs (one thread
-// each), the legacy devices on the port-I/O bus and the console (served by the VMM thread).
+// A running VM's lifecycle: start, pause, resume, stop and how it ended, with what it runs on (its
+// memory, the vCPUs with their threads and mailboxes, the devices on the buses, the console served
+// on the VMM thread's loop). VmBuilder makes one from a VmConfig.
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -39,24 +40,10 @@ struct MachineIo {
   EventLoop* loop = nullptr;
 };
 
-// What a VM of a given memory size needs from KVM before its kernel is known: /dev/kvm, the VM
-// with its irqchip and PIT, and guest memory registered. Those calls cost ~10 ms on some hosts
-// (KVM_SET_USER_MEMORY_REGION alone 7-15 ms on nested PVM), so the API prepares them while it
-// waits for InstanceStart.
-struct PreparedVm {
-  kvm::Kvm kvm;
-  kvm::Vm vm;
-  GuestMemory mem;
-  std::uint64_t mem_size_mib;
-  static Result<PreparedVm> create(std::uint64_t mem_size_mib);
-};
+class VmBuilder;
 
 class Machine {
  public:
-  // Checks and loads everything; nothing runs yet. Errors name the flag and the fix. `prepared`
-  // is used if its memory size is the config's (and dropped otherwise).
-  static Result<std::unique_ptr<Machine>> create(const VmConfig& config, MachineIo io,
-                                                 std::optional<PreparedVm> prepared = std::nullopt);
   ~Machine();
 
   // Runs the VM until it ends; returns how. The same as start() then wait().
@@ -82,18 +69,9 @@ class Machine {
   [[nodiscard]] HostKind host() const { return host_; }
 
  private:
+  // Built by VmBuilder, which fills in the devices and vCPUs.
+  friend class VmBuilder;
   Machine(kvm::Kvm kvm, kvm::Vm vm, GuestMemory mem) : kvm_(std::move(kvm)), vm_(std::move(vm)), mem_(std::move(mem)) {}
-  // The kernel and initrd, read and checked: what can be wrong with them shows before KVM is used.
-  struct GuestImages {
-    std::vector<std::byte> kernel, initrd;
-  };
-  static Result<GuestImages> read_images(const VmConfig& config);
-  // The firmware tables (from the device manager's list, so after the devices exist), then the
-  // kernel and initrd, into guest memory.
-  Result<void> load_guest(const VmConfig& config, const GuestImages& images, std::vector<std::string>& added,
-                          boot::LoadedKernel& loaded);
-  Result<void> setup_devices(const VmConfig& config, MachineIo io);
-  Result<void> setup_vcpus(const VmConfig& config, const boot::LoadedKernel& kernel);
   // One KVM_RUN of vCPU `index` and the exit it returns; false once the VM is ending.
   bool run_vcpu_once(std::size_t index);
   // The instruction-emulation fallback for KVM_INTERNAL_ERROR_EMULATION; false ends the VM.

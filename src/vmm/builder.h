@@ -1,0 +1,52 @@
+#pragma once
+// Config -> a VM ready to run. The config is checked and the kernel and initrd read and checked
+// before KVM is opened; then the VM, its memory, irqchip and PIT; the devices, registered with the
+// device manager; from its list, the firmware tables and the command line's device arguments; the
+// kernel and initrd loaded; the vCPUs set up (CPUID, MSRs, LAPIC, boot registers). What it returns
+// runs nothing yet: Machine is the running VM's lifecycle.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "boot/loader.h"
+#include "config/vm_config.h"
+#include "kvm/kvm.h"
+#include "memory/guest_memory.h"
+#include "vmm/machine.h"
+
+namespace kiln {
+
+// What a VM of a given memory size needs from KVM before its kernel is known: /dev/kvm, the VM
+// with its irqchip and PIT, and guest memory registered. Those calls cost ~10 ms on some hosts
+// (KVM_SET_USER_MEMORY_REGION alone 7-15 ms on nested PVM), so the API prepares them while it
+// waits for InstanceStart.
+struct PreparedVm {
+  kvm::Kvm kvm;
+  kvm::Vm vm;
+  GuestMemory mem;
+  std::uint64_t mem_size_mib;
+  static Result<PreparedVm> create(std::uint64_t mem_size_mib);
+};
+
+class VmBuilder {
+ public:
+  // Errors name the flag or field and the fix. `prepared` is used if its memory size is the
+  // config's (and dropped otherwise).
+  static Result<std::unique_ptr<Machine>> build(const VmConfig& config, MachineIo io,
+                                                std::optional<PreparedVm> prepared = std::nullopt);
+
+ private:
+  struct GuestImages {
+    std::vector<std::byte> kernel, initrd;
+  };
+  static Result<GuestImages> read_images(const VmConfig& config);
+  static Result<void> setup_devices(Machine& m, const VmConfig& config, MachineIo io);
+  // The firmware tables (from the device manager's list, so after the devices exist), then the
+  // kernel and initrd, into guest memory.
+  static Result<void> load_guest(Machine& m, const VmConfig& config, const GuestImages& images,
+                                 std::vector<std::string>& added, boot::LoadedKernel& loaded);
+  static Result<void> setup_vcpus(Machine& m, const VmConfig& config, const boot::LoadedKernel& kernel);
+};
+
+}  // namespace kiln
