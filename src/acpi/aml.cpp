@@ -1,6 +1,6 @@
 #include "acpi/aml.h"
 
-#include <stdexcept>
+#include <optional>
 
 #include "base/byte_writer.h"
 
@@ -21,15 +21,26 @@ void append_le(Bytes& out, std::uint64_t v, int bytes) { ByteWriter(out).le(v, b
 bool lead_char(char c) { return (c >= 'A' && c <= 'Z') || c == '_'; }
 bool name_char(char c) { return lead_char(c) || (c >= '0' && c <= '9'); }
 
-Bytes op_with_body(std::initializer_list<std::uint8_t> op, const Bytes& body) {
+Term op_with_body(std::initializer_list<std::uint8_t> op, const Bytes& body) {
   Bytes out(op);
-  append(out, with_pkg_length(body));
+  KILN_ASSIGN(const Bytes length_and_body, with_pkg_length(body));
+  append(out, length_and_body);
+  return out;
+}
+
+// The terms' bytes one after the other, or the first error among them.
+Term joined(const std::vector<Term>& terms) {
+  Bytes out;
+  for (const auto& t : terms) {
+    if (!t) return std::unexpected(t.error());
+    append(out, *t);
+  }
   return out;
 }
 
 }  // namespace
 
-Bytes with_pkg_length(const Bytes& payload) {
+Term with_pkg_length(const Bytes& payload) {
   // The encoded length counts the PkgLength bytes themselves.
   const std::size_t n = payload.size();
   Bytes out;
@@ -39,7 +50,7 @@ Bytes with_pkg_length(const Bytes& payload) {
     int extra = 1;
     while (extra < 3 && n + 1 + extra >= (std::size_t{1} << (4 + 8 * extra))) ++extra;
     const std::size_t total = n + 1 + extra;
-    if (total >= (std::size_t{1} << (4 + 8 * extra))) throw std::length_error("AML package longer than 256 MiB");
+    if (total >= (std::size_t{1} << (4 + 8 * extra))) return plain_error("AML: a package of {} bytes is longer than PkgLength can say (256 MiB)", n);
     out.push_back(static_cast<std::uint8_t>((extra << 6) | (total & 0xf)));
     for (int i = 0; i < extra; ++i) out.push_back(static_cast<std::uint8_t>(total >> (4 + 8 * i)));
   }
@@ -47,7 +58,8 @@ Bytes with_pkg_length(const Bytes& payload) {
   return out;
 }
 
-Bytes name_string(std::string_view path) {
+Term name_string(std::string_view path) {
+  const std::string_view whole = path;
   Bytes out;
   while (!path.empty() && (path.front() == kRootChar || path.front() == kParentPrefix)) {
     out.push_back(static_cast<std::uint8_t>(path.front()));
@@ -65,24 +77,26 @@ Bytes name_string(std::string_view path) {
   }
   if (segs.size() == 2) out.push_back(kDualNamePrefix);
   if (segs.size() > 2) {
-    if (segs.size() > 255) throw std::invalid_argument("AML name path too long");
+    if (segs.size() > 255) return plain_error("AML: the name path '{}' has more than 255 segments", whole);
     out.push_back(kMultiNamePrefix);
     out.push_back(static_cast<std::uint8_t>(segs.size()));
   }
   for (auto s : segs) {
-    if (s.empty() || s.size() > 4 || !lead_char(s[0])) throw std::invalid_argument("bad AML name segment");
+    if (s.empty() || s.size() > 4 || !lead_char(s[0]))
+      return plain_error("AML: '{}' in '{}' is not a name segment (1-4 of A-Z, 0-9, _; not a digit first)", s, whole);
     for (std::size_t i = 0; i < 4; ++i) {
       const char c = i < s.size() ? s[i] : '_';
-      if (!name_char(c)) throw std::invalid_argument("bad AML name segment");
+      if (!name_char(c))
+        return plain_error("AML: '{}' in '{}' is not a name segment (1-4 of A-Z, 0-9, _; not a digit first)", s, whole);
       out.push_back(static_cast<std::uint8_t>(c));
     }
   }
   return out;
 }
 
-Bytes integer(std::uint64_t v) {
-  if (v == 0) return {kZeroOp};
-  if (v == 1) return {kOneOp};
+Term integer(std::uint64_t v) {
+  if (v == 0) return Bytes{kZeroOp};
+  if (v == 1) return Bytes{kOneOp};
   Bytes out;
   if (v <= 0xff) {
     out.push_back(kBytePrefix);
@@ -100,29 +114,34 @@ Bytes integer(std::uint64_t v) {
   return out;
 }
 
-Bytes string(std::string_view s) {
+Term string(std::string_view s) {
   Bytes out{kStringPrefix};
   for (char c : s) {
-    if (c == 0 || static_cast<unsigned char>(c) > 0x7f) throw std::invalid_argument("AML strings are 7-bit ASCII");
+    if (c == 0 || static_cast<unsigned char>(c) > 0x7f)
+      return plain_error("AML: strings are 7-bit ASCII without NUL; byte {:#04x} is not", static_cast<unsigned char>(c));
     out.push_back(static_cast<std::uint8_t>(c));
   }
   out.push_back(0);
   return out;
 }
 
-Bytes eisa_id(std::string_view id) {
-  auto hex = [](char c) -> std::uint32_t {
+Term eisa_id(std::string_view id) {
+  auto hex = [](char c) -> std::optional<std::uint32_t> {
     if (c >= '0' && c <= '9') return static_cast<std::uint32_t>(c - '0');
     if (c >= 'A' && c <= 'F') return static_cast<std::uint32_t>(c - 'A' + 10);
-    throw std::invalid_argument("EISAID: bad hex digit");
+    return std::nullopt;
   };
-  if (id.size() != 7) throw std::invalid_argument("EISAID: seven characters");
+  if (id.size() != 7) return plain_error("AML: EISAID '{}': seven characters, such as PNP0501", id);
   std::uint32_t v = 0;
   for (int i = 0; i < 3; ++i) {
-    if (id[i] < 'A' || id[i] > 'Z') throw std::invalid_argument("EISAID: three capital letters first");
+    if (id[i] < 'A' || id[i] > 'Z') return plain_error("AML: EISAID '{}': three capital letters first", id);
     v = (v << 5) | static_cast<std::uint32_t>(id[i] - 'A' + 1);
   }
-  for (int i = 3; i < 7; ++i) v = (v << 4) | hex(id[i]);
+  for (int i = 3; i < 7; ++i) {
+    const auto d = hex(id[i]);
+    if (!d) return plain_error("AML: EISAID '{}': four hex digits (0-9, A-F) after the letters", id);
+    v = (v << 4) | *d;
+  }
   // The 32-bit value is stored big-endian: swap into the little-endian integer AML holds.
   const std::uint32_t swapped = ((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >> 8) & 0xff00) | (v >> 24);
   Bytes out{kDWordPrefix};
@@ -130,47 +149,53 @@ Bytes eisa_id(std::string_view id) {
   return out;
 }
 
-Bytes name(std::string_view path, const Bytes& value) {
+Term name(std::string_view path, const Term& value) {
   Bytes out{kNameOp};
-  append(out, name_string(path));
-  append(out, value);
+  KILN_ASSIGN(const Bytes n, name_string(path));
+  if (!value) return value;
+  append(out, n);
+  append(out, *value);
   return out;
 }
 
-Bytes package(const std::vector<Bytes>& elements) {
-  if (elements.size() > 255) throw std::invalid_argument("AML package of more than 255 elements");
+Term package(const std::vector<Term>& elements) {
+  if (elements.size() > 255) return plain_error("AML: a package of {} elements (at most 255)", elements.size());
   Bytes body{static_cast<std::uint8_t>(elements.size())};
-  for (const auto& e : elements) append(body, e);
+  KILN_ASSIGN(const Bytes all, joined(elements));
+  append(body, all);
   return op_with_body({kPackageOp}, body);
 }
 
-Bytes buffer(const Bytes& data) {
-  Bytes body = integer(data.size());
+Term buffer(const Bytes& data) {
+  KILN_ASSIGN(Bytes body, integer(data.size()));
   append(body, data);
   return op_with_body({kBufferOp}, body);
 }
 
-Bytes scope(std::string_view path, const std::vector<Bytes>& terms) {
-  Bytes body = name_string(path);
-  for (const auto& t : terms) append(body, t);
+Term scope(std::string_view path, const std::vector<Term>& terms) {
+  KILN_ASSIGN(Bytes body, name_string(path));
+  KILN_ASSIGN(const Bytes all, joined(terms));
+  append(body, all);
   return op_with_body({kScopeOp}, body);
 }
 
-Bytes device(std::string_view path, const std::vector<Bytes>& terms) {
-  Bytes body = name_string(path);
-  for (const auto& t : terms) append(body, t);
+Term device(std::string_view path, const std::vector<Term>& terms) {
+  KILN_ASSIGN(Bytes body, name_string(path));
+  KILN_ASSIGN(const Bytes all, joined(terms));
+  append(body, all);
   return op_with_body({kExtOpPrefix, kDeviceOp}, body);
 }
 
-Bytes method_returning(std::string_view path, const Bytes& value) {
-  Bytes body = name_string(path);
+Term method_returning(std::string_view path, const Term& value) {
+  KILN_ASSIGN(Bytes body, name_string(path));
   body.push_back(0);  // no arguments, not serialized, sync level 0
   body.push_back(kReturnOp);
-  append(body, value);
+  if (!value) return value;
+  append(body, *value);
   return op_with_body({kMethodOp}, body);
 }
 
-Bytes io_port(std::uint16_t base, std::uint8_t length) {
+Term io_port(std::uint16_t base, std::uint8_t length) {
   Bytes out{0x47, 0x01};  // small item 8 (I/O port), 7 bytes; 16-bit decode
   append_le(out, base, 2);
   append_le(out, base, 2);
@@ -179,21 +204,21 @@ Bytes io_port(std::uint16_t base, std::uint8_t length) {
   return out;
 }
 
-Bytes irq_no_flags(std::uint8_t irq) {
-  if (irq > 15) throw std::invalid_argument("IRQNoFlags: ISA IRQs are 0-15");
+Term irq_no_flags(std::uint8_t irq) {
+  if (irq > 15) return plain_error("AML: IRQNoFlags {}: ISA IRQs are 0-15", irq);
   Bytes out{0x22};  // small item 4 (IRQ), 2 bytes
   append_le(out, 1u << irq, 2);
   return out;
 }
 
-Bytes memory32_fixed(std::uint32_t base, std::uint32_t length) {
+Term memory32_fixed(std::uint32_t base, std::uint32_t length) {
   Bytes out{0x86, 9, 0, 0x01};  // large item 6, 9 bytes; read-write
   append_le(out, base, 4);
   append_le(out, length, 4);
   return out;
 }
 
-Bytes extended_interrupt(std::uint32_t gsi, bool level_triggered) {
+Term extended_interrupt(std::uint32_t gsi, bool level_triggered) {
   // Flags: bit 0 consumer, bit 1 edge (1) / level (0), bit 2 active low, bit 3 shared.
   const std::uint8_t flags = level_triggered ? 0x01 : 0x03;
   Bytes out{0x89, 6, 0, flags, 1};  // large item 9, 6 bytes; one interrupt
@@ -201,9 +226,8 @@ Bytes extended_interrupt(std::uint32_t gsi, bool level_triggered) {
   return out;
 }
 
-Bytes resource_template(const std::vector<Bytes>& descriptors) {
-  Bytes data;
-  for (const auto& d : descriptors) append(data, d);
+Term resource_template(const std::vector<Term>& descriptors) {
+  KILN_ASSIGN(Bytes data, joined(descriptors));
   data.push_back(0x79);  // end tag
   data.push_back(0);     // checksum 0: "treat as correct"
   return buffer(data);

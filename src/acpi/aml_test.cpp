@@ -7,17 +7,28 @@ namespace {
 
 Bytes str_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
+// The bytes of a term that must have encoded.
+Bytes ok(const Term& t) {
+  EXPECT_TRUE(t) << t.error().message();
+  return t.value_or(Bytes{});
+}
+// The message of a term that must have failed.
+std::string fails(const Term& t) {
+  EXPECT_FALSE(t);
+  return t ? std::string() : t.error().message();
+}
+
 TEST(Aml, PkgLengthCountsItselfAndGrowsPast63Bytes) {
-  EXPECT_EQ(with_pkg_length(Bytes(10, 0xaa)).front(), 11);
-  EXPECT_EQ(with_pkg_length(Bytes(62, 0)).size(), 63u);
-  EXPECT_EQ(with_pkg_length(Bytes(62, 0)).front(), 63);
+  EXPECT_EQ(ok(with_pkg_length(Bytes(10, 0xaa))).front(), 11);
+  EXPECT_EQ(ok(with_pkg_length(Bytes(62, 0))).size(), 63u);
+  EXPECT_EQ(ok(with_pkg_length(Bytes(62, 0))).front(), 63);
   // 63 payload bytes need two length bytes: 65 in all = 0x41, 0x04.
-  const auto two = with_pkg_length(Bytes(63, 0));
+  const auto two = ok(with_pkg_length(Bytes(63, 0)));
   ASSERT_EQ(two.size(), 65u);
   EXPECT_EQ(two[0], 0x41);
   EXPECT_EQ(two[1], 0x04);
   // 5000 payload bytes: 5003 in all, three length bytes.
-  const auto three = with_pkg_length(Bytes(5000, 0));
+  const auto three = ok(with_pkg_length(Bytes(5000, 0)));
   ASSERT_EQ(three.size(), 5003u);
   EXPECT_EQ(three[0], 0x80 | (5003 & 0xf));
   EXPECT_EQ(three[1], (5003 >> 4) & 0xff);
@@ -31,11 +42,14 @@ TEST(Aml, NameStrings) {
   const auto segs = str_bytes("_SB_COM1");
   dual.insert(dual.end(), segs.begin(), segs.end());
   EXPECT_EQ(name_string("\\_SB_.COM1"), dual);
-  EXPECT_EQ(name_string("\\_SB.PCI0.ISA").at(1), 0x2f);  // multi-name prefix
-  EXPECT_EQ(name_string("\\_SB.PCI0.ISA").at(2), 3);
-  EXPECT_THROW(name_string("toolong"), std::invalid_argument);
-  EXPECT_THROW(name_string("1ABC"), std::invalid_argument);
-  EXPECT_THROW(name_string("ab"), std::invalid_argument);
+  EXPECT_EQ(ok(name_string("\\_SB.PCI0.ISA")).at(1), 0x2f);  // multi-name prefix
+  EXPECT_EQ(ok(name_string("\\_SB.PCI0.ISA")).at(2), 3);
+  EXPECT_NE(fails(name_string("toolong")).find("'toolong' in 'toolong' is not a name segment"), std::string::npos);
+  EXPECT_NE(fails(name_string("1ABC")).find("not a name segment"), std::string::npos);
+  EXPECT_NE(fails(name_string("ab")).find("not a name segment"), std::string::npos);
+  // A bad name deep inside a term is the whole term's error.
+  EXPECT_NE(fails(device("COM1", {name("_UID", integer(1)), name("bad!", integer(2))})).find("'bad!'"),
+            std::string::npos);
 }
 
 TEST(Aml, IntegersUseTheShortestEncoding) {
@@ -50,8 +64,9 @@ TEST(Aml, IntegersUseTheShortestEncoding) {
 TEST(Aml, EisaIdCompressesAsAcpiSpecifies) {
   // EISAID ("PNP0501") is 0x0105D041 in every ASL compiler's output.
   EXPECT_EQ(eisa_id("PNP0501"), (Bytes{0x0c, 0x41, 0xd0, 0x05, 0x01}));
-  EXPECT_THROW(eisa_id("pnp0501"), std::invalid_argument);
-  EXPECT_THROW(eisa_id("PNP05"), std::invalid_argument);
+  EXPECT_NE(fails(eisa_id("pnp0501")).find("capital letters"), std::string::npos);
+  EXPECT_NE(fails(eisa_id("PNP05")).find("seven characters"), std::string::npos);
+  EXPECT_NE(fails(eisa_id("PNP05G1")).find("hex digits"), std::string::npos);
 }
 
 TEST(Aml, NamedPackage) {
@@ -62,7 +77,10 @@ TEST(Aml, NamedPackage) {
 
 TEST(Aml, StringsAreNulTerminated) {
   EXPECT_EQ(string("AB"), (Bytes{0x0d, 'A', 'B', 0}));
-  EXPECT_THROW(string(std::string_view("a\0b", 3)), std::invalid_argument);
+  EXPECT_NE(fails(string(std::string_view("a\0b", 3))).find("7-bit ASCII"), std::string::npos);
+  EXPECT_NE(fails(irq_no_flags(16)).find("ISA IRQs are 0-15"), std::string::npos);
+  std::vector<Term> many(256, integer(0));
+  EXPECT_NE(fails(package(many)).find("at most 255"), std::string::npos);
 }
 
 TEST(Aml, ResourceTemplateWithIoAndIrq) {
@@ -77,11 +95,11 @@ TEST(Aml, LargeResourceDescriptors) {
   EXPECT_EQ(memory32_fixed(0xd0000000, 0x1000),
             (Bytes{0x86, 9, 0, 1, 0x00, 0x00, 0x00, 0xd0, 0x00, 0x10, 0x00, 0x00}));
   EXPECT_EQ(extended_interrupt(5, false), (Bytes{0x89, 6, 0, 0x03, 1, 5, 0, 0, 0}));
-  EXPECT_EQ(extended_interrupt(5, true).at(3), 0x01);
+  EXPECT_EQ(ok(extended_interrupt(5, true)).at(3), 0x01);
 }
 
 TEST(Aml, DeviceWrapsItsTerms) {
-  const auto d = device("COM1", {name("_UID", integer(1))});
+  const auto d = ok(device("COM1", {name("_UID", integer(1))}));
   EXPECT_EQ(d[0], 0x5b);
   EXPECT_EQ(d[1], 0x82);
   EXPECT_EQ(d[2], d.size() - 2);  // PkgLength covers everything after the opcode

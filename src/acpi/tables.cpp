@@ -166,7 +166,7 @@ Bytes mcfg(std::span<const McfgEntry> entries) {
   return finish(std::move(b));
 }
 
-Bytes com_port_device(std::string_view name, std::uint32_t uid, std::uint16_t port, std::uint8_t irq) {
+Result<Bytes> com_port_device(std::string_view name, std::uint32_t uid, std::uint16_t port, std::uint8_t irq) {
   using namespace aml;
   return device(std::string("_SB_.") + std::string(name),
                 {aml::name("_HID", eisa_id("PNP0501")), aml::name("_UID", integer(uid)),
@@ -174,26 +174,26 @@ Bytes com_port_device(std::string_view name, std::uint32_t uid, std::uint16_t po
                  aml::name("_CRS", resource_template({io_port(port, 8), irq_no_flags(irq)}))});
 }
 
-Bytes pvpanic_device(std::uint16_t port) {
+Result<Bytes> pvpanic_device(std::uint16_t port) {
   using namespace aml;
   return device("_SB_.PEVT", {aml::name("_HID", string("QEMU0001")), aml::name("_STA", integer(0xf)),
                                 aml::name("_CRS", resource_template({io_port(port, 1)}))});
 }
 
-Bytes i8042_device(std::uint16_t data_port, std::uint16_t cmd_port, std::uint8_t irq) {
+Result<Bytes> i8042_device(std::uint16_t data_port, std::uint16_t cmd_port, std::uint8_t irq) {
   using namespace aml;
   return device("_SB_.PS2K",
                 {aml::name("_HID", eisa_id("PNP0303")), aml::name("_STA", integer(0xf)),
                  aml::name("_CRS", resource_template({io_port(data_port, 1), io_port(cmd_port, 1), irq_no_flags(irq)}))});
 }
 
-Bytes rtc_device(std::uint16_t port, std::uint8_t irq) {
+Result<Bytes> rtc_device(std::uint16_t port, std::uint8_t irq) {
   using namespace aml;
   return device("_SB_.RTC0", {aml::name("_HID", eisa_id("PNP0B00")), aml::name("_STA", integer(0xf)),
                               aml::name("_CRS", resource_template({io_port(port, 2), irq_no_flags(irq)}))});
 }
 
-Bytes sleep_state_s5(std::uint8_t slp_typ) {
+Result<Bytes> sleep_state_s5(std::uint8_t slp_typ) {
   return aml::name("_S5_", aml::package({aml::integer(slp_typ), aml::integer(0)}));
 }
 

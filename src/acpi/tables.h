@@ -46,13 +46,14 @@ struct McfgEntry {
 };
 Bytes mcfg(std::span<const McfgEntry> entries);
 
-// DSDT terms for the devices of a PC.
-Bytes com_port_device(std::string_view name, std::uint32_t uid, std::uint16_t port, std::uint8_t irq);
-Bytes pvpanic_device(std::uint16_t port);  // QEMU's ISA pvpanic (QEMU0001), which Linux's driver binds
-Bytes i8042_device(std::uint16_t data_port, std::uint16_t cmd_port, std::uint8_t irq);
-Bytes rtc_device(std::uint16_t port, std::uint8_t irq);  // PNP0B00: the CMOS RTC
+// DSDT terms for the devices of a PC (an error only for arguments no PC device has, such as an
+// IRQ past 15).
+Result<Bytes> com_port_device(std::string_view name, std::uint32_t uid, std::uint16_t port, std::uint8_t irq);
+Result<Bytes> pvpanic_device(std::uint16_t port);  // QEMU's ISA pvpanic (QEMU0001), which Linux's driver binds
+Result<Bytes> i8042_device(std::uint16_t data_port, std::uint16_t cmd_port, std::uint8_t irq);
+Result<Bytes> rtc_device(std::uint16_t port, std::uint8_t irq);  // PNP0B00: the CMOS RTC
 // Name (\_S5, Package () {slp_typ, 0}): the SLP_TYP the guest writes to sleep control for soft-off.
-Bytes sleep_state_s5(std::uint8_t slp_typ);
+Result<Bytes> sleep_state_s5(std::uint8_t slp_typ);
 
 // A set of tables placed from `base` upwards in one blob: the RSDP first, then the XSDT and the
 // tables it lists (the DSDT through the FADT).

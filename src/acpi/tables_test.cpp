@@ -29,8 +29,8 @@ void expect_table(const Bytes& t, const char* sig) {
 const PowerPorts kPorts{.sleep_control = 0x600, .sleep_status = 0x601, .reset = 0x602, .reset_value = 0x0f};
 
 std::vector<Bytes> pc_dsdt_terms() {
-  return {com_port_device("COM1", 1, 0x3f8, 4), i8042_device(0x60, 0x64, 1), rtc_device(0x70, 8),
-          pvpanic_device(0x505), sleep_state_s5(5)};
+  return {*com_port_device("COM1", 1, 0x3f8, 4), *i8042_device(0x60, 0x64, 1), *rtc_device(0x70, 8),
+          *pvpanic_device(0x505), *sleep_state_s5(5)};
 }
 
 TEST(AcpiTables, RsdpChecksumsAndPointsAtTheXsdt) {

@@ -98,47 +98,53 @@ Result<HttpResponse> Controller::route(const HttpRequest& r) {
   } else if (m == "PUT" || m == "PATCH") {
     const bool put = m == "PUT";
     if (p == "/machine-config") {
-      const json body = KILN_TRY(parse_body(r));
-      KILN_TRY(pre_boot());
-      config_.machine_config = KILN_TRY(machine_config_from_json(body, config_.machine_config, put));
+      KILN_ASSIGN(const json body, parse_body(r));
+      KILN_CHECK(pre_boot());
+      KILN_ASSIGN(config_.machine_config, machine_config_from_json(body, config_.machine_config, put));
       backend_.machine_config_changed(config_.machine_config);
       return no_content();
     }
     if (put && p == "/boot-source") {
-      const json body = KILN_TRY(parse_body(r));
-      KILN_TRY(pre_boot());
-      config_.boot_source = KILN_TRY(boot_source_from_json(body));
+      KILN_ASSIGN(const json body, parse_body(r));
+      KILN_CHECK(pre_boot());
+      KILN_ASSIGN(config_.boot_source, boot_source_from_json(body));
       boot_source_set_ = true;
       return no_content();
     }
     if (put && p == "/cpu-config") {
-      const json body = KILN_TRY(parse_body(r));
-      KILN_TRY(pre_boot());
-      // Parsed before the CpuConfig is built: KILN_TRY returns from inside a statement expression,
-      // and clang leaks what an aggregate initializer had built by then.
-      auto parsed = KILN_TRY(cpu_template_from_json(body, "cpu-config"));
+      KILN_ASSIGN(const json body, parse_body(r));
+      KILN_CHECK(pre_boot());
+      // Parsed before the CpuConfig is built: a return from the middle of building an aggregate (as
+      // the old statement-expression KILN_TRY allowed) leaked what it had built so far under clang.
+      KILN_ASSIGN(auto parsed, cpu_template_from_json(body, "cpu-config"));
       config_.cpu_config = CpuConfig{body, std::move(parsed)};
       return no_content();
     }
     if (put && p == "/logger") {
-      const json body = KILN_TRY(parse_body(r));
-      KILN_TRY(pre_boot());
-      auto logger = KILN_TRY(logger_config_from_json(body));
-      KILN_TRY(with_where(backend_.configure_logger(logger), "logger"));
+      KILN_ASSIGN(const json body, parse_body(r));
+      KILN_CHECK(pre_boot());
+      KILN_ASSIGN(auto logger, logger_config_from_json(body));
+      KILN_CHECK(with_where(backend_.configure_logger(logger), "logger"));
       config_.logger = std::move(logger);
       return no_content();
     }
     if (put && p == "/metrics") {
-      const json body = KILN_TRY(parse_body(r));
-      KILN_TRY(pre_boot());
+      KILN_ASSIGN(const json body, parse_body(r));
+      KILN_CHECK(pre_boot());
       if (config_.metrics) return plain_error("metrics: already configured; the metrics path can be set once");
-      auto metrics = KILN_TRY(metrics_config_from_json(body));
-      KILN_TRY(with_where(backend_.configure_metrics(metrics), "metrics"));
+      KILN_ASSIGN(auto metrics, metrics_config_from_json(body));
+      KILN_CHECK(with_where(backend_.configure_metrics(metrics), "metrics"));
       config_.metrics = std::move(metrics);
       return no_content();
     }
-    if (put && p == "/actions") return put_action(KILN_TRY(parse_body(r)));
-    if (!put && p == "/vm") return patch_vm(KILN_TRY(parse_body(r)));
+    if (put && p == "/actions") {
+      KILN_ASSIGN(const nlohmann::json body, parse_body(r));
+      return put_action(body);
+    }
+    if (!put && p == "/vm") {
+      KILN_ASSIGN(const nlohmann::json body, parse_body(r));
+      return patch_vm(body);
+    }
   }
   if (const auto* missing = missing_resource(p))
     return plain_error("kiln has no {} yet: {} {} is not supported by this version", missing->what, m, p);
@@ -148,16 +154,16 @@ Result<HttpResponse> Controller::route(const HttpRequest& r) {
 Result<HttpResponse> Controller::put_action(const json& body) {
   if (!body.is_object() || !body.contains("action_type") || !body.at("action_type").is_string())
     return plain_error("actions: action_type is required: InstanceStart, SendCtrlAltDel or FlushMetrics");
-  KILN_TRY(only_fields(body, "actions", {"action_type"}));
+  KILN_CHECK(only_fields(body, "actions", {"action_type"}));
   const std::string type = body.at("action_type").get<std::string>();
   if (type == "InstanceStart") {
-    KILN_TRY(instance_start());
+    KILN_CHECK(instance_start());
   } else if (type == "SendCtrlAltDel") {
-    KILN_TRY(post_boot());
-    KILN_TRY(with_where(backend_.send_ctrl_alt_del(), "SendCtrlAltDel"));
+    KILN_CHECK(post_boot());
+    KILN_CHECK(with_where(backend_.send_ctrl_alt_del(), "SendCtrlAltDel"));
   } else if (type == "FlushMetrics") {
     if (!config_.metrics) return plain_error("FlushMetrics: no metrics path; PUT /metrics with metrics_path first");
-    KILN_TRY(with_where(backend_.flush_metrics(), "FlushMetrics"));
+    KILN_CHECK(with_where(backend_.flush_metrics(), "FlushMetrics"));
   } else {
     return plain_error("actions.action_type '{}': expected InstanceStart, SendCtrlAltDel or FlushMetrics", type);
   }
@@ -167,34 +173,34 @@ Result<HttpResponse> Controller::put_action(const json& body) {
 Result<HttpResponse> Controller::patch_vm(const json& body) {
   if (!body.is_object() || !body.contains("state") || !body.at("state").is_string())
     return plain_error("vm: state is required: Paused or Resumed");
-  KILN_TRY(only_fields(body, "vm", {"state"}));
+  KILN_CHECK(only_fields(body, "vm", {"state"}));
   const std::string want = body.at("state").get<std::string>();
   if (want != "Paused" && want != "Resumed") return plain_error("vm.state '{}': expected Paused or Resumed", want);
-  KILN_TRY(post_boot());
+  KILN_CHECK(post_boot());
   if (want == "Paused" && state_ == VmState::kRunning) {
-    KILN_TRY(with_where(backend_.pause(), "pause"));
+    KILN_CHECK(with_where(backend_.pause(), "pause"));
     state_ = VmState::kPaused;
   } else if (want == "Resumed" && state_ == VmState::kPaused) {
-    KILN_TRY(with_where(backend_.resume(), "resume"));
+    KILN_CHECK(with_where(backend_.resume(), "resume"));
     state_ = VmState::kRunning;
   }
   return no_content();
 }
 
 Result<void> Controller::instance_start() {
-  KILN_TRY(pre_boot());
+  KILN_CHECK(pre_boot());
   if (!boot_source_set_)
     return plain_error("InstanceStart: no kernel to boot; PUT /boot-source with kernel_image_path first");
-  KILN_TRY(validate(config_));
-  KILN_TRY(with_where(backend_.start(config_), "InstanceStart"));
+  KILN_CHECK(validate(config_));
+  KILN_CHECK(with_where(backend_.start(config_), "InstanceStart"));
   state_ = VmState::kRunning;
   return {};
 }
 
 Result<void> Controller::start_from_config(VmConfig config) {
   std::lock_guard lock(mu_);
-  if (config.logger) KILN_TRY(with_where(backend_.configure_logger(*config.logger), "logger"));
-  if (config.metrics) KILN_TRY(with_where(backend_.configure_metrics(*config.metrics), "metrics"));
+  if (config.logger) KILN_CHECK(with_where(backend_.configure_logger(*config.logger), "logger"));
+  if (config.metrics) KILN_CHECK(with_where(backend_.configure_metrics(*config.metrics), "metrics"));
   config_ = std::move(config);
   boot_source_set_ = true;
   return instance_start();

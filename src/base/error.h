@@ -47,12 +47,23 @@ template <class... Args>
 
 }  // namespace kiln
 
-// Propagate an error from an expression returning Result<T>; yields the value otherwise.
-#define KILN_TRY(expr)                                   \
-  __extension__({                                        \
-    auto kiln_try_result_ = (expr);                      \
-    if (!kiln_try_result_) {                             \
-      return std::unexpected(std::move(kiln_try_result_).error()); \
-    }                                                    \
-    std::move(kiln_try_result_).value();                 \
-  })
+// Error propagation in standard C++ (no statement expressions: a `return` from inside one skips
+// the destructors of what the enclosing expression had built, as clang showed). Both are
+// statements; anything else spells the check out.
+//
+//   KILN_CHECK(expr);             returns the error of `expr` (a Result<T>), if it has one
+//   KILN_ASSIGN(decl, expr);      the same, else `decl = the value`: `auto x`, `const T y`, `out.field`
+#define KILN_CHECK(...)                                                          \
+  do {                                                                           \
+    if (auto&& kiln_check_result_ = (__VA_ARGS__); !kiln_check_result_)         \
+      return std::unexpected(std::move(kiln_check_result_).error());            \
+  } while (0)
+#define KILN_CONCAT_INNER(a, b) a##b
+#define KILN_CONCAT(a, b) KILN_CONCAT_INNER(a, b)
+// __COUNTER__ is taken once, here, so that every use of the temporary's name is the same name.
+#define KILN_ASSIGN(decl, ...) KILN_ASSIGN_N(__COUNTER__, decl, __VA_ARGS__)
+#define KILN_ASSIGN_N(n, decl, ...) KILN_ASSIGN_IMPL(KILN_CONCAT(kiln_assign_result_, n), decl, __VA_ARGS__)
+#define KILN_ASSIGN_IMPL(tmp, decl, ...)                    \
+  auto tmp = (__VA_ARGS__);                                 \
+  if (!tmp) return std::unexpected(std::move(tmp).error()); \
+  decl = std::move(*tmp)

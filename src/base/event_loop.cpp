@@ -84,7 +84,7 @@ Result<EventLoop::TimerId> EventLoop::add_timer(std::chrono::nanoseconds after, 
   if (::timerfd_settime(tfd.get(), 0, &its, nullptr) != 0) return errno_error("timerfd_settime");
   const int fd = tfd.get();
   const bool periodic = period.count() > 0;
-  KILN_TRY(add(fd, EPOLLIN, [this, fd, periodic, fn = std::move(fn)](std::uint32_t) {
+  KILN_CHECK(add(fd, EPOLLIN, [this, fd, periodic, fn = std::move(fn)](std::uint32_t) {
     std::uint64_t expirations = 0;
     if (::read(fd, &expirations, sizeof(expirations)) != sizeof(expirations)) return;  // cancelled meanwhile
     fn();
@@ -104,7 +104,7 @@ Result<void> EventLoop::cancel_timer(TimerId id) {
     fd = std::move(it->second);
     timers_.erase(it);
   }
-  KILN_TRY(remove(fd.get()));
+  KILN_CHECK(remove(fd.get()));
   return {};  // fd closes here, after epoll forgot it
 }
 

@@ -52,7 +52,7 @@ Result<void> configure_log_output(const LogOutput& out) {
   if (out.path.empty()) {
     logger = std::make_shared<spdlog::logger>("kiln", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   } else {
-    UniqueFd fd = KILN_TRY(open_output(out.path, "log_path"));
+    KILN_ASSIGN(UniqueFd fd, open_output(out.path, "log_path"));
     logger = std::make_shared<spdlog::logger>("kiln", std::make_shared<FdSink>(std::move(fd)));
   }
   std::string pattern = "%Y-%m-%dT%H:%M:%S.%f [kiln]";

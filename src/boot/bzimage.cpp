@@ -36,7 +36,7 @@ Result<LoadedKernel> load_bzimage(const GuestMemory& mem, std::span<const std::b
   const std::uint64_t need = std::max<std::uint64_t>(payload, hdr.init_size);
   if (!mem.contains(GuestAddress{load}, need))
     return plain_error("--memory: too small for this kernel: it needs {} MiB above 1 MiB", (need >> 20) + 1);
-  KILN_TRY(mem.write(GuestAddress{load}, kernel.subspan(setup_size)));
+  KILN_CHECK(mem.write(GuestAddress{load}, kernel.subspan(setup_size)));
 
   BootParams bp{};
   // The header runs from 0x1f1 to 0x202 + the byte at 0x201 (the jump's offset).
@@ -47,7 +47,7 @@ Result<LoadedKernel> load_bzimage(const GuestMemory& mem, std::span<const std::b
   bp.hdr.heap_end_ptr = 0xfe00;
   bp.hdr.vid_mode = 0xffff;  // normal
   bp.hdr.code32_start = static_cast<std::uint32_t>(load);
-  KILN_TRY(mem.write_obj(GuestAddress{x86::kZeroPageAddr}, bp));
+  KILN_CHECK(mem.write_obj(GuestAddress{x86::kZeroPageAddr}, bp));
 
   return LoadedKernel{KernelFormat::kBzImage, x86::EntryMode::kLinux64, load + 0x200, x86::kZeroPageAddr,
                       load + need, std::nullopt};

@@ -66,8 +66,8 @@ Result<LoadedKernel> load_elf_pvh(const GuestMemory& mem, std::span<const std::b
     if (!mem.contains(GuestAddress{ph.p_paddr}, ph.p_memsz))
       return plain_error("--memory: too small for this kernel: segment {} needs {:#x}..{:#x}", i, ph.p_paddr,
                          ph.p_paddr + ph.p_memsz);
-    KILN_TRY(mem.write(GuestAddress{ph.p_paddr}, bytes));
-    KILN_TRY(mem.fill(GuestAddress{ph.p_paddr + ph.p_filesz}, std::byte{0}, ph.p_memsz - ph.p_filesz));
+    KILN_CHECK(mem.write(GuestAddress{ph.p_paddr}, bytes));
+    KILN_CHECK(mem.fill(GuestAddress{ph.p_paddr + ph.p_filesz}, std::byte{0}, ph.p_memsz - ph.p_filesz));
     kernel_end = std::max(kernel_end, ph.p_paddr + ph.p_memsz);
     segments.emplace_back(ph.p_paddr, ph.p_memsz);
   }

@@ -57,27 +57,27 @@ Result<std::uint64_t> place_initrd(const GuestMemory& mem, std::uint64_t kernel_
 Result<LoadedKernel> load_linux(const GuestMemory& mem, std::span<const std::byte> kernel,
                                 std::span<const std::byte> initrd, std::string_view cmdline,
                                 std::optional<std::uint64_t> rsdp_addr) {
-  const KernelFormat fmt = KILN_TRY(detect_kernel_format(kernel));
+  KILN_ASSIGN(const KernelFormat fmt, detect_kernel_format(kernel));
   if (cmdline.size() + 1 > x86::kCmdlineMax)
     return plain_error("--cmdline: {} bytes is longer than the {} kiln has room for", cmdline.size(),
                        x86::kCmdlineMax - 1);
-  LoadedKernel k = fmt == KernelFormat::kBzImage ? KILN_TRY(load_bzimage(mem, kernel)) : KILN_TRY(load_elf_pvh(mem, kernel));
+  KILN_ASSIGN(LoadedKernel k, fmt == KernelFormat::kBzImage ? load_bzimage(mem, kernel) : load_elf_pvh(mem, kernel));
 
   // The command line.
-  KILN_TRY(mem.fill(GuestAddress{x86::kCmdlineAddr}, std::byte{0}, x86::kCmdlineMax));
-  KILN_TRY(mem.write(GuestAddress{x86::kCmdlineAddr}, std::as_bytes(std::span(cmdline.data(), cmdline.size()))));
+  KILN_CHECK(mem.fill(GuestAddress{x86::kCmdlineAddr}, std::byte{0}, x86::kCmdlineMax));
+  KILN_CHECK(mem.write(GuestAddress{x86::kCmdlineAddr}, std::as_bytes(std::span(cmdline.data(), cmdline.size()))));
 
   const auto map = memory_map(mem);
   if (fmt == KernelFormat::kBzImage) {
-    auto bp = KILN_TRY(mem.read_obj<BootParams>(GuestAddress{k.boot_info_addr}));
+    KILN_ASSIGN(auto bp, mem.read_obj<BootParams>(GuestAddress{k.boot_info_addr}));
     if (bp.hdr.version >= 0x206 && cmdline.size() + 1 > bp.hdr.cmdline_size + 1ull)
       return plain_error("--cmdline: {} bytes is longer than this kernel accepts ({})", cmdline.size(),
                          bp.hdr.cmdline_size);
     bp.hdr.cmd_line_ptr = static_cast<std::uint32_t>(x86::kCmdlineAddr);
     if (!initrd.empty()) {
       const std::uint64_t limit = bp.hdr.initrd_addr_max != 0 ? bp.hdr.initrd_addr_max + 1ull : 0x3800'0000ull;
-      const std::uint64_t addr = KILN_TRY(place_initrd(mem, k.kernel_end, limit, initrd.size()));
-      KILN_TRY(mem.write(GuestAddress{addr}, initrd));
+      KILN_ASSIGN(const std::uint64_t addr, place_initrd(mem, k.kernel_end, limit, initrd.size()));
+      KILN_CHECK(mem.write(GuestAddress{addr}, initrd));
       bp.hdr.ramdisk_image = static_cast<std::uint32_t>(addr);
       bp.hdr.ramdisk_size = static_cast<std::uint32_t>(initrd.size());
       k.initrd = {addr, initrd.size()};
@@ -85,7 +85,7 @@ Result<LoadedKernel> load_linux(const GuestMemory& mem, std::span<const std::byt
     if (rsdp_addr) bp.acpi_rsdp_addr = *rsdp_addr;
     bp.e820_entries = static_cast<std::uint8_t>(map.size());
     for (std::size_t i = 0; i < map.size(); ++i) bp.e820_table[i] = {map[i].addr, map[i].size, map[i].type};
-    KILN_TRY(mem.write_obj(GuestAddress{k.boot_info_addr}, bp));
+    KILN_CHECK(mem.write_obj(GuestAddress{k.boot_info_addr}, bp));
   } else {
     HvmStartInfo si{};
     si.magic = kHvmStartMagic;
@@ -94,20 +94,20 @@ Result<LoadedKernel> load_linux(const GuestMemory& mem, std::span<const std::byt
     const std::uint64_t modlist = x86::kPvhStartInfoAddr + sizeof(HvmStartInfo);
     const std::uint64_t memmap = modlist + sizeof(HvmModlistEntry);
     if (!initrd.empty()) {
-      const std::uint64_t addr = KILN_TRY(place_initrd(mem, k.kernel_end, ~0ull, initrd.size()));
-      KILN_TRY(mem.write(GuestAddress{addr}, initrd));
-      KILN_TRY(mem.write_obj(GuestAddress{modlist}, HvmModlistEntry{addr, initrd.size(), 0, 0}));
+      KILN_ASSIGN(const std::uint64_t addr, place_initrd(mem, k.kernel_end, ~0ull, initrd.size()));
+      KILN_CHECK(mem.write(GuestAddress{addr}, initrd));
+      KILN_CHECK(mem.write_obj(GuestAddress{modlist}, HvmModlistEntry{addr, initrd.size(), 0, 0}));
       si.nr_modules = 1;
       si.modlist_paddr = modlist;
       k.initrd = {addr, initrd.size()};
     }
     for (std::size_t i = 0; i < map.size(); ++i)
-      KILN_TRY(mem.write_obj(GuestAddress{memmap + i * sizeof(HvmMemmapEntry)},
+      KILN_CHECK(mem.write_obj(GuestAddress{memmap + i * sizeof(HvmMemmapEntry)},
                              HvmMemmapEntry{map[i].addr, map[i].size, map[i].type, 0}));
     si.memmap_paddr = memmap;
     if (rsdp_addr) si.rsdp_paddr = *rsdp_addr;
     si.memmap_entries = static_cast<std::uint32_t>(map.size());
-    KILN_TRY(mem.write_obj(GuestAddress{k.boot_info_addr}, si));
+    KILN_CHECK(mem.write_obj(GuestAddress{k.boot_info_addr}, si));
   }
   return k;
 }

@@ -140,10 +140,12 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
     for (char& ch : cmd.log_level) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (config_file.empty()) {
       cmd.start_now = false;
-      c.kiln.serial = KILN_TRY(parse_serial(top_serial));
+      KILN_ASSIGN(c.kiln.serial, parse_serial(top_serial));
     } else {
-      c = KILN_TRY(read_config_file(config_file));
-      if (app.count("--serial") > 0) c.kiln.serial = KILN_TRY(parse_serial(top_serial));
+      KILN_ASSIGN(c, read_config_file(config_file));
+      if (app.count("--serial") > 0) {
+        KILN_ASSIGN(c.kiln.serial, parse_serial(top_serial));
+      }
     }
     if (top_boot_timer) c.kiln.boot_timer = true;
     return cmd;
@@ -151,12 +153,14 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
 
   if (!initrd.empty()) c.boot_source.initrd_path = initrd;
   if (run->count("--cmdline") > 0) c.boot_source.boot_args = cmdline;
-  c.machine_config.mem_size_mib = KILN_TRY(parse_mem_size_mib(memory));
-  c.machine_config.cpu_template = KILN_TRY(parse_cpu_template_name(cpu_template));
-  c.kiln.serial = KILN_TRY(parse_serial(serial));
+  KILN_ASSIGN(c.machine_config.mem_size_mib, parse_mem_size_mib(memory));
+  KILN_ASSIGN(c.machine_config.cpu_template, parse_cpu_template_name(cpu_template));
+  KILN_ASSIGN(c.kiln.serial, parse_serial(serial));
   c.kiln.host_kernel_args = !no_host_args;
-  if (!cpu_config_file.empty()) c.cpu_config = KILN_TRY(read_cpu_config_file(cpu_config_file));
-  KILN_TRY(validate(c));
+  if (!cpu_config_file.empty()) {
+    KILN_ASSIGN(c.cpu_config, read_cpu_config_file(cpu_config_file));
+  }
+  KILN_CHECK(validate(c));
   return cmd;
 }
 

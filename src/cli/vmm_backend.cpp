@@ -28,12 +28,12 @@ Result<void> VmmBackend::configure_logger(const LoggerConfig& config) {
 }
 
 Result<void> VmmBackend::configure_metrics(const MetricsConfig& config) {
-  UniqueFd fd = KILN_TRY(open_output(config.metrics_path, "metrics_path"));
+  KILN_ASSIGN(UniqueFd fd, open_output(config.metrics_path, "metrics_path"));
   {
     std::lock_guard lock(mu_);
     metrics_fd_ = std::move(fd);
   }
-  metrics_timer_ = KILN_TRY(loop_.add_timer(metrics_period_, metrics_period_, [this] { (void)write_metrics_line(); }));
+  KILN_ASSIGN(metrics_timer_, loop_.add_timer(metrics_period_, metrics_period_, [this] { (void)write_metrics_line(); }));
   return {};
 }
 
@@ -65,7 +65,7 @@ Result<void> VmmBackend::start(const VmConfig& config) {
     machine_config_changed(config.machine_config);  // for the next InstanceStart
     return std::unexpected(machine.error());
   }
-  KILN_TRY((*machine)->start());
+  KILN_CHECK((*machine)->start());
   {
     std::lock_guard lock(mu_);
     machine_ = std::move(*machine);

@@ -8,18 +8,18 @@ using nlohmann::json;
 
 Result<BootSource> boot_source_from_json(const json& b) {
   BootSource out;
-  KILN_TRY(only_fields(b, "boot-source", {"kernel_image_path", "initrd_path", "boot_args"}));
+  KILN_CHECK(only_fields(b, "boot-source", {"kernel_image_path", "initrd_path", "boot_args"}));
   if (!b.contains("kernel_image_path")) return plain_error("boot-source.kernel_image_path is required");
-  KILN_TRY(get_field(b, "boot-source", "kernel_image_path", out.kernel_image_path));
+  KILN_CHECK(get_field(b, "boot-source", "kernel_image_path", out.kernel_image_path));
   if (out.kernel_image_path.empty())
     return plain_error("boot-source.kernel_image_path: empty; give the path of a bzImage or ELF vmlinux");
   std::string s;
   if (b.contains("initrd_path") && !b.at("initrd_path").is_null()) {
-    KILN_TRY(get_field(b, "boot-source", "initrd_path", s));
+    KILN_CHECK(get_field(b, "boot-source", "initrd_path", s));
     out.initrd_path = s;
   }
   if (b.contains("boot_args") && !b.at("boot_args").is_null()) {
-    KILN_TRY(get_field(b, "boot-source", "boot_args", s));
+    KILN_CHECK(get_field(b, "boot-source", "boot_args", s));
     out.boot_args = s;
   }
   return out;

@@ -34,7 +34,7 @@ Result<std::uint64_t> number_field(const json& obj, const std::string& where, co
 }
 
 Result<std::uint32_t> u32_field(const json& obj, const std::string& where, const char* name, bool required) {
-  const std::uint64_t n = KILN_TRY(number_field(obj, where, name, required));
+  KILN_ASSIGN(const std::uint64_t n, number_field(obj, where, name, required));
   if (n > 0xffff'ffff) return plain_error("{}.{}: {:#x} does not fit in 32 bits", where, name, n);
   return static_cast<std::uint32_t>(n);
 }
@@ -51,7 +51,7 @@ Result<x86::Bitmap> bitmap_field(const json& obj, const std::string& where, int 
 
 Result<x86::CpuTemplate> cpu_template_from_json(const json& j, std::string_view where_sv) {
   const std::string where(where_sv);
-  KILN_TRY(only_fields(j, where, {"kvm_capabilities", "cpuid_modifiers", "msr_modifiers", "vcpu_features",
+  KILN_CHECK(only_fields(j, where, {"kvm_capabilities", "cpuid_modifiers", "msr_modifiers", "vcpu_features",
                                   "reg_modifiers"}));
   for (const char* arm : {"vcpu_features", "reg_modifiers"})
     if (j.contains(arm) && !(j.at(arm).is_array() && j.at(arm).empty()))
@@ -67,16 +67,16 @@ Result<x86::CpuTemplate> cpu_template_from_json(const json& j, std::string_view 
     for (std::size_t i = 0; i < mods.size(); ++i) {
       const std::string w = fmt::format("{}.cpuid_modifiers[{}]", where, i);
       const json& m = mods[i];
-      KILN_TRY(only_fields(m, w, {"leaf", "subleaf", "flags", "modifiers"}));
-      const std::uint32_t leaf = KILN_TRY(u32_field(m, w, "leaf", true));
-      const std::uint32_t subleaf = KILN_TRY(u32_field(m, w, "subleaf", false));
-      const std::uint32_t flags = KILN_TRY(u32_field(m, w, "flags", false));
+      KILN_CHECK(only_fields(m, w, {"leaf", "subleaf", "flags", "modifiers"}));
+      KILN_ASSIGN(const std::uint32_t leaf, u32_field(m, w, "leaf", true));
+      KILN_ASSIGN(const std::uint32_t subleaf, u32_field(m, w, "subleaf", false));
+      KILN_ASSIGN(const std::uint32_t flags, u32_field(m, w, "flags", false));
       if (!m.contains("modifiers") || !m.at("modifiers").is_array())
         return plain_error("{}.modifiers: expected an array of {{\"register\", \"bitmap\"}}", w);
       const json& regs = m.at("modifiers");
       for (std::size_t r = 0; r < regs.size(); ++r) {
         const std::string rw = fmt::format("{}.modifiers[{}]", w, r);
-        KILN_TRY(only_fields(regs[r], rw, {"register", "bitmap"}));
+        KILN_CHECK(only_fields(regs[r], rw, {"register", "bitmap"}));
         const json given = regs[r].value("register", json());  // any type: a wrong one is named below
         const std::string reg = given.is_string() ? given.get<std::string>() : std::string();
         x86::CpuidRegister cr;
@@ -85,7 +85,8 @@ Result<x86::CpuTemplate> cpu_template_from_json(const json& j, std::string_view 
         else if (reg == "ecx") cr = x86::CpuidRegister::kEcx;
         else if (reg == "edx") cr = x86::CpuidRegister::kEdx;
         else return plain_error("{}.register: expected eax, ebx, ecx or edx, got {}", rw, given.dump());
-        t.cpuid.push_back({leaf, subleaf, flags, cr, KILN_TRY(bitmap_field(regs[r], rw, 32))});
+        KILN_ASSIGN(const x86::Bitmap bits, bitmap_field(regs[r], rw, 32));
+        t.cpuid.push_back({leaf, subleaf, flags, cr, bits});
       }
     }
   }
@@ -94,8 +95,10 @@ Result<x86::CpuTemplate> cpu_template_from_json(const json& j, std::string_view 
     if (!mods.is_array()) return plain_error("{}.msr_modifiers: expected an array", where);
     for (std::size_t i = 0; i < mods.size(); ++i) {
       const std::string w = fmt::format("{}.msr_modifiers[{}]", where, i);
-      KILN_TRY(only_fields(mods[i], w, {"addr", "bitmap"}));
-      t.msrs.push_back({KILN_TRY(u32_field(mods[i], w, "addr", true)), KILN_TRY(bitmap_field(mods[i], w, 64))});
+      KILN_CHECK(only_fields(mods[i], w, {"addr", "bitmap"}));
+      KILN_ASSIGN(const std::uint32_t addr, u32_field(mods[i], w, "addr", true));
+      KILN_ASSIGN(const x86::Bitmap bits, bitmap_field(mods[i], w, 64));
+      t.msrs.push_back({addr, bits});
     }
   }
   return t;

@@ -15,14 +15,14 @@ Result<SerialConfig> parse_serial(std::string_view text) {
 
 Result<KilnConfig> kiln_config_from_json(const json& k) {
   KilnConfig out;
-  KILN_TRY(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args"}));
+  KILN_CHECK(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args"}));
   if (k.contains("serial")) {
     std::string s;
-    KILN_TRY(get_field(k, "kiln", "serial", s));
-    out.serial = KILN_TRY(parse_serial(s));
+    KILN_CHECK(get_field(k, "kiln", "serial", s));
+    KILN_ASSIGN(out.serial, parse_serial(s));
   }
-  KILN_TRY(get_field(k, "kiln", "boot_timer", out.boot_timer));
-  KILN_TRY(get_field(k, "kiln", "host_kernel_args", out.host_kernel_args));
+  KILN_CHECK(get_field(k, "kiln", "boot_timer", out.boot_timer));
+  KILN_CHECK(get_field(k, "kiln", "host_kernel_args", out.host_kernel_args));
   return out;
 }
 

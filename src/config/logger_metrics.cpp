@@ -10,11 +10,11 @@ using nlohmann::json;
 
 Result<LoggerConfig> logger_config_from_json(const json& j) {
   LoggerConfig out;
-  KILN_TRY(only_fields(j, "logger", {"log_path", "level", "show_level", "show_log_origin", "module"}));
-  KILN_TRY(get_field(j, "logger", "log_path", out.log_path));
-  KILN_TRY(get_field(j, "logger", "level", out.level));
-  KILN_TRY(get_field(j, "logger", "show_level", out.show_level));
-  KILN_TRY(get_field(j, "logger", "show_log_origin", out.show_log_origin));
+  KILN_CHECK(only_fields(j, "logger", {"log_path", "level", "show_level", "show_log_origin", "module"}));
+  KILN_CHECK(get_field(j, "logger", "log_path", out.log_path));
+  KILN_CHECK(get_field(j, "logger", "level", out.level));
+  KILN_CHECK(get_field(j, "logger", "show_level", out.show_level));
+  KILN_CHECK(get_field(j, "logger", "show_log_origin", out.show_log_origin));
   if (j.contains("module") && !j.at("module").is_null())
     return plain_error("logger.module: kiln logs every module to one logger; remove the field");
   if (!log_level_from_name(out.level))
@@ -24,9 +24,9 @@ Result<LoggerConfig> logger_config_from_json(const json& j) {
 
 Result<MetricsConfig> metrics_config_from_json(const json& j) {
   MetricsConfig out;
-  KILN_TRY(only_fields(j, "metrics", {"metrics_path"}));
+  KILN_CHECK(only_fields(j, "metrics", {"metrics_path"}));
   if (!j.contains("metrics_path")) return plain_error("metrics.metrics_path is required");
-  KILN_TRY(get_field(j, "metrics", "metrics_path", out.metrics_path));
+  KILN_CHECK(get_field(j, "metrics", "metrics_path", out.metrics_path));
   if (out.metrics_path.empty()) return plain_error("metrics.metrics_path: empty; give a file or FIFO path");
   return out;
 }

@@ -9,7 +9,7 @@ namespace kiln {
 using nlohmann::json;
 
 Result<MachineConfig> machine_config_from_json(const json& m, MachineConfig base, bool whole) {
-  KILN_TRY(only_fields(m, "machine-config",
+  KILN_CHECK(only_fields(m, "machine-config",
                        {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages", "cpu_template", "kiln_cpu_template",
                         "huge_pages"}));
   if (whole) {
@@ -23,16 +23,16 @@ Result<MachineConfig> machine_config_from_json(const json& m, MachineConfig base
   // are still taken there, but its answers put them in kiln_cpu_template.
   std::string fc_template;
   if (m.contains("cpu_template") && m.at("cpu_template").is_null()) fc_template = "None";
-  else KILN_TRY(get_field(m, "machine-config", "cpu_template", fc_template));
+  else KILN_CHECK(get_field(m, "machine-config", "cpu_template", fc_template));
   if (!fc_template.empty()) {
     if (fc_template != "None" && fc_template != "host" && fc_template != "minimal")
       return plain_error("machine-config.cpu_template: kiln has no static CPU template '{}'; use \"None\", or "
                          "kiln_cpu_template \"minimal\", or a custom template with PUT /cpu-config",
                          fc_template);
-    base.cpu_template = KILN_TRY(parse_cpu_template_name(fc_template));
+    KILN_ASSIGN(base.cpu_template, parse_cpu_template_name(fc_template));
   }
   std::string kiln_template;
-  KILN_TRY(get_field(m, "machine-config", "kiln_cpu_template", kiln_template));
+  KILN_CHECK(get_field(m, "machine-config", "kiln_cpu_template", kiln_template));
   if (kiln_template == "None") kiln_template = "host";
   if (!kiln_template.empty()) {
     if (!fc_template.empty() && fc_template != "None" && fc_template != kiln_template)
@@ -42,16 +42,16 @@ Result<MachineConfig> machine_config_from_json(const json& m, MachineConfig base
     if (!t) return plain_error("machine-config.kiln_cpu_template '{}': expected host or minimal", kiln_template);
     base.cpu_template = *t;
   }
-  KILN_TRY(get_field(m, "machine-config", "vcpu_count", base.vcpu_count));
-  KILN_TRY(get_field(m, "machine-config", "mem_size_mib", base.mem_size_mib));
-  KILN_TRY(get_field(m, "machine-config", "smt", base.smt));
-  KILN_TRY(get_field(m, "machine-config", "track_dirty_pages", base.track_dirty_pages));
+  KILN_CHECK(get_field(m, "machine-config", "vcpu_count", base.vcpu_count));
+  KILN_CHECK(get_field(m, "machine-config", "mem_size_mib", base.mem_size_mib));
+  KILN_CHECK(get_field(m, "machine-config", "smt", base.smt));
+  KILN_CHECK(get_field(m, "machine-config", "track_dirty_pages", base.track_dirty_pages));
   // Firecracker tracks dirty pages for diff snapshots; kiln has no snapshots yet, and taking the
   // setting without honouring it would let a client believe it.
   if (base.track_dirty_pages)
     return plain_error("machine-config.track_dirty_pages: kiln has no snapshots yet, so it does not track dirty "
                        "pages; leave it false");
-  KILN_TRY(validate(base));
+  KILN_CHECK(validate(base));
   return base;
 }
 

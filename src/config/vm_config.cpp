@@ -20,7 +20,7 @@ json to_json(const VmConfig& c) {
 
 Result<VmConfig> vm_config_from_json(const json& j) {
   VmConfig c;
-  KILN_TRY(only_fields(j, "config", {"boot-source", "machine-config", "drives", "network-interfaces", "kiln",
+  KILN_CHECK(only_fields(j, "config", {"boot-source", "machine-config", "drives", "network-interfaces", "kiln",
                                      "logger", "metrics", "vsock", "entropy", "balloon", "mmds-config",
                                      "cpu-config"}));
   for (const char* unsupported : {"vsock", "entropy", "balloon", "mmds-config"}) {
@@ -32,18 +32,24 @@ Result<VmConfig> vm_config_from_json(const json& j) {
       return plain_error("config: '{}' is not supported by this kiln yet; leave it empty", list);
   }
   if (!j.contains("boot-source")) return plain_error("config: 'boot-source' is required");
-  c.boot_source = KILN_TRY(boot_source_from_json(j.at("boot-source")));
-  if (j.contains("machine-config"))
-    c.machine_config = KILN_TRY(machine_config_from_json(j.at("machine-config"), MachineConfig{}, false));
-  if (j.contains("logger") && !j.at("logger").is_null()) c.logger = KILN_TRY(logger_config_from_json(j.at("logger")));
-  if (j.contains("metrics") && !j.at("metrics").is_null())
-    c.metrics = KILN_TRY(metrics_config_from_json(j.at("metrics")));
+  KILN_ASSIGN(c.boot_source, boot_source_from_json(j.at("boot-source")));
+  if (j.contains("machine-config")) {
+    KILN_ASSIGN(c.machine_config, machine_config_from_json(j.at("machine-config"), MachineConfig{}, false));
+  }
+  if (j.contains("logger") && !j.at("logger").is_null()) {
+    KILN_ASSIGN(c.logger, logger_config_from_json(j.at("logger")));
+  }
+  if (j.contains("metrics") && !j.at("metrics").is_null()) {
+    KILN_ASSIGN(c.metrics, metrics_config_from_json(j.at("metrics")));
+  }
   if (j.contains("cpu-config") && !j.at("cpu-config").is_null()) {
-    auto parsed = KILN_TRY(cpu_template_from_json(j.at("cpu-config"), "cpu-config"));  // before the aggregate: see controller.cpp
+    KILN_ASSIGN(auto parsed, cpu_template_from_json(j.at("cpu-config"), "cpu-config"));  // before the aggregate: see controller.cpp
     c.cpu_config = CpuConfig{j.at("cpu-config"), std::move(parsed)};
   }
-  if (j.contains("kiln")) c.kiln = KILN_TRY(kiln_config_from_json(j.at("kiln")));
-  KILN_TRY(validate(c));
+  if (j.contains("kiln")) {
+    KILN_ASSIGN(c.kiln, kiln_config_from_json(j.at("kiln")));
+  }
+  KILN_CHECK(validate(c));
   return c;
 }
 

@@ -281,7 +281,7 @@ Result<std::vector<std::byte>> Vcpu::get_sregs_raw() const {
 }
 
 Result<void> Vcpu::set_sregs_raw(std::span<const std::byte> sregs) const {
-  auto k = KILN_TRY(from_bytes<kvm_sregs>(sregs, "sregs"));
+  KILN_ASSIGN(auto k, from_bytes<kvm_sregs>(sregs, "sregs"));
   if (::ioctl(fd_.get(), KVM_SET_SREGS, &k) != 0) return errno_error("KVM_SET_SREGS");
   return {};
 }
@@ -337,7 +337,7 @@ Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> Vcpu::get_msrs(std:
 }
 
 Result<void> Vcpu::set_msrs(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& msrs) const {
-  const std::size_t set = KILN_TRY(set_msrs_until_refused(msrs));
+  KILN_ASSIGN(const std::size_t set, set_msrs_until_refused(msrs));
   if (set != msrs.size())
     return plain_error("KVM_SET_MSRS refused MSR {:#x} (the {}th of {})", msrs[set].first, set + 1, msrs.size());
   return {};
@@ -350,7 +350,7 @@ Result<std::vector<std::byte>> Vcpu::get_lapic() const {
 }
 
 Result<void> Vcpu::set_lapic(std::span<const std::byte> lapic) const {
-  auto s = KILN_TRY(from_bytes<kvm_lapic_state>(lapic, "lapic"));
+  KILN_ASSIGN(auto s, from_bytes<kvm_lapic_state>(lapic, "lapic"));
   if (::ioctl(fd_.get(), KVM_SET_LAPIC, &s) != 0) return errno_error("KVM_SET_LAPIC");
   return {};
 }
@@ -362,7 +362,7 @@ Result<std::vector<std::byte>> Vcpu::get_vcpu_events() const {
 }
 
 Result<void> Vcpu::set_vcpu_events(std::span<const std::byte> events) const {
-  auto ev = KILN_TRY(from_bytes<kvm_vcpu_events>(events, "vcpu events"));
+  KILN_ASSIGN(auto ev, from_bytes<kvm_vcpu_events>(events, "vcpu events"));
   // Everything KVM gave is valid to set back: NMI, SIPI vector and interrupt shadow included.
   ev.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR | KVM_VCPUEVENT_VALID_SHADOW;
   if (::ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &ev) != 0) return errno_error("KVM_SET_VCPU_EVENTS");
@@ -388,7 +388,7 @@ Result<std::vector<std::byte>> Vcpu::get_debugregs() const {
 }
 
 Result<void> Vcpu::set_debugregs(std::span<const std::byte> debugregs) const {
-  auto d = KILN_TRY(from_bytes<kvm_debugregs>(debugregs, "debug registers"));
+  KILN_ASSIGN(auto d, from_bytes<kvm_debugregs>(debugregs, "debug registers"));
   if (::ioctl(fd_.get(), KVM_SET_DEBUGREGS, &d) != 0) return errno_error("KVM_SET_DEBUGREGS");
   return {};
 }
@@ -396,32 +396,32 @@ Result<void> Vcpu::set_debugregs(std::span<const std::byte> debugregs) const {
 Result<VcpuState> Vcpu::save_state(std::span<const std::uint32_t> msr_indices) const {
   VcpuState s;
   // Events first: what is pending must be read before anything else could change it.
-  s.events = KILN_TRY(get_vcpu_events());
-  s.mp_state = KILN_TRY(get_mp_state());
-  s.regs = KILN_TRY(get_regs());
-  s.sregs = KILN_TRY(get_sregs_raw());
-  s.xsave = KILN_TRY(get_xsave());
-  s.xcrs = KILN_TRY(get_xcrs());
-  s.debugregs = KILN_TRY(get_debugregs());
-  s.lapic = KILN_TRY(get_lapic());
-  s.msrs = KILN_TRY(get_msrs(msr_indices));
-  s.tsc_khz = KILN_TRY(tsc_khz());
+  KILN_ASSIGN(s.events, get_vcpu_events());
+  KILN_ASSIGN(s.mp_state, get_mp_state());
+  KILN_ASSIGN(s.regs, get_regs());
+  KILN_ASSIGN(s.sregs, get_sregs_raw());
+  KILN_ASSIGN(s.xsave, get_xsave());
+  KILN_ASSIGN(s.xcrs, get_xcrs());
+  KILN_ASSIGN(s.debugregs, get_debugregs());
+  KILN_ASSIGN(s.lapic, get_lapic());
+  KILN_ASSIGN(s.msrs, get_msrs(msr_indices));
+  KILN_ASSIGN(s.tsc_khz, tsc_khz());
   return s;
 }
 
 Result<void> Vcpu::restore_state(const VcpuState& s) const {
   // The order Firecracker and QEMU use: the TSC rate before the MSRs (the TSC MSR scales with it),
   // sregs before the LAPIC (APIC base), the LAPIC before the events, the MP state last.
-  KILN_TRY(set_tsc_khz(s.tsc_khz));
-  KILN_TRY(set_regs(s.regs));
-  KILN_TRY(set_sregs_raw(s.sregs));
-  KILN_TRY(set_xsave(s.xsave));
-  KILN_TRY(set_xcrs(s.xcrs));
-  KILN_TRY(set_debugregs(s.debugregs));
-  KILN_TRY(set_lapic(s.lapic));
-  KILN_TRY(set_msrs(s.msrs));
-  KILN_TRY(set_vcpu_events(s.events));
-  KILN_TRY(set_mp_state(s.mp_state));
+  KILN_CHECK(set_tsc_khz(s.tsc_khz));
+  KILN_CHECK(set_regs(s.regs));
+  KILN_CHECK(set_sregs_raw(s.sregs));
+  KILN_CHECK(set_xsave(s.xsave));
+  KILN_CHECK(set_xcrs(s.xcrs));
+  KILN_CHECK(set_debugregs(s.debugregs));
+  KILN_CHECK(set_lapic(s.lapic));
+  KILN_CHECK(set_msrs(s.msrs));
+  KILN_CHECK(set_vcpu_events(s.events));
+  KILN_CHECK(set_mp_state(s.mp_state));
   return {};
 }
 

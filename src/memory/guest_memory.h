@@ -61,7 +61,7 @@ class GuestMemory {
     requires std::is_trivially_copyable_v<T>
   [[nodiscard]] Result<T> read_obj(GuestAddress gpa) const {
     T v;
-    KILN_TRY(read(gpa, std::as_writable_bytes(std::span(&v, 1))));
+    KILN_CHECK(read(gpa, std::as_writable_bytes(std::span(&v, 1))));
     return v;
   }
   template <class T>
@@ -75,13 +75,13 @@ class GuestMemory {
   template <class T>
     requires(std::is_integral_v<T> && (sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8))
   [[nodiscard]] Result<T> load_acquire(GuestAddress gpa) const {
-    std::byte* p = KILN_TRY(aligned_host_address(gpa, sizeof(T)));
+    KILN_ASSIGN(std::byte* p, aligned_host_address(gpa, sizeof(T)));
     return std::atomic_ref<T>(*reinterpret_cast<T*>(p)).load(std::memory_order_acquire);
   }
   template <class T>
     requires(std::is_integral_v<T> && (sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8))
   [[nodiscard]] Result<void> store_release(GuestAddress gpa, T value) const {
-    std::byte* p = KILN_TRY(aligned_host_address(gpa, sizeof(T)));
+    KILN_ASSIGN(std::byte* p, aligned_host_address(gpa, sizeof(T)));
     std::atomic_ref<T>(*reinterpret_cast<T*>(p)).store(value, std::memory_order_release);
     mark_dirty(gpa, sizeof(T));
     return {};

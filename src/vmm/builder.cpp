@@ -46,13 +46,14 @@ class KvmIrqLine : public IrqLine {
 // Everything that can be wrong with the user's input shows up here, before KVM is touched: the
 // config, and the images read and checked.
 Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config) {
-  KILN_TRY(validate(config));
+  KILN_CHECK(validate(config));
   GuestImages images;
-  images.kernel = KILN_TRY(boot::read_image_file(config.boot_source.kernel_image_path, "--kernel"));
+  KILN_ASSIGN(images.kernel, boot::read_image_file(config.boot_source.kernel_image_path, "--kernel"));
   if (auto fmt = boot::detect_kernel_format(images.kernel); !fmt)
     return std::unexpected(with_context(fmt.error(), "--kernel " + config.boot_source.kernel_image_path));
-  if (config.boot_source.initrd_path)
-    images.initrd = KILN_TRY(boot::read_image_file(*config.boot_source.initrd_path, "--initrd"));
+  if (config.boot_source.initrd_path) {
+    KILN_ASSIGN(images.initrd, boot::read_image_file(*config.boot_source.initrd_path, "--initrd"));
+  }
   const std::uint64_t mem_bytes = config.machine_config.mem_size_mib << 20;
   if (!images.initrd.empty() && images.initrd.size() >= mem_bytes)
     return plain_error("--initrd: the initrd ({} MiB) is larger than guest memory ({} MiB); raise --memory",
@@ -66,21 +67,21 @@ Result<void> VmBuilder::load_guest(Machine& m, const VmConfig& config, const Gue
   const std::string user = config.boot_source.boot_args.value_or(kDefaultBootArgs);
   m.cmdline_ = config.kiln.host_kernel_args ? boot::merge_cmdline(user, host_kernel_args(m.host_), &added) : user;
   if (const std::string dev = m.devices_.cmdline_args(); !dev.empty()) m.cmdline_ += " " + dev;
-  const auto rsdp = KILN_TRY(write_firmware_tables(
+  KILN_ASSIGN(const auto rsdp, write_firmware_tables(
       m.mem_, {.vcpu_count = config.machine_config.vcpu_count, .dsdt_devices = m.devices_.dsdt_terms()}));
-  loaded = KILN_TRY(boot::load_linux(m.mem_, images.kernel, images.initrd, m.cmdline_, rsdp));
+  KILN_ASSIGN(loaded, boot::load_linux(m.mem_, images.kernel, images.initrd, m.cmdline_, rsdp));
   return {};
 }
 
 
 Result<PreparedVm> PreparedVm::create(std::uint64_t mem_size_mib) {
-  auto kvm = KILN_TRY(kvm::Kvm::open());
-  auto vm = KILN_TRY(kvm.create_vm());
-  auto mem = KILN_TRY(GuestMemory::create(x86_ram_layout(mem_size_mib << 20)));
+  KILN_ASSIGN(auto kvm, kvm::Kvm::open());
+  KILN_ASSIGN(auto vm, kvm.create_vm());
+  KILN_ASSIGN(auto mem, GuestMemory::create(x86_ram_layout(mem_size_mib << 20)));
   auto registered = std::async(std::launch::async, [&] { return vm.register_memory(mem); });  // as in create()
   auto platform = vm.setup_platform();
-  KILN_TRY(registered.get());
-  KILN_TRY(std::move(platform));
+  KILN_CHECK(registered.get());
+  KILN_CHECK(std::move(platform));
   return PreparedVm{std::move(kvm), std::move(vm), std::move(mem), mem_size_mib};
 }
 
@@ -90,16 +91,30 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
   if (prepared && prepared->mem_size_mib != config.machine_config.mem_size_mib) prepared.reset();
   if (prepared) SPDLOG_DEBUG("using the VM prepared ahead ({} MiB registered)", prepared->mem_size_mib);
   const HostKind host = detect_host();
-  const GuestImages images = KILN_TRY(read_images(config));
-  auto mem = prepared ? std::move(prepared->mem)
-                      : KILN_TRY(GuestMemory::create(x86_ram_layout(config.machine_config.mem_size_mib << 20)));
+  KILN_ASSIGN(const GuestImages images, read_images(config));
+  std::optional<GuestMemory> mem;
+  if (prepared) {
+    mem = std::move(prepared->mem);
+  } else {
+    KILN_ASSIGN(mem, GuestMemory::create(x86_ram_layout(config.machine_config.mem_size_mib << 20)));
+  }
 
-  auto kvm = prepared ? std::move(prepared->kvm) : KILN_TRY(kvm::Kvm::open());
-  if (config.machine_config.vcpu_count > static_cast<std::uint32_t>(kvm.caps().max_vcpus))
+  std::optional<kvm::Kvm> kvm;
+  if (prepared) {
+    kvm = std::move(prepared->kvm);
+  } else {
+    KILN_ASSIGN(kvm, kvm::Kvm::open());
+  }
+  if (config.machine_config.vcpu_count > static_cast<std::uint32_t>(kvm->caps().max_vcpus))
     return plain_error("--cpus {}: this host's KVM allows at most {} vCPUs", config.machine_config.vcpu_count,
-                       kvm.caps().max_vcpus);
-  auto vm = prepared ? std::move(prepared->vm) : KILN_TRY(kvm.create_vm());
-  std::unique_ptr<Machine> m(new Machine(std::move(kvm), std::move(vm), std::move(mem)));
+                       kvm->caps().max_vcpus);
+  std::optional<kvm::Vm> vm;
+  if (prepared) {
+    vm = std::move(prepared->vm);
+  } else {
+    KILN_ASSIGN(vm, kvm->create_vm());
+  }
+  std::unique_ptr<Machine> m(new Machine(std::move(*kvm), std::move(*vm), std::move(*mem)));
   m->host_ = host;
   m->loop_ = io.loop;
   // Registering memory costs a fixed host-side wait (a memslot synchronization: 7-15 ms on
@@ -108,13 +123,13 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
   std::future<Result<void>> registered;  // none when the prepared VM has it all
   if (!prepared) {
     registered = std::async(std::launch::async, [&m] { return m->vm_.register_memory(m->mem_); });
-    KILN_TRY(m->vm_.setup_platform());
+    KILN_CHECK(m->vm_.setup_platform());
   }
   // The devices first, then what describes them: the firmware tables and the command line.
-  KILN_TRY(setup_devices(*m, config, io));
+  KILN_CHECK(setup_devices(*m, config, io));
   std::vector<std::string> added;
   boot::LoadedKernel loaded{};
-  KILN_TRY(load_guest(*m, config, images, added, loaded));
+  KILN_CHECK(load_guest(*m, config, images, added, loaded));
   if (host != HostKind::kHardware) {
     SPDLOG_INFO("host KVM: {}: guest kernel code is emulated here; kiln recovers from the instructions the "
                 "host cannot emulate and hides PV features that need hypercalls", host_name(host));
@@ -123,8 +138,8 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
                   "--no-host-args to add none)", fmt::join(added, " "));
   }
   SPDLOG_DEBUG("kernel: {}, entry {:#x}", loaded.describe(), loaded.entry);
-  KILN_TRY(setup_vcpus(*m, config, loaded));
-  if (registered.valid()) KILN_TRY(registered.get());
+  KILN_CHECK(setup_vcpus(*m, config, loaded));
+  if (registered.valid()) KILN_CHECK(registered.get());
   return m;
 }
 
@@ -146,23 +161,24 @@ Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, Machin
   m.com1_irq_ = std::make_unique<KvmIrqLine>(m.vm_, x86::kCom1Irq);
   m.serial_ = std::make_unique<Serial16550>(*m.com1_irq_, [&m](std::span<const std::byte> b) { m.console_->write(b); });
   m.serial_dev_ = std::make_shared<SerialPortDevice>(*m.serial_);
-  KILN_TRY(m.devices_.add_fixed_pio("COM1", m.serial_dev_, x86::kCom1Port, 8, x86::kCom1Irq,
-                                  acpi::com_port_device("COM1", 1, x86::kCom1Port, x86::kCom1Irq)));
+  KILN_ASSIGN(acpi::Bytes com1_dsdt, acpi::com_port_device("COM1", 1, x86::kCom1Port, x86::kCom1Irq));
+  KILN_CHECK(m.devices_.add_fixed_pio("COM1", m.serial_dev_, x86::kCom1Port, 8, x86::kCom1Irq, std::move(com1_dsdt)));
 
   m.kbd_irq_ = std::make_unique<KvmIrqLine>(m.vm_, x86::kI8042Irq);
   m.i8042_ = std::make_unique<I8042>([&m] { m.request_stop({VmEnd::kReset, 0, "reset through the i8042"}); },
                                    m.kbd_irq_.get());
   m.i8042_dev_ = std::make_shared<I8042Device>(*m.i8042_);
-  KILN_TRY(m.devices_.add_fixed_pio("i8042", m.i8042_dev_, x86::kI8042Port, 5, x86::kI8042Irq,
-                                  acpi::i8042_device(x86::kI8042Port, x86::kI8042Port + 4, x86::kI8042Irq)));
+  KILN_ASSIGN(acpi::Bytes i8042_dsdt, acpi::i8042_device(x86::kI8042Port, x86::kI8042Port + 4, x86::kI8042Irq));
+  KILN_CHECK(m.devices_.add_fixed_pio("i8042", m.i8042_dev_, x86::kI8042Port, 5, x86::kI8042Irq, std::move(i8042_dsdt)));
   m.rtc_ = std::make_unique<CmosRtc>();
-  KILN_TRY(m.devices_.add_fixed_pio("rtc", std::make_shared<CmosRtcDevice>(*m.rtc_), x86::kRtcPort, 2, x86::kRtcIrq,
-                                  acpi::rtc_device(x86::kRtcPort, x86::kRtcIrq)));
-  KILN_TRY(m.devices_.add_fixed_pio("debug-exit", std::make_shared<DebugExitDevice>([&m](std::uint8_t v) {
+  KILN_ASSIGN(acpi::Bytes rtc_dsdt, acpi::rtc_device(x86::kRtcPort, x86::kRtcIrq));
+  KILN_CHECK(m.devices_.add_fixed_pio("rtc", std::make_shared<CmosRtcDevice>(*m.rtc_), x86::kRtcPort, 2, x86::kRtcIrq,
+                                      std::move(rtc_dsdt)));
+  KILN_CHECK(m.devices_.add_fixed_pio("debug-exit", std::make_shared<DebugExitDevice>([&m](std::uint8_t v) {
                                     m.request_stop({VmEnd::kDebugExit, v, {}});
                                   }),
                                   x86::kDebugExitPort, 1));
-  KILN_TRY(m.devices_.add_fixed_pio(
+  KILN_CHECK(m.devices_.add_fixed_pio(
       "acpi-power",
       std::make_shared<AcpiPowerDevice>(
           AcpiPowerDevice::Callbacks{
@@ -176,14 +192,15 @@ Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, Machin
                                   limit.suppressed_note());
                   }}),
       x86::kAcpiPowerPort, AcpiPowerDevice::kSize));
-  KILN_TRY(m.devices_.add_fixed_pio(
+  KILN_ASSIGN(acpi::Bytes pvpanic_dsdt, acpi::pvpanic_device(x86::kPvPanicPort));
+  KILN_CHECK(m.devices_.add_fixed_pio(
       "pvpanic",
       std::make_shared<PvPanicDevice>(PvPanicDevice::Callbacks{
           .panicked = [&m] { m.request_stop({VmEnd::kPanic, 0, "reported through pvpanic"}); },
           .crash_loaded = [] { SPDLOG_INFO("the guest is starting its crash kernel (pvpanic)"); }}),
-      x86::kPvPanicPort, 1, std::nullopt, acpi::pvpanic_device(x86::kPvPanicPort)));
+      x86::kPvPanicPort, 1, std::nullopt, std::move(pvpanic_dsdt)));
   if (config.kiln.boot_timer) {
-    KILN_TRY(m.devices_.add_fixed_pio("boot-timer", std::make_shared<BootTimerDevice>([] {
+    KILN_CHECK(m.devices_.add_fixed_pio("boot-timer", std::make_shared<BootTimerDevice>([] {
                                       const auto now = std::chrono::steady_clock::now();
                                       const double ms =
                                           std::chrono::duration<double, std::milli>(now - process_start_time()).count();
@@ -201,8 +218,8 @@ Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, Machin
 
 Result<void> VmBuilder::setup_vcpus(Machine& m, const VmConfig& config, const boot::LoadedKernel& kernel) {
   const auto quirks = host_quirks(m.host_);
-  const auto supported = KILN_TRY(m.kvm_.supported_cpuid());
-  const auto boot = KILN_TRY(x86::setup_boot_cpu(m.mem_, kernel.mode, kernel.entry, kernel.boot_info_addr));
+  KILN_ASSIGN(const auto supported, m.kvm_.supported_cpuid());
+  KILN_ASSIGN(const auto boot, x86::setup_boot_cpu(m.mem_, kernel.mode, kernel.entry, kernel.boot_info_addr));
   const std::uint32_t n = config.machine_config.vcpu_count;
   std::optional<std::uint32_t> tsc_khz;
   // The CPU templates give one table for every vCPU, reported on once; the per-vCPU fix-ups
@@ -216,7 +233,8 @@ Result<void> VmBuilder::setup_vcpus(Machine& m, const VmConfig& config, const bo
     for (const auto& line : x86::apply_cpuid_template(templated, t, {&supported, forced.empty() ? nullptr : &forced}))
       SPDLOG_WARN("CPU template '{}': not applied: {}", t.name, line);
   for (std::uint32_t id = 0; id < n; ++id) {
-    auto vcpu = std::make_unique<kvm::Vcpu>(KILN_TRY(m.vm_.create_vcpu(id)));
+    KILN_ASSIGN(kvm::Vcpu created, m.vm_.create_vcpu(id));
+    auto vcpu = std::make_unique<kvm::Vcpu>(std::move(created));
     if (id == 0 && m.kvm_.caps().tsc_khz) {
       if (auto k = vcpu->tsc_khz()) tsc_khz = *k;
     }
@@ -226,9 +244,10 @@ Result<void> VmBuilder::setup_vcpus(Machine& m, const VmConfig& config, const bo
                                     .hide_cx16 = quirks.hide_cx16,
                                     .hide_pv_hypercalls = quirks.hide_pv_hypercalls,
                                     .tsc_khz = tsc_khz});
-    KILN_TRY(vcpu->set_cpuid(table));
+    KILN_CHECK(vcpu->set_cpuid(table));
     const auto boot_msrs = x86::boot_msrs(x86::cpu_vendor(supported) == x86::CpuVendor::kAmd);
-    if (const std::size_t set = KILN_TRY(vcpu->set_msrs_until_refused(boot_msrs)); set != boot_msrs.size())
+    KILN_ASSIGN(const std::size_t set, vcpu->set_msrs_until_refused(boot_msrs));
+    if (set != boot_msrs.size())
       SPDLOG_DEBUG("vCPU {}: KVM took {} of {} boot MSRs", id, set, boot_msrs.size());
     for (const auto& t : templates) {
       for (const auto& mod : t.msrs) {
@@ -241,13 +260,13 @@ Result<void> VmBuilder::setup_vcpus(Machine& m, const VmConfig& config, const bo
         if (!why.empty() && id == 0) SPDLOG_WARN("CPU template '{}': not applied: MSR {:#x}: {}", t.name, mod.addr, why);
       }
     }
-    auto lapic = KILN_TRY(vcpu->get_lapic());
+    KILN_ASSIGN(auto lapic, vcpu->get_lapic());
     x86::set_firmware_lint(lapic);  // the register page is the start of kvm_lapic_state
-    KILN_TRY(vcpu->set_lapic(lapic));
+    KILN_CHECK(vcpu->set_lapic(lapic));
     if (id == 0) {
-      KILN_TRY(vcpu->set_sregs(boot.sregs));
-      KILN_TRY(vcpu->set_regs(boot.regs));
-      KILN_TRY(vcpu->set_fpu(x86::FpuState{}));
+      KILN_CHECK(vcpu->set_sregs(boot.sregs));
+      KILN_CHECK(vcpu->set_regs(boot.regs));
+      KILN_CHECK(vcpu->set_fpu(x86::FpuState{}));
     }
     m.vcpus_.push_back(std::move(vcpu));
   }

@@ -13,7 +13,7 @@ DeviceManager::DeviceManager(Bus& pio, Bus& mmio, Pools pools)
 Result<const DeviceInfo*> DeviceManager::add_fixed_pio(std::string name, std::shared_ptr<BusDevice> device,
                                                        std::uint16_t port, std::uint16_t size,
                                                        std::optional<std::uint32_t> irq, acpi::Bytes dsdt) {
-  KILN_TRY(ports_.reserve(port, size, name));
+  KILN_CHECK(ports_.reserve(port, size, name));
   if (irq) {
     // Edge-triggered ISA lines are not shared: a second device on one is a mistake.
     if (auto r = irqs_.reserve(*irq, 1, name); !r) {
@@ -34,7 +34,7 @@ Result<const DeviceInfo*> DeviceManager::add_mmio(std::string name, std::shared_
                                                   std::uint64_t size, std::string (*cmdline)(const DeviceInfo&)) {
   constexpr std::uint64_t kPage = 4096;
   const std::uint64_t span = (size + kPage - 1) & ~(kPage - 1);
-  const std::uint64_t base = KILN_TRY(mmio_window_.allocate(span, kPage, name));
+  KILN_ASSIGN(const std::uint64_t base, mmio_window_.allocate(span, kPage, name));
   auto irq = irqs_.allocate(1, 1, name, gsi_start_);
   if (!irq) {
     mmio_window_.release(base);

@@ -17,7 +17,7 @@ Result<std::uint64_t> write_firmware_tables(const GuestMemory& mem, const Firmwa
                                       static_cast<std::uint32_t>(x86::kMpTableAddr));
   if (x86::kMpTableAddr + mp.size() > x86::kAcpiTablesAddr)
     return plain_error("the MP table for {} vCPUs does not fit below the ACPI tables", config.vcpu_count);
-  KILN_TRY(mem.write(GuestAddress{x86::kMpTableAddr}, std::as_bytes(std::span(mp))));
+  KILN_CHECK(mem.write(GuestAddress{x86::kMpTableAddr}, std::as_bytes(std::span(mp))));
 
   acpi::AcpiConfig ac;
   ac.madt = {.cpu_count = config.vcpu_count,
@@ -30,13 +30,14 @@ Result<std::uint64_t> write_firmware_tables(const GuestMemory& mem, const Firmwa
               .reset = x86::kAcpiPowerPort + AcpiPowerDevice::kReset,
               .reset_value = AcpiPowerDevice::kResetValue};
   ac.dsdt_terms = config.dsdt_devices;
-  ac.dsdt_terms.push_back(acpi::sleep_state_s5(AcpiPowerDevice::kSleepTypeSoftOff));
+  KILN_ASSIGN(acpi::Bytes s5, acpi::sleep_state_s5(AcpiPowerDevice::kSleepTypeSoftOff));
+  ac.dsdt_terms.push_back(std::move(s5));
   ac.rtc_century_reg = 0x32;  // kiln's CMOS RTC keeps the century there
   const auto img = acpi::build_acpi_tables(ac, x86::kAcpiTablesAddr);
   if (x86::kAcpiTablesAddr + img.bytes.size() > x86::kAcpiTablesEnd)
     return plain_error("the ACPI tables for {} vCPUs ({} bytes) do not fit below 1 MiB", config.vcpu_count,
                        img.bytes.size());
-  KILN_TRY(mem.write(GuestAddress{x86::kAcpiTablesAddr}, std::as_bytes(std::span(img.bytes))));
+  KILN_CHECK(mem.write(GuestAddress{x86::kAcpiTablesAddr}, std::as_bytes(std::span(img.bytes))));
   return img.rsdp_addr;
 }
 

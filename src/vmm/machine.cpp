@@ -132,7 +132,7 @@ Result<void> Machine::start() {
   if (loop_ == nullptr) return plain_error("the machine has no event loop to serve its console on");
   watch_console_input();
   if (stop_signals_ >= 0) {
-    KILN_TRY(loop_->add(stop_signals_, EPOLLIN, [this](std::uint32_t) {
+    KILN_CHECK(loop_->add(stop_signals_, EPOLLIN, [this](std::uint32_t) {
       signalfd_siginfo si{};
       if (::read(stop_signals_, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si)))
         request_stop({VmEnd::kSignal, 0, ::strsignal(static_cast<int>(si.ssi_signo))});

@@ -41,16 +41,16 @@ namespace {
 Result<void> write_identity_page_tables(const GuestMemory& mem) {
   constexpr std::uint64_t kPresentWritable = 0x3;
   constexpr std::uint64_t kHuge = 0x80;
-  KILN_TRY(mem.fill(GuestAddress{kPml4Addr}, std::byte{0}, 0x1000));
-  KILN_TRY(mem.write_obj<std::uint64_t>(GuestAddress{kPml4Addr}, kPdptAddr | kPresentWritable));
+  KILN_CHECK(mem.fill(GuestAddress{kPml4Addr}, std::byte{0}, 0x1000));
+  KILN_CHECK(mem.write_obj<std::uint64_t>(GuestAddress{kPml4Addr}, kPdptAddr | kPresentWritable));
   for (std::uint64_t i = 0; i < 4; ++i) {
     const std::uint64_t pd = kPdAddr + i * 0x1000;
-    KILN_TRY(mem.write_obj<std::uint64_t>(GuestAddress{kPdptAddr + i * 8}, pd | kPresentWritable));
+    KILN_CHECK(mem.write_obj<std::uint64_t>(GuestAddress{kPdptAddr + i * 8}, pd | kPresentWritable));
     std::array<std::uint64_t, 512> entries{};
     for (std::uint64_t j = 0; j < 512; ++j) entries[j] = ((i << 30) | (j << 21)) | kPresentWritable | kHuge;
-    KILN_TRY(mem.write(GuestAddress{pd}, std::as_bytes(std::span(entries))));
+    KILN_CHECK(mem.write(GuestAddress{pd}, std::as_bytes(std::span(entries))));
   }
-  KILN_TRY(mem.fill(GuestAddress{kPdptAddr + 32}, std::byte{0}, 0x1000 - 32));
+  KILN_CHECK(mem.fill(GuestAddress{kPdptAddr + 32}, std::byte{0}, 0x1000 - 32));
   return {};
 }
 
@@ -67,8 +67,8 @@ Result<BootCpuState> setup_boot_cpu(const GuestMemory& mem, EntryMode mode, std:
       gdt_entry(0xc093, 0, 0xfffff),
       gdt_entry(0x008b, 0, 0x67),
   };
-  KILN_TRY(mem.write(GuestAddress{kGdtAddr}, std::as_bytes(std::span(gdt))));
-  KILN_TRY(mem.write_obj<std::uint64_t>(GuestAddress{kIdtAddr}, 0));
+  KILN_CHECK(mem.write(GuestAddress{kGdtAddr}, std::as_bytes(std::span(gdt))));
+  KILN_CHECK(mem.write_obj<std::uint64_t>(GuestAddress{kIdtAddr}, 0));
 
   BootCpuState st;
   auto& s = st.sregs;
@@ -85,7 +85,7 @@ Result<BootCpuState> setup_boot_cpu(const GuestMemory& mem, EntryMode mode, std:
   st.regs.rflags = kRflagsReserved1;
   st.regs.rip = entry;
   if (long_mode) {
-    KILN_TRY(write_identity_page_tables(mem));
+    KILN_CHECK(write_identity_page_tables(mem));
     s.cr3 = kPml4Addr;
     s.cr4 = kCr4Pae;
     s.cr0 |= kCr0Pg;

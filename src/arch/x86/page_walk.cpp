@@ -28,7 +28,7 @@ Result<std::uint64_t> translate(const GuestMemory& mem, const SpecialRegisters& 
     std::uint64_t table = s.cr3 & kAddrMask;
     for (int level = levels; level >= 1; --level) {
       const int shift = 12 + 9 * (level - 1);
-      const std::uint64_t e = KILN_TRY(entry_at(mem, table, (linear >> shift) & 0x1ff, linear));
+      KILN_ASSIGN(const std::uint64_t e, entry_at(mem, table, (linear >> shift) & 0x1ff, linear));
       if (level == 1 || ((level == 2 || level == 3) && (e & kPageSize) != 0)) {
         const std::uint64_t page_mask = (1ull << shift) - 1;
         return ((e & kAddrMask) & ~page_mask) | (linear & page_mask);
@@ -40,10 +40,10 @@ Result<std::uint64_t> translate(const GuestMemory& mem, const SpecialRegisters& 
 
   const std::uint64_t lin32 = linear & 0xffff'ffffull;
   if ((s.cr4 & kCr4Pae) != 0) {
-    const std::uint64_t pdpte = KILN_TRY(entry_at(mem, s.cr3 & 0xffff'ffe0ull, lin32 >> 30, linear));
-    const std::uint64_t pde = KILN_TRY(entry_at(mem, pdpte & kAddrMask, (lin32 >> 21) & 0x1ff, linear));
+    KILN_ASSIGN(const std::uint64_t pdpte, entry_at(mem, s.cr3 & 0xffff'ffe0ull, lin32 >> 30, linear));
+    KILN_ASSIGN(const std::uint64_t pde, entry_at(mem, pdpte & kAddrMask, (lin32 >> 21) & 0x1ff, linear));
     if ((pde & kPageSize) != 0) return ((pde & kAddrMask) & ~0x1f'ffffull) | (lin32 & 0x1f'ffff);
-    const std::uint64_t pte = KILN_TRY(entry_at(mem, pde & kAddrMask, (lin32 >> 12) & 0x1ff, linear));
+    KILN_ASSIGN(const std::uint64_t pte, entry_at(mem, pde & kAddrMask, (lin32 >> 12) & 0x1ff, linear));
     return (pte & kAddrMask) | (lin32 & 0xfff);
   }
 
@@ -78,8 +78,8 @@ Result<void> write_linear(const GuestMemory& mem, const SpecialRegisters& s, std
   while (done < in.size()) {
     const std::uint64_t at = linear + done;
     const std::size_t chunk = std::min<std::size_t>(in.size() - done, 0x1000 - (at & 0xfff));
-    const std::uint64_t pa = KILN_TRY(translate(mem, s, at));
-    KILN_TRY(mem.write(GuestAddress{pa}, in.subspan(done, chunk)));
+    KILN_ASSIGN(const std::uint64_t pa, translate(mem, s, at));
+    KILN_CHECK(mem.write(GuestAddress{pa}, in.subspan(done, chunk)));
     done += chunk;
   }
   return {};
