@@ -54,6 +54,9 @@ TEST_F(ControllerTest, InstanceInfoAndVersion) {
   EXPECT_EQ(j["id"], "vm1");
   EXPECT_EQ(j["state"], "Not started");
   EXPECT_EQ(j["app_name"], "kiln");
+  // Firecracker's InstanceInfo: these four, all required, and state one of its enum's values.
+  EXPECT_EQ(j.size(), 4u) << j.dump();
+  EXPECT_EQ(j["vmm_version"], "0.1.0");
   EXPECT_EQ(json::parse(call("GET", "/version").body)["firecracker_version"], "0.1.0");
   boot();
   EXPECT_EQ(json::parse(call("GET", "/").body)["state"], "Running");

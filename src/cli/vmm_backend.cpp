@@ -6,12 +6,14 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace kiln {
 
@@ -113,26 +115,40 @@ Result<void> VmmBackend::write_metrics_line() {
   return {};
 }
 
+void VmmBackend::watch_stop_signals() {
+  // The machine does not watch them too: one handler, here, for the VM's whole life.
+  stop_signals_ = std::exchange(io_.stop_signals, -1);
+  if (stop_signals_ < 0) return;
+  if (auto r = loop_.add(stop_signals_, EPOLLIN, [this](std::uint32_t) { on_stop_signal(); }); !r) {
+    SPDLOG_ERROR("the stop signals cannot be watched: {}", r.error().message());
+    std::abort();  // without it SIGTERM would not stop kiln: nothing sensible to go on with
+  }
+}
+
+void VmmBackend::on_stop_signal() {
+  signalfd_siginfo si{};
+  if (::read(stop_signals_, &si, sizeof(si)) != static_cast<ssize_t>(sizeof(si))) return;
+  const std::string name = ::strsignal(static_cast<int>(si.ssi_signo));
+  std::lock_guard lock(mu_);
+  if (started_) {
+    machine_->request_stop({VmEnd::kSignal, 0, name});
+    return;
+  }
+  if (stopped_before_start_) return;
+  stopped_before_start_ = name;
+  const std::uint64_t one = 1;
+  (void)!::write(started_fd_.get(), &one, sizeof(one));  // wakes run_until_end
+}
+
 VmExitStatus VmmBackend::run_until_end() {
-  // Before InstanceStart the main thread watches the stop signals; after it the Machine does.
-  pollfd fds[2] = {{started_fd_.get(), POLLIN, 0}, {io_.stop_signals, POLLIN, 0}};
-  while (true) {
-    const int n = ::poll(fds, io_.stop_signals >= 0 ? 2 : 1, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (fds[0].revents != 0) break;
-    if (n > 0 && fds[1].revents != 0) {
-      signalfd_siginfo si{};
-      (void)!::read(io_.stop_signals, &si, sizeof(si));
-      const std::string name = ::strsignal(static_cast<int>(si.ssi_signo));
-      std::lock_guard lock(mu_);
-      if (!started_) return {VmEnd::kSignal, 0, name + " before InstanceStart"};
-      machine_->request_stop({VmEnd::kSignal, 0, name});  // InstanceStart won the race
-      break;
-    }
+  // InstanceStart, or a stop signal before it (both on the VMM loop), writes the eventfd.
+  pollfd fd{started_fd_.get(), POLLIN, 0};
+  while (::poll(&fd, 1, -1) < 0 && errno == EINTR) {
   }
   Machine* machine;
   {
     std::lock_guard lock(mu_);
+    if (!started_) return {VmEnd::kSignal, 0, stopped_before_start_.value_or("a signal") + " before InstanceStart"};
     machine = machine_.get();
   }
   const VmExitStatus status = machine->wait();

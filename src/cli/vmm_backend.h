@@ -24,6 +24,7 @@ class VmmBackend final : public api::VmBackend {
   VmmBackend(MachineIo io, EventLoop& loop)
       : io_(io), loop_(loop), started_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     io_.loop = &loop_;
+    watch_stop_signals();
     // Without it run_until_end() could never learn that the VM started: nothing to go on with.
     if (!started_fd_) {
       std::perror("kiln: eventfd");
@@ -43,6 +44,9 @@ class VmmBackend final : public api::VmBackend {
 
   // Waits for InstanceStart (or a stop signal before it), then for the VM's end.
   VmExitStatus run_until_end();
+  // The stop signals are served on the VMM loop, before InstanceStart and after it.
+  void watch_stop_signals();
+  void on_stop_signal();
   // Counts one API request (for the metrics).
   void count_request(bool ok);
 
@@ -61,6 +65,8 @@ class VmmBackend final : public api::VmBackend {
   std::mutex mu_;
   std::unique_ptr<Machine> machine_;
   bool started_ = false;
+  std::optional<std::string> stopped_before_start_;  // the signal's name
+  int stop_signals_ = -1;
   UniqueFd started_fd_;  // an eventfd: readable once the VM runs
   UniqueFd metrics_fd_;
   std::uint64_t metrics_lines_ = 0, metrics_lines_lost_ = 0;

@@ -1,7 +1,6 @@
 #include "vmm/builder.h"
 
 #include <fcntl.h>
-#include <sys/signalfd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -145,7 +144,6 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
 
 
 Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, MachineIo io) {
-  m.stop_signals_ = io.stop_signals;
   // The console: what COM1 transmits goes to stdout, a file, or nowhere.
   int out_fd = -1;
   switch (config.kiln.serial.mode) {

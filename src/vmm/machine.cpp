@@ -1,6 +1,5 @@
 #include "vmm/machine.h"
 
-#include <sys/signalfd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -43,9 +42,8 @@ Machine::~Machine() {
 
 void Machine::stop_watching() {
   if (loop_ == nullptr) return;
-  // Either may not be watched (no input, EOF, paused, or never started): nothing to undo then.
+  // It may not be watched (no input, EOF, paused, or never started): nothing to undo then.
   if (console_in_ >= 0) (void)loop_->remove(console_in_);
-  if (stop_signals_ >= 0) (void)loop_->remove(stop_signals_);
 }
 
 void Machine::request_stop(VmExitStatus status) {
@@ -131,13 +129,6 @@ Result<void> Machine::start() {
   install_kick_handler();
   if (loop_ == nullptr) return plain_error("the machine has no event loop to serve its console on");
   watch_console_input();
-  if (stop_signals_ >= 0) {
-    KILN_CHECK(loop_->add(stop_signals_, EPOLLIN, [this](std::uint32_t) {
-      signalfd_siginfo si{};
-      if (::read(stop_signals_, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si)))
-        request_stop({VmEnd::kSignal, 0, ::strsignal(static_cast<int>(si.ssi_signo))});
-    }));
-  }
 
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] {

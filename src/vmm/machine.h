@@ -34,7 +34,7 @@ namespace kiln {
 struct MachineIo {
   int console_in = 0;    // -1: no console input
   int console_out = 1;   // where --serial stdio writes
-  int stop_signals = -1; // a signalfd: a signal on it stops the VM (kSignal)
+  int stop_signals = -1; // a signalfd: a signal on it stops the VM (kSignal); VmmBackend serves it
   // The VMM thread's event loop: the console's input and the stop signals are served there. Not
   // owned; it outlives the Machine.
   EventLoop* loop = nullptr;
@@ -113,10 +113,9 @@ class Machine {
   std::unique_ptr<CmosRtc> rtc_;
   UniqueFd serial_file_;
   int console_in_ = -1;
-  int stop_signals_ = -1;
   EscapeFilter escape_;
   EventLoop* loop_ = nullptr;  // the VMM thread's (MachineIo::loop)
-  // Takes the console input and the stop signals off the loop (the VM has ended).
+  // Takes the console input off the loop (the VM has ended).
   void stop_watching();
 
   std::mutex mu_;
