@@ -18,6 +18,7 @@ Result<std::uint64_t> number_field(const json& obj, const std::string& where, co
   }
   const json& v = obj.at(name);
   if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v.get<std::int64_t>());
   if (v.is_string()) {
     const std::string s = v.get<std::string>();
     std::string_view t = s;

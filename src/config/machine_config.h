@@ -17,6 +17,7 @@ struct MachineConfig {
   bool smt = false;
   bool track_dirty_pages = false;
   x86::BuiltinCpuTemplate cpu_template = x86::BuiltinCpuTemplate::kHost;
+  bool operator==(const MachineConfig&) const = default;
 };
 
 // Limits kiln checks before anything starts.

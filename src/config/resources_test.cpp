@@ -1,0 +1,102 @@
+// Each resource's parser on its own, as the API's bodies give them.
+#include <gtest/gtest.h>
+
+#include "config/vm_config.h"
+
+namespace kiln {
+namespace {
+
+using nlohmann::json;
+
+std::string error_of(const auto& r) { return r ? std::string() : r.error().message(); }
+
+TEST(BootSourceJson, KernelRequiredOptionalFieldsMayBeNullAndRoundTrip) {
+  EXPECT_NE(error_of(boot_source_from_json(json::object())).find("kernel_image_path is required"), std::string::npos);
+  EXPECT_NE(error_of(boot_source_from_json({{"kernel_image_path", ""}})).find("empty"), std::string::npos);
+  EXPECT_NE(error_of(boot_source_from_json({{"kernel_image_path", 7}})).find("kernel_image_path: wrong type"),
+            std::string::npos);
+  auto b = boot_source_from_json({{"kernel_image_path", "/k"}, {"initrd_path", nullptr}, {"boot_args", nullptr}});
+  ASSERT_TRUE(b);
+  EXPECT_FALSE(b->initrd_path);
+  EXPECT_FALSE(b->boot_args);
+  const json full = {{"kernel_image_path", "/k"}, {"initrd_path", "/i"}, {"boot_args", "console=ttyS0"}};
+  EXPECT_EQ(to_json(*boot_source_from_json(full)), full);
+}
+
+TEST(MachineConfigJson, PutNeedsTheWholePatchKeepsTheRestAndLimitsAreChecked) {
+  MachineConfig base;
+  base.vcpu_count = 4;
+  EXPECT_NE(error_of(machine_config_from_json({{"vcpu_count", 2}}, base, true)).find("mem_size_mib is required"),
+            std::string::npos);
+  auto patched = machine_config_from_json({{"mem_size_mib", 512}}, base, false);
+  ASSERT_TRUE(patched);
+  EXPECT_EQ(patched->vcpu_count, 4u) << "PATCH keeps what it leaves out";
+  auto put = machine_config_from_json({{"vcpu_count", 2}, {"mem_size_mib", 128}}, base, true);
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->cpu_template, x86::BuiltinCpuTemplate::kHost) << "PUT resets what it leaves out";
+  EXPECT_NE(error_of(machine_config_from_json({{"vcpu_count", 0}}, base, false)).find("vcpu_count 0"), std::string::npos);
+  EXPECT_NE(error_of(machine_config_from_json({{"vcpu_count", 256}}, base, false)).find("between 1 and 255"),
+            std::string::npos);
+  EXPECT_NE(error_of(machine_config_from_json({{"mem_size_mib", 8}}, base, false)).find("mem_size_mib 8"),
+            std::string::npos);
+  EXPECT_NE(error_of(machine_config_from_json({{"smt", true}}, base, false)).find("SMT"), std::string::npos);
+  EXPECT_NE(error_of(machine_config_from_json({{"huge_pages", "2M"}}, base, false)).find("huge_pages"),
+            std::string::npos);
+  EXPECT_TRUE(machine_config_from_json({{"huge_pages", "None"}}, base, false));
+  EXPECT_NE(error_of(machine_config_from_json({{"vcpus", 2}}, base, false)).find("unknown field 'vcpus'"),
+            std::string::npos);
+  base.cpu_template = x86::BuiltinCpuTemplate::kMinimal;
+  EXPECT_EQ(*machine_config_from_json(to_json(base), MachineConfig{}, true), base) << "its own JSON reads back";
+}
+
+TEST(LoggerAndMetricsJson, LevelsAnyCaseAndWhatIsRequired) {
+  auto l = logger_config_from_json({{"log_path", "/tmp/l"}, {"level", "wArNiNg"}, {"show_level", true}});
+  ASSERT_TRUE(l);
+  EXPECT_EQ(log_level_from_name(l->level), spdlog::level::warn);
+  EXPECT_NE(error_of(logger_config_from_json({{"level", "Loud"}})).find("Loud"), std::string::npos);
+  EXPECT_NE(error_of(logger_config_from_json({{"module", "api"}})).find("logger.module"), std::string::npos);
+  EXPECT_TRUE(logger_config_from_json({{"module", nullptr}}));
+  EXPECT_EQ(to_json(*l)["level"], "wArNiNg");
+  EXPECT_NE(error_of(metrics_config_from_json(json::object())).find("metrics_path is required"), std::string::npos);
+  EXPECT_NE(error_of(metrics_config_from_json({{"metrics_path", ""}})).find("empty"), std::string::npos);
+  EXPECT_EQ(to_json(*metrics_config_from_json({{"metrics_path", "/tmp/m"}})), (json{{"metrics_path", "/tmp/m"}}));
+}
+
+TEST(KilnSettingsJson, SerialBootTimerAndHostArguments) {
+  auto k = kiln_config_from_json({{"serial", "file:/tmp/s"}, {"boot_timer", true}, {"host_kernel_args", false}});
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->serial.mode, SerialConfig::Mode::kFile);
+  EXPECT_EQ(k->serial.path, "/tmp/s");
+  EXPECT_EQ(to_json(*k), (json{{"serial", "file:/tmp/s"}, {"boot_timer", true}, {"host_kernel_args", false}}));
+  EXPECT_NE(error_of(kiln_config_from_json({{"serial", "tcp:1"}})).find("--serial 'tcp:1'"), std::string::npos);
+  EXPECT_NE(error_of(kiln_config_from_json({{"colour", true}})).find("unknown field 'colour'"), std::string::npos);
+}
+
+TEST(CpuConfigJson, NumbersAsTextOrNumbersAndWhatKilnRefuses) {
+  auto t = cpu_template_from_json(
+      {{"cpuid_modifiers", {{{"leaf", "0x7"}, {"subleaf", 0}, {"flags", 1},
+                             {"modifiers", {{{"register", "ebx"}, {"bitmap", "0b1x0"}}}}}}},
+       {"msr_modifiers", {{{"addr", 0x10a}, {"bitmap", "0b0"}}}}},
+      "cpu-config");
+  ASSERT_TRUE(t) << t.error().message();
+  ASSERT_EQ(t->cpuid.size(), 1u);
+  EXPECT_EQ(t->cpuid[0].leaf, 7u);
+  EXPECT_EQ(t->cpuid[0].reg, x86::CpuidRegister::kEbx);
+  ASSERT_EQ(t->msrs.size(), 1u);
+  EXPECT_EQ(t->msrs[0].addr, 0x10au);
+  EXPECT_NE(error_of(cpu_template_from_json({{"cpuid_modifiers", {{{"leaf", 1}, {"modifiers", {{{"register", "esp"},
+                                                                                                  {"bitmap", "0b1"}}}}}}}},
+                                            "cpu-config"))
+                .find("expected eax, ebx, ecx or edx"),
+            std::string::npos);
+  EXPECT_NE(error_of(cpu_template_from_json({{"reg_modifiers", {1}}}, "cpu-config")).find("aarch64"), std::string::npos);
+  EXPECT_NE(error_of(cpu_template_from_json({{"kvm_capabilities", {"!56"}}}, "cpu-config")).find("kvm_capabilities"),
+            std::string::npos);
+  EXPECT_NE(error_of(cpu_template_from_json({{"msr_modifiers", {{{"addr", "0x1ffffffff"}, {"bitmap", "0b1"}}}}},
+                                            "cpu-config"))
+                .find("does not fit in 32 bits"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln
