@@ -60,17 +60,21 @@ int main(int argc, char** argv) {
   }
   kiln::VmmBackend backend({.console_in = STDIN_FILENO, .console_out = STDOUT_FILENO, .stop_signals = stop_signals.get()},
                            **loop);
-  std::thread vmm_thread([&loop] {
-    if (auto r = (*loop)->run(); !r) SPDLOG_ERROR("the VMM thread's event loop: {}", r.error().message());
-  });
-  struct StopLoop {
+  // Started once the API socket listens, so that nothing delays that; a request that comes first
+  // waits in the loop's queue. Stopped and joined on every way out of main.
+  struct VmmThread {
     kiln::EventLoop& loop;
-    std::thread& thread;
-    ~StopLoop() {
-      loop.stop();
-      thread.join();
+    std::thread thread;
+    void start() {
+      thread = std::thread([this] {
+        if (auto r = loop.run(); !r) SPDLOG_ERROR("the VMM thread's event loop: {}", r.error().message());
+      });
     }
-  } stop_loop{**loop, vmm_thread};
+    ~VmmThread() {
+      loop.stop();
+      if (thread.joinable()) thread.join();
+    }
+  } vmm_thread{**loop, {}};
   kiln::api::PostedBackend posted(**loop, backend);
   kiln::api::Controller controller(posted, {.id = cmd.id, .version = KILN_VERSION}, cmd.config);
   std::unique_ptr<kiln::api::HttpServer> server;
@@ -90,6 +94,7 @@ int main(int argc, char** argv) {
                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - kiln::process_start_time())
                      .count());
   }
+  vmm_thread.start();
   kiln::VmExitStatus status;
   std::optional<kiln::Error> start_failed;
   {
