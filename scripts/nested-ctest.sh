@@ -63,7 +63,7 @@ ran_ok=$(awk '$2 == 0' "$state/results" | wc -l)
 skipped=$(grep -l 'status="notrun"' "$state"/junit-*.xml 2>/dev/null | wc -l)
 passed=$((ran_ok - skipped))
 failed=$(awk '$2 != 0' "$state/results" | wc -l)
-missing=$((total - passed - failed))
+missing=$((total - ran_ok - failed))
 ((total > 0)) || { echo "nested-ctest.sh: no tests were listed in the VM" >&2; exit 1; }
 if ((failed)); then
   echo "nested-ctest.sh: failed tests (ctest numbers): $(awk '$2 != 0 {print $1}' "$state/results" | tr '\n' ' ')"
