@@ -193,6 +193,14 @@ Result<Bytes> rtc_device(std::uint16_t port, std::uint8_t irq) {
                               aml::name("_CRS", resource_template({io_port(port, 2), irq_no_flags(irq)}))});
 }
 
+Result<Bytes> virtio_mmio_device(std::uint32_t uid, std::uint32_t base, std::uint32_t size, std::uint32_t gsi) {
+  using namespace aml;
+  if (uid > 0xff) return plain_error("virtio-mmio device {}: at most 256 have DSDT names", uid);
+  return device(fmt::format("_SB_.VR{:02X}", uid),
+                {aml::name("_HID", string("LNRO0005")), aml::name("_UID", integer(uid)), aml::name("_CCA", integer(1)),
+                 aml::name("_CRS", resource_template({memory32_fixed(base, size), extended_interrupt(gsi, false)}))});
+}
+
 Result<Bytes> sleep_state_s5(std::uint8_t slp_typ) {
   return aml::name("_S5_", aml::package({aml::integer(slp_typ), aml::integer(0)}));
 }

@@ -52,6 +52,9 @@ Result<Bytes> com_port_device(std::string_view name, std::uint32_t uid, std::uin
 Result<Bytes> pvpanic_device(std::uint16_t port);  // QEMU's ISA pvpanic (QEMU0001), which Linux's driver binds
 Result<Bytes> i8042_device(std::uint16_t data_port, std::uint16_t cmd_port, std::uint8_t irq);
 Result<Bytes> rtc_device(std::uint16_t port, std::uint8_t irq);  // PNP0B00: the CMOS RTC
+// A virtio-mmio device (LNRO0005, which Linux's virtio_mmio driver binds through ACPI): its
+// register window and its edge-triggered interrupt line.
+Result<Bytes> virtio_mmio_device(std::uint32_t uid, std::uint32_t base, std::uint32_t size, std::uint32_t gsi);
 // Name (\_S5, Package () {slp_typ, 0}): the SLP_TYP the guest writes to sleep control for soft-off.
 Result<Bytes> sleep_state_s5(std::uint8_t slp_typ);
 

@@ -30,7 +30,8 @@ const PowerPorts kPorts{.sleep_control = 0x600, .sleep_status = 0x601, .reset = 
 
 std::vector<Bytes> pc_dsdt_terms() {
   return {*com_port_device("COM1", 1, 0x3f8, 4), *i8042_device(0x60, 0x64, 1), *rtc_device(0x70, 8),
-          *pvpanic_device(0x505), *sleep_state_s5(5)};
+          *pvpanic_device(0x505), *virtio_mmio_device(0, 0xd0000000, 0x1000, 5),
+          *virtio_mmio_device(1, 0xd0001000, 0x1000, 17), *sleep_state_s5(5)};
 }
 
 TEST(AcpiTables, RsdpChecksumsAndPointsAtTheXsdt) {
@@ -247,7 +248,9 @@ TEST_F(Iasl, DsdtDecodesToTheDevicesKilnDescribes) {
   const auto text = round_trip(dsdt(pc_dsdt_terms()), "dsdt");
   for (const char* want : {"Device (_SB.COM1)", "EisaId (\"PNP0501\")", "IO (Decode16,", "0x03F8",
                            "IRQNoFlags ()", "{4}", "\"QEMU0001\"", "0x0505", "EisaId (\"PNP0303\")",
-                           "EisaId (\"PNP0B00\")", "{8}",
+                           "EisaId (\"PNP0B00\")", "{8}", "Device (_SB.VR00)", "\"LNRO0005\"",
+                           "Memory32Fixed (ReadWrite,", "0xD0001000", "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )",
+                           "0x00000011,",
                            "Name (_S5, Package (0x02)"}) {
     EXPECT_NE(text.find(want), std::string::npos) << want << " missing from:\n" << text;
   }

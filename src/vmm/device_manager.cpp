@@ -31,7 +31,7 @@ Result<const DeviceInfo*> DeviceManager::add_fixed_pio(std::string name, std::sh
 }
 
 Result<const DeviceInfo*> DeviceManager::add_mmio(std::string name, std::shared_ptr<BusDevice> device,
-                                                  std::uint64_t size, std::string (*cmdline)(const DeviceInfo&)) {
+                                                  std::uint64_t size, const Describe& describe) {
   constexpr std::uint64_t kPage = 4096;
   const std::uint64_t span = (size + kPage - 1) & ~(kPage - 1);
   KILN_ASSIGN(const std::uint64_t base, mmio_window_.allocate(span, kPage, name));
@@ -40,13 +40,14 @@ Result<const DeviceInfo*> DeviceManager::add_mmio(std::string name, std::shared_
     mmio_window_.release(base);
     return std::unexpected(irq.error());
   }
-  if (auto r = mmio_.insert(std::move(device), base, span); !r) {
+  DeviceInfo info{std::move(name), DeviceInfo::Space::kMmio, base, span, static_cast<std::uint32_t>(*irq), {}, {}};
+  auto placed = describe ? describe(info) : Result<void>{};
+  if (placed) placed = mmio_.insert(std::move(device), base, span);
+  if (!placed) {
     mmio_window_.release(base);
     irqs_.release(*irq);
-    return std::unexpected(r.error());
+    return std::unexpected(placed.error());
   }
-  DeviceInfo info{std::move(name), DeviceInfo::Space::kMmio, base, span, static_cast<std::uint32_t>(*irq), {}, {}};
-  if (cmdline != nullptr) info.cmdline = cmdline(info);
   devices_.push_back(std::move(info));
   return &devices_.back();
 }

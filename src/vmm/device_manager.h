@@ -5,6 +5,7 @@
 // later, snapshots and metrics need of each. A new device is one registration here.
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,10 +39,11 @@ class DeviceManager {
   Result<const DeviceInfo*> add_fixed_pio(std::string name, std::shared_ptr<BusDevice> device, std::uint16_t port,
                                           std::uint16_t size, std::optional<std::uint32_t> irq = std::nullopt,
                                           acpi::Bytes dsdt = {});
-  // A device whose MMIO range (page-aligned) and interrupt line are allocated here; `cmdline`
-  // makes the command line's entry for it from the range and the line.
+  // A device whose MMIO range (page-aligned) and interrupt line are allocated here; `describe`
+  // fills in, from the range and the line, its DSDT entry and the command line's entry for it.
+  using Describe = std::function<Result<void>(DeviceInfo&)>;
   Result<const DeviceInfo*> add_mmio(std::string name, std::shared_ptr<BusDevice> device, std::uint64_t size,
-                                     std::string (*cmdline)(const DeviceInfo&) = nullptr);
+                                     const Describe& describe = {});
 
   // In the order they were added; the pointers the add_ calls return stay valid.
   [[nodiscard]] const std::deque<DeviceInfo>& devices() const { return devices_; }

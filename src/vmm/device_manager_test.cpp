@@ -44,8 +44,9 @@ TEST_F(DeviceManagerTest, OverlappingPortsOrASharedIrqAreRefusedAndLeaveNothingB
 
 TEST_F(DeviceManagerTest, MmioDevicesGetTheirOwnPagesAndLinesUntilThePoolsRunOut) {
   ASSERT_TRUE(dm.add_fixed_pio("rtc", std::make_shared<NullDevice>(), 0x70, 2, 6));  // takes line 6
-  auto cmdline = [](const DeviceInfo& d) {
-    return fmt::format("virtio_mmio.device=4K@{:#x}:{}", d.base, *d.irq);
+  auto cmdline = [](DeviceInfo& d) -> Result<void> {
+    d.cmdline = fmt::format("virtio_mmio.device=4K@{:#x}:{}", d.base, *d.irq);
+    return {};
   };
   auto a = dm.add_mmio("virtio-a", std::make_shared<NullDevice>(), 0x200, cmdline);
   auto b = dm.add_mmio("virtio-b", std::make_shared<NullDevice>(), 0x1000, cmdline);
