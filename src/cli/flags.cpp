@@ -17,6 +17,7 @@ Examples:
   kiln run --kernel bzImage --initrd initramfs.cpio --cmdline "console=ttyS0 rdinit=/init"
   kiln run --kernel vmlinux --cpus 2 --memory 1G --serial file:console.log
   kiln run --kernel /boot/vmlinuz-6.1.0-28-cloud-amd64 --initrd initrd.img --boot-timer
+  kiln run --kernel bzImage --disk path=rootfs.ext4,root --disk path=data.img,readonly --rng
 
 The console is the terminal: type to the guest, Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.
 )";
@@ -108,6 +109,18 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   run->add_option("--serial", serial, "where COM1 goes: stdio, file:PATH or none (default stdio)");
   run->add_flag("--boot-timer", c.kiln.boot_timer,
                 "log the time from kiln's start to the guest's write of 123 to port 0x3f0");
+  std::vector<std::string> disks;
+  run->add_option("--disk", disks,
+                  "a virtio-blk disk on a raw image (repeatable): path=FILE[,id=ID][,readonly][,root][,serial=S]"
+                  "[,cache=writeback|unsafe][,engine=uring|sync]. root: the guest's root file system (adds "
+                  "root=/dev/vda rw, or ro). cache=writeback (default): a flush the guest sends reaches fdatasync "
+                  "before it completes; cache=unsafe skips that: faster, but a host crash or power loss can lose "
+                  "writes the guest was told are safe. engine=uring (default): io_uring, many requests at once; "
+                  "engine=sync: blocking I/O on the VMM thread, for hosts without io_uring")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  bool rng = false;
+  run->add_flag("--rng", rng, "a virtio-rng device, fed by the host's getrandom(2)");
   bool no_host_args = false;
   run->add_flag("--no-host-args", no_host_args, "do not add the kernel arguments this kind of KVM host needs");
   run->add_option("--api-sock", cmd.api_sock, "also serve Firecracker's REST API on this Unix socket while the VM runs");
@@ -157,6 +170,11 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   KILN_ASSIGN(c.machine_config.cpu_template, parse_cpu_template_name(cpu_template));
   KILN_ASSIGN(c.kiln.serial, parse_serial(serial));
   c.kiln.host_kernel_args = !no_host_args;
+  for (std::size_t i = 0; i < disks.size(); ++i) {
+    KILN_ASSIGN(auto d, parse_disk_flag(disks[i], i));
+    c.drives.push_back(std::move(d));
+  }
+  if (rng) c.entropy = EntropyConfig{};
   if (!cpu_config_file.empty()) {
     KILN_ASSIGN(c.cpu_config, read_cpu_config_file(cpu_config_file));
   }

@@ -27,6 +27,46 @@ TEST(Flags, RunFillsTheConfig) {
   EXPECT_FALSE(c.boot_source.initrd_path);
 }
 
+TEST(Flags, DisksAndRngFillTheDrivesAndEntropy) {
+  auto r = parse({"run", "--kernel", "/proc/self/exe", "--disk", "path=/tmp/root.ext4,root", "--disk",
+                  "path=/tmp/data.img,readonly,serial=DATA1,cache=unsafe,engine=sync", "--disk",
+                  "path=/tmp/x.img,id=scratch", "--rng"});
+  ASSERT_TRUE(r) << r.error().message();
+  const auto& d = std::get<RunCommand>(*r).config.drives;
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].drive_id, "rootfs");
+  EXPECT_TRUE(d[0].is_root_device);
+  EXPECT_FALSE(d[0].is_read_only);
+  EXPECT_EQ(d[1].drive_id, "disk1");
+  EXPECT_TRUE(d[1].is_read_only);
+  EXPECT_EQ(d[1].serial, "DATA1");
+  EXPECT_EQ(d[1].cache_type, DriveConfig::Cache::kUnsafe);
+  EXPECT_EQ(d[1].io_engine, DriveConfig::IoEngine::kSync);
+  EXPECT_EQ(d[2].drive_id, "scratch");
+  EXPECT_EQ(d[2].io_engine, DriveConfig::IoEngine::kAsync);
+  EXPECT_TRUE(std::get<RunCommand>(*r).config.entropy.has_value());
+}
+
+TEST(Flags, BadDisksAreOneLineErrors) {
+  const std::pair<std::vector<std::string>, const char*> cases[] = {
+      {{"--disk", "path=/a,color=red"}, "unknown key 'color'"},
+      {{"--disk", "readonly"}, "path=FILE is required"},
+      {{"--disk", "path=/a,root", "--disk", "path=/b,root"}, "only one drive can be the root"},
+      {{"--disk", "path=/a,id=x", "--disk", "path=/b,id=x"}, "'x' is given twice"},
+      {{"--disk", "path=/a,cache=none"}, "expected writeback or unsafe"},
+      {{"--disk", "path=/a,id=no-dash"}, "only letters, digits and '_'"},
+      {{"--disk", "path=/a,readonly=yes"}, "takes no value"},
+  };
+  for (const auto& [flags, want] : cases) {
+    std::vector<std::string> a{"run", "--kernel", "/proc/self/exe"};
+    a.insert(a.end(), flags.begin(), flags.end());
+    auto r = parse(a);
+    ASSERT_FALSE(r) << want;
+    EXPECT_NE(r.error().message().find(want), std::string::npos) << r.error().message();
+    EXPECT_EQ(r.error().message().find('\n'), std::string::npos) << "one line";
+  }
+}
+
 TEST(Flags, NoCmdlineMeansTheDefaultLater) {
   auto r = parse({"run", "--kernel", "/proc/self/exe"});
   ASSERT_TRUE(r);

@@ -100,3 +100,49 @@ TEST(CpuConfigJson, NumbersAsTextOrNumbersAndWhatKilnRefuses) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(DriveConfigJson, FirecrackersFieldsAndKilnsSafeDefaults) {
+  auto d = drive_config_from_json(nlohmann::json::parse(R"({"drive_id": "rootfs", "path_on_host": "/r.ext4",
+                                                             "is_root_device": true, "is_read_only": false})"),
+                                  "PUT /drives/rootfs");
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d->cache_type, DriveConfig::Cache::kWriteback) << "a flush is a flush unless the user says otherwise";
+  EXPECT_EQ(d->io_engine, DriveConfig::IoEngine::kAsync);
+  EXPECT_EQ(root_drive_args(*d), "root=/dev/vda rw");
+  d->partuuid = "1234-01";
+  d->is_read_only = true;
+  EXPECT_EQ(root_drive_args(*d), "root=PARTUUID=1234-01 ro");
+  auto back = drive_config_from_json(to_json(*d), "x");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, *d);
+}
+
+TEST(DriveConfigJson, MistakesNameTheField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"path_on_host": "/a", "is_root_device": false})", "drive_id is required"},
+      {R"({"drive_id": "a", "is_root_device": false})", "path_on_host is required"},
+      {R"({"drive_id": "a", "path_on_host": "/a"})", "is_root_device is required"},
+      {R"({"drive_id": "a", "path_on_host": "/a", "is_root_device": false, "cache_type": "None"})",
+       "cache_type 'None': expected Writeback or Unsafe"},
+      {R"({"drive_id": "a", "path_on_host": "/a", "is_root_device": false, "io_engine": "Uring"})",
+       "io_engine 'Uring'"},
+      {R"({"drive_id": "a", "path_on_host": "/a", "is_root_device": false, "rate_limiter": {}})",
+       "rate limiters are not there yet"},
+      {R"({"drive_id": "a", "path_on_host": "/a", "is_root_device": "yes"})", "is_root_device: wrong type"},
+      {R"({"drive_id": "a b", "path_on_host": "/a", "is_root_device": false})", "only letters, digits"},
+      {R"({"drive_id": "a", "path_on_host": "/a", "is_root_device": false, "colour": 1})", "unknown field"},
+  };
+  for (const auto& [body, want] : cases) {
+    auto d = drive_config_from_json(nlohmann::json::parse(body), "drives[0]");
+    ASSERT_FALSE(d) << body;
+    EXPECT_NE(d.error().message().find(want), std::string::npos) << d.error().message();
+  }
+  EXPECT_FALSE(entropy_config_from_json(nlohmann::json::parse(R"({"rate_limiter": {"bandwidth": {}}})")));
+  EXPECT_TRUE(entropy_config_from_json(nlohmann::json::object()));
+}
+
+}  // namespace
+}  // namespace kiln

@@ -12,6 +12,8 @@ json to_json(const VmConfig& c) {
       {"network-interfaces", json::array()},
       {"kiln", to_json(c.kiln)},
   };
+  for (const auto& d : c.drives) out["drives"].push_back(to_json(d));
+  if (c.entropy) out["entropy"] = to_json(*c.entropy);
   if (c.cpu_config) out["cpu-config"] = c.cpu_config->source;
   if (c.logger) out["logger"] = to_json(*c.logger);
   if (c.metrics) out["metrics"] = to_json(*c.metrics);
@@ -23,11 +25,11 @@ Result<VmConfig> vm_config_from_json(const json& j) {
   KILN_CHECK(only_fields(j, "config", {"boot-source", "machine-config", "drives", "network-interfaces", "kiln",
                                      "logger", "metrics", "vsock", "entropy", "balloon", "mmds-config",
                                      "cpu-config"}));
-  for (const char* unsupported : {"vsock", "entropy", "balloon", "mmds-config"}) {
+  for (const char* unsupported : {"vsock", "balloon", "mmds-config"}) {
     if (j.contains(unsupported) && !j.at(unsupported).is_null())
       return plain_error("config: '{}' is not supported by this kiln yet; remove it", unsupported);
   }
-  for (const char* list : {"drives", "network-interfaces"}) {
+  for (const char* list : {"network-interfaces"}) {
     if (j.contains(list) && !(j.at(list).is_array() && j.at(list).empty()))
       return plain_error("config: '{}' is not supported by this kiln yet; leave it empty", list);
   }
@@ -35,6 +37,16 @@ Result<VmConfig> vm_config_from_json(const json& j) {
   KILN_ASSIGN(c.boot_source, boot_source_from_json(j.at("boot-source")));
   if (j.contains("machine-config")) {
     KILN_ASSIGN(c.machine_config, machine_config_from_json(j.at("machine-config"), MachineConfig{}, false));
+  }
+  if (j.contains("drives") && !j.at("drives").is_null()) {
+    if (!j.at("drives").is_array()) return plain_error("config: 'drives' must be a list of drive objects");
+    for (std::size_t i = 0; i < j.at("drives").size(); ++i) {
+      KILN_ASSIGN(auto d, drive_config_from_json(j.at("drives")[i], fmt::format("drives[{}]", i)));
+      c.drives.push_back(std::move(d));
+    }
+  }
+  if (j.contains("entropy") && !j.at("entropy").is_null()) {
+    KILN_ASSIGN(c.entropy, entropy_config_from_json(j.at("entropy")));
   }
   if (j.contains("logger") && !j.at("logger").is_null()) {
     KILN_ASSIGN(c.logger, logger_config_from_json(j.at("logger")));
@@ -56,6 +68,7 @@ Result<VmConfig> vm_config_from_json(const json& j) {
 Result<void> validate(const VmConfig& c) {
   if (c.boot_source.kernel_image_path.empty())
     return plain_error("boot-source.kernel_image_path (--kernel) is required: the path of a Linux bzImage or ELF vmlinux");
+  KILN_CHECK(check_drives(c.drives));
   return validate(c.machine_config);
 }
 

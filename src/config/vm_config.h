@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "config/boot_source.h"
 #include "config/cpu_config.h"
+#include "config/drive.h"
 #include "config/json_fields.h"
 #include "config/kiln_settings.h"
 #include "config/logger_metrics.h"
@@ -20,6 +21,8 @@ struct VmConfig {
   BootSource boot_source;
   MachineConfig machine_config;
   std::optional<CpuConfig> cpu_config;
+  std::vector<DriveConfig> drives;        // in the order given; the root drive becomes vda
+  std::optional<EntropyConfig> entropy;   // a virtio-rng device
   std::optional<LoggerConfig> logger;
   std::optional<MetricsConfig> metrics;
   KilnConfig kiln;
