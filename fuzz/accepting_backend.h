@@ -8,6 +8,8 @@ struct AcceptingBackend : api::VmBackend {
   Result<void> configure_logger(const LoggerConfig&) override { return {}; }
   Result<void> configure_metrics(const MetricsConfig&) override { return {}; }
   void machine_config_changed(const MachineConfig&) override {}
+  Result<void> check_drive(const DriveConfig&) override { return {}; }
+  Result<void> update_drive(const DriveConfig&) override { return {}; }
   Result<void> start(const VmConfig&) override { return {}; }
   Result<void> pause() override { return {}; }
   Result<void> resume() override { return {}; }

@@ -16,7 +16,8 @@ mkdir -p "$stage"/{bin,dev,proc,sys,tmp,scripts}
 cp "$busybox" "$stage/bin/busybox"
 # Only the applets the scripts use: each link is work for the guest kernel when it unpacks.
 for a in sh ash cat cp cut date dd echo grep head kill ls mkdir mount poweroff printf reboot rm sed seq \
-         setsid cttyhack sleep test uname usleep nproc free uptime wc tr sync umount stty id ps dmesg; do
+         setsid cttyhack sleep test uname usleep nproc free uptime wc tr sync umount stty id ps dmesg \
+         switch_root sha256sum fstrim blockdev touch; do
   ln -s busybox "$stage/bin/$a"
 done
 mknod -m 600 "$stage/dev/console" c 5 1
@@ -25,6 +26,8 @@ install -m 755 "$here/init" "$stage/init"
 install -m 644 "$here"/scripts/*.sh "$stage/scripts/"
 mkdir -p "$out.tmp"
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 --reproducible) > "$out.tmp/initramfs.cpio"
+# The same tree is the root file system of the guest's disks (guest/make-disk.sh makes them).
+cp -a "$stage" "$out.tmp/rootfs"
 rm -rf "$out"; mv "$out.tmp" "$out"
 ln -sfn "$out" "$cache/initramfs/current"
 echo "$out/initramfs.cpio"

@@ -1,5 +1,6 @@
 #include "api/controller.h"
 
+#include <algorithm>
 #include <array>
 #include <string_view>
 
@@ -21,10 +22,8 @@ struct MissingResource {
   std::string_view what;
 };
 constexpr std::array kMissing = {
-    MissingResource{"/drives", true, "block devices"},
     MissingResource{"/network-interfaces", true, "network interfaces"},
     MissingResource{"/vsock", false, "vsock device"},
-    MissingResource{"/entropy", false, "entropy device"},
     MissingResource{"/balloon", false, "balloon device"},
     MissingResource{"/balloon/statistics", false, "balloon device"},
     MissingResource{"/mmds", false, "MMDS (the microVM metadata service)"},
@@ -141,6 +140,17 @@ Result<HttpResponse> Controller::route(const HttpRequest& r) {
       KILN_ASSIGN(const nlohmann::json body, parse_body(r));
       return put_action(body);
     }
+    if (p.starts_with("/drives/")) {
+      KILN_ASSIGN(const nlohmann::json body, parse_body(r));
+      const std::string id = p.substr(8);
+      return put ? put_drive(id, body) : patch_drive(id, body);
+    }
+    if (put && p == "/entropy") {
+      KILN_ASSIGN(const nlohmann::json body, parse_body(r));
+      KILN_CHECK(pre_boot());
+      KILN_ASSIGN(config_.entropy, entropy_config_from_json(body));
+      return no_content();
+    }
     if (!put && p == "/vm") {
       KILN_ASSIGN(const nlohmann::json body, parse_body(r));
       return patch_vm(body);
@@ -184,6 +194,46 @@ Result<HttpResponse> Controller::patch_vm(const json& body) {
     KILN_CHECK(with_where(backend_.resume(), "resume"));
     state_ = VmState::kRunning;
   }
+  return no_content();
+}
+
+Result<HttpResponse> Controller::put_drive(const std::string& id, const json& body) {
+  const std::string where = "drives/" + id;
+  KILN_CHECK(check_drive_id(id, where));
+  KILN_ASSIGN(auto drive, drive_config_from_json(body, where));
+  if (drive.drive_id != id)
+    return plain_error("{}: the body's drive_id '{}' is not the path's '{}'", where, drive.drive_id, id);
+  KILN_CHECK(pre_boot());
+  // A drive with this id is replaced; the list is checked as a whole before anything changes.
+  auto drives = config_.drives;
+  auto it = std::find_if(drives.begin(), drives.end(), [&](const DriveConfig& d) { return d.drive_id == id; });
+  if (it != drives.end()) *it = drive;
+  else drives.push_back(drive);
+  KILN_CHECK(check_drives(drives));
+  KILN_CHECK(with_where(backend_.check_drive(drive), where));
+  config_.drives = std::move(drives);
+  return no_content();
+}
+
+Result<HttpResponse> Controller::patch_drive(const std::string& id, const json& body) {
+  const std::string where = "drives/" + id;
+  if (!body.is_object()) return plain_error("{}: expected a JSON object", where);
+  KILN_CHECK(only_fields(body, where, {"drive_id", "path_on_host", "rate_limiter"}));
+  if (body.contains("rate_limiter") && !body.at("rate_limiter").is_null())
+    return plain_error("{}.rate_limiter: rate limiters are not there yet in kiln; remove the field", where);
+  std::string drive_id, path;
+  KILN_CHECK(get_field(body, where, "drive_id", drive_id));
+  KILN_CHECK(get_field(body, where, "path_on_host", path));
+  if (drive_id != id) return plain_error("{}: the body's drive_id '{}' is not the path's '{}'", where, drive_id, id);
+  KILN_CHECK(post_boot());
+  auto it = std::find_if(config_.drives.begin(), config_.drives.end(),
+                         [&](const DriveConfig& d) { return d.drive_id == id; });
+  if (it == config_.drives.end()) return plain_error("{}: no such drive in this VM", where);
+  if (path.empty()) return no_content();  // nothing to change
+  DriveConfig updated = *it;
+  updated.path_on_host = path;
+  KILN_CHECK(with_where(backend_.update_drive(updated), where));
+  *it = std::move(updated);
   return no_content();
 }
 

@@ -24,6 +24,12 @@ class VmBackend {
   // Pre-boot: the machine's shape as configured so far, for work that needs only that (creating
   // the VM and registering its memory ahead of InstanceStart). A hint: nothing may depend on it.
   virtual void machine_config_changed(const MachineConfig& config) = 0;
+  // Pre-boot: a drive's image can be opened as the drive asks (it exists, is a file or block
+  // device, is not held by another VM, can be written if the drive is writable). Nothing is kept.
+  virtual Result<void> check_drive(const DriveConfig& drive) = 0;
+  // Post-boot: drive `id` gets the image at `path_on_host` (opened as the drive was); the guest
+  // sees the new size through a config-change interrupt.
+  virtual Result<void> update_drive(const DriveConfig& drive) = 0;
   // InstanceStart: build the VM from `config` and start its vCPUs; returns once they run.
   virtual Result<void> start(const VmConfig& config) = 0;
   virtual Result<void> pause() = 0;
@@ -54,6 +60,8 @@ class Controller {
   Result<HttpResponse> route(const HttpRequest& request);
   Result<HttpResponse> put_action(const nlohmann::json& body);
   Result<HttpResponse> patch_vm(const nlohmann::json& body);
+  Result<HttpResponse> put_drive(const std::string& id, const nlohmann::json& body);
+  Result<HttpResponse> patch_drive(const std::string& id, const nlohmann::json& body);
   Result<void> instance_start();
   Result<void> pre_boot() const;
   Result<void> post_boot() const;

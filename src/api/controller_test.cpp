@@ -11,6 +11,15 @@ struct FakeBackend : VmBackend {
   Result<void> configure_logger(const LoggerConfig&) override { return log_result; }
   Result<void> configure_metrics(const MetricsConfig&) override { return {}; }
   void machine_config_changed(const MachineConfig& c) override { last_machine = c; }
+  Result<void> check_drive(const DriveConfig& d) override {
+    if (!drive_result) return drive_result;
+    checked.push_back(d.drive_id);
+    return {};
+  }
+  Result<void> update_drive(const DriveConfig& d) override {
+    updated.push_back(d.path_on_host);
+    return {};
+  }
   Result<void> start(const VmConfig& c) override {
     if (!start_result) return start_result;
     started = c;
@@ -22,6 +31,8 @@ struct FakeBackend : VmBackend {
   Result<void> flush_metrics() override { ++flushes; return {}; }
   Result<void> log_result{};
   Result<void> start_result{};
+  Result<void> drive_result{};
+  std::vector<std::string> checked, updated;
   std::optional<VmConfig> started;
   std::optional<MachineConfig> last_machine;
   int pauses = 0, resumes = 0, cads = 0, flushes = 0;
@@ -106,10 +117,10 @@ TEST_F(ControllerTest, WrongMethodOrPathAndMissingResources) {
   expect_fault(call("DELETE", "/machine-config"), "Invalid request method and/or path: DELETE /machine-config");
   expect_fault(call("GET", "/nope"), "Invalid request method and/or path");
   expect_fault(call("POST", "/actions", R"({"action_type": "InstanceStart"})"), "Invalid request method");
-  expect_fault(call("PUT", "/drives/rootfs", R"({"drive_id": "rootfs"})"), "block devices");
+  expect_fault(call("PUT", "/drives/rootfs", R"({"drive_id": "rootfs"})"), "path_on_host is required");
   expect_fault(call("PUT", "/network-interfaces/eth0", "{}"), "network interfaces");
   expect_fault(call("PUT", "/vsock", "{}"), "vsock");
-  expect_fault(call("PUT", "/entropy", "{}"), "entropy");
+  expect_fault(call("PUT", "/entropy", R"({"rate_limiter": {}})"), "rate limiters are not there yet");
   EXPECT_FALSE(b.started);
 }
 
@@ -192,7 +203,47 @@ TEST_F(ControllerTest, CpuTemplateAnswersStayInsideFirecrackersEnum) {
 TEST_F(ControllerTest, MissingDevicesAreNamedInPlainWords) {
   expect_fault(call("PUT", "/vsock", R"({"guest_cid": 3, "uds_path": "/v"})"), "kiln has no vsock device yet");
   expect_fault(call("PUT", "/balloon", "{}"), "kiln has no balloon device yet");
-  expect_fault(call("PUT", "/drives/root", "{}"), "kiln has no block devices yet");
+}
+
+TEST_F(ControllerTest, DrivesArePutBeforeBootAndPatchedAfter) {
+  const std::string root = R"({"drive_id": "rootfs", "path_on_host": "/r.ext4", "is_root_device": true, "is_read_only": false})";
+  ASSERT_EQ(call("PUT", "/drives/rootfs", root).status, 204);
+  ASSERT_EQ(call("PUT", "/drives/data", R"({"drive_id": "data", "path_on_host": "/d.img", "is_root_device": false,
+                                            "is_read_only": true, "cache_type": "Unsafe", "io_engine": "Sync"})")
+                .status,
+            204);
+  EXPECT_EQ(b.checked, (std::vector<std::string>{"rootfs", "data"})) << "each image is checked when it is PUT";
+  // The same id again replaces the drive.
+  ASSERT_EQ(call("PUT", "/drives/data", R"({"drive_id": "data", "path_on_host": "/e.img", "is_root_device": false})")
+                .status,
+            204);
+  auto cfg = json::parse(call("GET", "/vm/config").body);
+  ASSERT_EQ(cfg["drives"].size(), 2u);
+  EXPECT_EQ(cfg["drives"][1]["path_on_host"], "/e.img");
+  EXPECT_EQ(cfg["drives"][1]["cache_type"], "Writeback");
+  // Mistakes change nothing.
+  expect_fault(call("PUT", "/drives/other", R"({"drive_id": "other", "path_on_host": "/o", "is_root_device": true})"),
+               "only one drive can be the root");
+  expect_fault(call("PUT", "/drives/x", R"({"drive_id": "y", "path_on_host": "/o", "is_root_device": false})"),
+               "is not the path's 'x'");
+  b.drive_result = plain_error("path_on_host /gone: no such file");
+  expect_fault(call("PUT", "/drives/gone", R"({"drive_id": "gone", "path_on_host": "/gone", "is_root_device": false})"),
+               "no such file");
+  expect_fault(call("PATCH", "/drives/rootfs", R"({"drive_id": "rootfs", "path_on_host": "/n.ext4"})"),
+               "not supported before starting");
+  EXPECT_EQ(json::parse(call("GET", "/vm/config").body)["drives"].size(), 2u);
+  ASSERT_EQ(call("PUT", "/entropy", "{}").status, 204);
+  boot();
+  ASSERT_TRUE(b.started);
+  EXPECT_EQ(b.started->drives.size(), 2u);
+  EXPECT_TRUE(b.started->entropy);
+  expect_fault(call("PUT", "/drives/rootfs", root), "not supported after starting");
+  expect_fault(call("PATCH", "/drives/nope", R"({"drive_id": "nope", "path_on_host": "/n"})"), "no such drive");
+  expect_fault(call("PATCH", "/drives/rootfs", R"({"drive_id": "rootfs", "path_on_host": "/n", "rate_limiter": {}})"),
+               "rate limiters");
+  ASSERT_EQ(call("PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": "/bigger.img"})").status, 204);
+  EXPECT_EQ(b.updated, std::vector<std::string>{"/bigger.img"});
+  EXPECT_EQ(json::parse(call("GET", "/vm/config").body)["drives"][1]["path_on_host"], "/bigger.img");
 }
 
 TEST_F(ControllerTest, MetricsOnceThenFlush) {

@@ -29,6 +29,12 @@ void PostedBackend::machine_config_changed(const MachineConfig& config) {
     return Result<void>{};
   });
 }
+Result<void> PostedBackend::check_drive(const DriveConfig& drive) {
+  return call([&](VmBackend& b) { return b.check_drive(drive); });
+}
+Result<void> PostedBackend::update_drive(const DriveConfig& drive) {
+  return call([&](VmBackend& b) { return b.update_drive(drive); });
+}
 Result<void> PostedBackend::start(const VmConfig& config) {
   return call([&](VmBackend& b) { return b.start(config); });
 }

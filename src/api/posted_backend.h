@@ -15,6 +15,8 @@ class PostedBackend final : public VmBackend {
   Result<void> configure_logger(const LoggerConfig& config) override;
   Result<void> configure_metrics(const MetricsConfig& config) override;
   void machine_config_changed(const MachineConfig& config) override;
+  Result<void> check_drive(const DriveConfig& drive) override;
+  Result<void> update_drive(const DriveConfig& drive) override;
   Result<void> start(const VmConfig& config) override;
   Result<void> pause() override;
   Result<void> resume() override;

@@ -20,6 +20,8 @@ struct ThreadRecordingBackend : VmBackend {
   Result<void> configure_logger(const LoggerConfig&) override { return note(); }
   Result<void> configure_metrics(const MetricsConfig&) override { return note(); }
   void machine_config_changed(const MachineConfig&) override { (void)note(); }
+  Result<void> check_drive(const DriveConfig&) override { return note(); }
+  Result<void> update_drive(const DriveConfig&) override { return note(); }
   Result<void> start(const VmConfig&) override { return note(); }
   Result<void> pause() override {
     (void)note();

@@ -56,6 +56,19 @@ void VmmBackend::machine_config_changed(const MachineConfig& config) {
   prepared_ = std::async(std::launch::async, [mib = config.mem_size_mib] { return PreparedVm::create(mib); });
 }
 
+Result<void> VmmBackend::check_drive(const DriveConfig& drive) {
+  KILN_ASSIGN(auto image, virtio::DiskImage::open(drive.path_on_host, drive.is_read_only, "path_on_host"));
+  (void)image;  // closed again: InstanceStart opens and locks it for the VM
+  return {};
+}
+
+Result<void> VmmBackend::update_drive(const DriveConfig& drive) {
+  KILN_ASSIGN(auto image, virtio::DiskImage::open(drive.path_on_host, drive.is_read_only, "path_on_host"));
+  std::lock_guard lock(mu_);
+  if (!machine_) return plain_error("the VM is not running");
+  return machine_->replace_drive_image(drive.drive_id, std::move(image));
+}
+
 Result<void> VmmBackend::start(const VmConfig& config) {
   std::optional<PreparedVm> prepared;
   if (prepared_.valid()) {

@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include <future>
+#include <ranges>
 
 #include "acpi/tables.h"
 #include "arch/x86/boot_cpu.h"
@@ -57,6 +58,11 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config) {
   if (!images.initrd.empty() && images.initrd.size() >= mem_bytes)
     return plain_error("--initrd: the initrd ({} MiB) is larger than guest memory ({} MiB); raise --memory",
                        (images.initrd.size() + (1 << 20) - 1) >> 20, config.machine_config.mem_size_mib);
+  for (const auto& d : config.drives) {
+    KILN_ASSIGN(auto img, virtio::DiskImage::open(d.path_on_host, d.is_read_only,
+                                                  fmt::format("drive {}: path", d.drive_id)));
+    images.disks.push_back(std::move(img));
+  }
   return images;
 }
 
@@ -65,6 +71,13 @@ Result<void> VmBuilder::load_guest(Machine& m, const VmConfig& config, const Gue
                                  boot::LoadedKernel& loaded) {
   const std::string user = config.boot_source.boot_args.value_or(kDefaultBootArgs);
   m.cmdline_ = config.kiln.host_kernel_args ? boot::merge_cmdline(user, host_kernel_args(m.host_), &added) : user;
+  // The root drive, as Firecracker adds it (a root= the user gave wins).
+  for (const auto& d : config.drives) {
+    if (!d.is_root_device) continue;
+    std::vector<std::string> root_args;
+    for (const auto& a : std::views::split(root_drive_args(d), ' ')) root_args.emplace_back(a.begin(), a.end());
+    m.cmdline_ = boot::merge_cmdline(m.cmdline_, root_args, nullptr);
+  }
   if (const std::string dev = m.devices_.cmdline_args(); !dev.empty()) m.cmdline_ += " " + dev;
   KILN_ASSIGN(const auto rsdp, write_firmware_tables(
       m.mem_, {.vcpu_count = config.machine_config.vcpu_count, .dsdt_devices = m.devices_.dsdt_terms()}));
@@ -90,7 +103,7 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
   if (prepared && prepared->mem_size_mib != config.machine_config.mem_size_mib) prepared.reset();
   if (prepared) SPDLOG_DEBUG("using the VM prepared ahead ({} MiB registered)", prepared->mem_size_mib);
   const HostKind host = detect_host();
-  KILN_ASSIGN(const GuestImages images, read_images(config));
+  KILN_ASSIGN(GuestImages images, read_images(config));
   std::optional<GuestMemory> mem;
   if (prepared) {
     mem = std::move(prepared->mem);
@@ -125,7 +138,7 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
     KILN_CHECK(m->vm_.setup_platform());
   }
   // The devices first, then what describes them: the firmware tables and the command line.
-  KILN_CHECK(setup_devices(*m, config, io));
+  KILN_CHECK(setup_devices(*m, config, io, images));
   std::vector<std::string> added;
   boot::LoadedKernel loaded{};
   KILN_CHECK(load_guest(*m, config, images, added, loaded));
@@ -143,7 +156,7 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
 }
 
 
-Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, MachineIo io) {
+Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, MachineIo io, GuestImages& images) {
   // The console: what COM1 transmits goes to stdout, a file, or nowhere.
   int out_fd = -1;
   switch (config.kiln.serial.mode) {
@@ -210,6 +223,13 @@ Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, Machin
                                     }),
                                     x86::kBootTimerPort, 1));
   }
+  // Virtio devices: the root drive first, so that it is vda; then the other drives in order.
+  m.virtio_ = std::make_unique<VirtioDevices>(m.vm_, m.kvm_.caps(), m.mem_, m.devices_, io.loop);
+  for (int pass = 0; pass < 2; ++pass)
+    for (std::size_t i = 0; i < config.drives.size(); ++i)
+      if (config.drives[i].is_root_device == (pass == 0))
+        KILN_CHECK(m.virtio_->add_block(config.drives[i], std::move(images.disks[i])));
+  if (config.entropy) KILN_CHECK(m.virtio_->add_rng());
   return {};
 }
 

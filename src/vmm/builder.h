@@ -39,9 +39,10 @@ class VmBuilder {
  private:
   struct GuestImages {
     std::vector<std::byte> kernel, initrd;
+    std::vector<virtio::DiskImage> disks;  // config.drives', in order: opened and locked
   };
   static Result<GuestImages> read_images(const VmConfig& config);
-  static Result<void> setup_devices(Machine& m, const VmConfig& config, MachineIo io);
+  static Result<void> setup_devices(Machine& m, const VmConfig& config, MachineIo io, GuestImages& images);
   // The firmware tables (from the device manager's list, so after the devices exist), then the
   // kernel and initrd, into guest memory.
   static Result<void> load_guest(Machine& m, const VmConfig& config, const GuestImages& images,

@@ -206,7 +206,8 @@ nlohmann::json Machine::metrics() const {
           {"emulation_fallback", emulated},
           {"port_io", {{"unclaimed_accesses", pio_.unclaimed_accesses()}}},
           {"mmio", {{"unclaimed_accesses", mmio_.unclaimed_accesses()}}},
-          {"serial", serial_json}};
+          {"serial", serial_json},
+          {"virtio", virtio_ ? virtio_->metrics() : nlohmann::json::object()}};
 }
 
 VmExitStatus Machine::wait() {

@@ -27,6 +27,7 @@
 #include "vmm/device_manager.h"
 #include "vmm/exit_status.h"
 #include "vmm/vcpu_mailbox.h"
+#include "vmm/virtio_devices.h"
 #include "vmm/host.h"
 
 namespace kiln {
@@ -60,6 +61,11 @@ class Machine {
   Result<void> resume();
   // Ctrl-Alt-Del pressed on the i8042 keyboard (the guest's keyboard driver decides what follows).
   Result<void> send_ctrl_alt_del();
+  // Drive `id` gets a new image (the API's PATCH /drives/{id}).
+  Result<void> replace_drive_image(const std::string& id, virtio::DiskImage image) {
+    if (!virtio_) return plain_error("the VM has no drives");
+    return virtio_->replace_drive_image(id, std::move(image));
+  }
   // Counters since start: exits by reason, the emulation fallback's instructions, the devices'.
   [[nodiscard]] nlohmann::json metrics() const;
   // Thread-safe; the first request decides the status.
@@ -111,6 +117,8 @@ class Machine {
   std::shared_ptr<I8042Device> i8042_dev_;
   std::unique_ptr<I8042> i8042_;
   std::unique_ptr<CmosRtc> rtc_;
+  // After the device manager and memory, which it refers to: destroyed before them.
+  std::unique_ptr<VirtioDevices> virtio_;
   UniqueFd serial_file_;
   int console_in_ = -1;
   EscapeFilter escape_;

@@ -141,12 +141,14 @@ void BlockDevice::reset() {
 }
 
 void BlockDevice::replace_image(DiskImage image, std::unique_ptr<BlockEngine> engine) {
-  std::vector<BlockCompletion> done;
-  engine_->drain(done);
-  completions_.insert(completions_.end(), done.begin(), done.end());
+  completions_.clear();
+  engine_->drain(completions_);
+  if (act_.mem != nullptr) {
+    // The requests on the old image are the guest's: they complete as they would have.
+    if (auto r = complete(completions_); r) (void)interrupt_if_wanted();
+  }
   image_ = std::move(image);
   engine_ = std::move(engine);
-  if (act_.mem != nullptr) (void)take_completions();
 }
 
 Result<void> BlockDevice::finish(std::uint16_t head, std::uint8_t status, std::uint32_t used_len) {
@@ -241,7 +243,11 @@ Result<void> BlockDevice::start_request(const DescriptorChain& chain) {
 Result<void> BlockDevice::take_completions() {
   completions_.clear();
   engine_->take_completions(completions_);
-  for (const BlockCompletion& c : completions_) {
+  return complete(completions_);
+}
+
+Result<void> BlockDevice::complete(const std::vector<BlockCompletion>& done) {
+  for (const BlockCompletion& c : done) {
     if (c.tag >= pending_.size() || !pending_[c.tag].busy) continue;
     if (c.result < 0) {
       static RateLimit limit;

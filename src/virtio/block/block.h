@@ -82,6 +82,7 @@ class BlockDevice : public VirtioDevice {
   Result<void> start_request(const DescriptorChain& chain);
   Result<void> finish(std::uint16_t head, std::uint8_t status, std::uint32_t used_len);
   Result<void> take_completions();
+  Result<void> complete(const std::vector<BlockCompletion>& done);
   Result<void> interrupt_if_wanted();
 
   BlockConfig config_;
