@@ -1,6 +1,7 @@
 /*
  * kiln's tiny test guest: a PVH entry point (32-bit protected mode, paging off, EBX = start info)
- * that identity-maps the first GiB with user-accessible 2 MiB pages, enters long mode and calls
+ * that identity-maps the first GiB and the MMIO window at 3-4 GiB with user-accessible 2 MiB pages,
+ * enters long mode and calls
  * tiny_main(start_info). Kept short: on nested-PVM hosts every CPL0 instruction is emulated.
  */
 #define MSR_EFER 0xc0000080
@@ -25,6 +26,17 @@ pvh_start:
 	incl %ecx
 	cmpl $512, %ecx
 	jne 2b
+
+	/* PDPT[3] -> PD2: 3-4 GiB (kiln's device MMIO window), user-accessible, cache disabled. */
+	movl $pd2 + 0x7, pdpt + 24
+	xorl %ecx, %ecx
+3:	movl %ecx, %eax
+	shll $21, %eax
+	orl $0xc0000097, %eax
+	movl %eax, pd2(,%ecx,8)
+	incl %ecx
+	cmpl $512, %ecx
+	jne 3b
 
 	movl $pml4, %eax
 	movl %eax, %cr3
@@ -114,6 +126,8 @@ gdt:
 	.quad 0x00cff2000000ffff	/* 0x18 user data */
 	.quad 0x00affa000000ffff	/* 0x20 user code 64 */
 	.quad 0x0040f50000001003	/* 0x28 like Linux's CPUNODE segment: limit = node 1, CPU 3 */
+	.globl gdt_tss
+gdt_tss: .quad 0, 0			/* 0x30 a 64-bit TSS, filled in by tiny.c when user mode needs one */
 gdt_end:
 gdt_desc:
 	.word gdt_end - gdt - 1
@@ -124,6 +138,7 @@ gdt_desc:
 pml4: .skip 4096
 pdpt: .skip 4096
 pd: .skip 4096
+pd2: .skip 4096
 	.skip 16384
 stack_top:
 	.skip 16384

@@ -20,9 +20,12 @@
  *                  0x80000008, 0x8000001e)
  *   firmware       check the RSDP the start info points at and the MP floating pointer; exit 0
  *                  if both are where kiln puts them with right signatures and checksums, else 20+
+ *   virtio-...     drive virtio devices from CPL3 by polling (virtio_driver.c lists the tests)
  * Every exit goes through the debug-exit port (0xf4).
  */
 #include <stdint.h>
+
+#include "tiny.h"
 
 struct hvm_start_info {
   uint32_t magic, version, flags, nr_modules;
@@ -41,7 +44,7 @@ static inline uint8_t inb(uint16_t port) {
   return v;
 }
 
-static void __attribute__((noreturn)) finish(uint8_t status) {
+void __attribute__((noreturn)) finish(uint8_t status) {
   outb(0xf4, status);
   for (;;) __asm__ volatile("hlt");
 }
@@ -52,14 +55,14 @@ static void putc_serial(char c) {
   outb(0x3f8, (uint8_t)c);
 }
 
-static void puts_serial(const char* s) {
+void puts_serial(const char* s) {
   for (; *s; ++s) {
     if (*s == '\n') putc_serial('\r');
     putc_serial(*s);
   }
 }
 
-static void put_hex(uint32_t v) {
+void put_hex(uint32_t v) {
   static const char digits[] = "0123456789abcdef";
   char buf[9];
   for (int i = 0; i < 8; ++i) buf[i] = digits[(v >> (28 - 4 * i)) & 0xf];
@@ -73,13 +76,13 @@ static uint8_t sum8(const uint8_t* p, uint32_t n) {
   return s;
 }
 
-static int starts_with(const char* s, const char* p) {
+int starts_with(const char* s, const char* p) {
   for (; *p; ++s, ++p)
     if (*s != *p) return 0;
   return 1;
 }
 
-static uint64_t parse_u64(const char* s) {
+uint64_t parse_u64(const char* s) {
   uint64_t v = 0;
   while (*s == ' ') ++s;
   while (*s >= '0' && *s <= '9') v = v * 10 + (uint64_t)(*s++ - '0');
@@ -97,6 +100,28 @@ static struct idt_entry idt[32] __attribute__((aligned(16)));
 static void set_gate(int v, void (*h)(void)) {
   uint64_t a = (uint64_t)h;
   idt[v] = (struct idt_entry){(uint16_t)a, 0x08, 0, 0x8e, (uint16_t)(a >> 16), (uint32_t)(a >> 32), 0};
+}
+
+/* A TSS for CPL3, loaded into TR (GDT slot 0x30): a CPL0 stack for exceptions, and an I/O
+ * permission bitmap that allows every port. Nested PVM does not honour IOPL 3 for CPL3 port I/O
+ * but checks the TSS bitmap (with no TSS loaded, whatever memory the reset TR points at decides). */
+extern uint64_t gdt_tss[2];
+static struct {
+  uint32_t reserved0;
+  uint64_t rsp0, rsp1, rsp2, reserved1, ist[7], reserved2;
+  uint16_t reserved3, iomap_base;
+  uint8_t iomap[8192 + 1]; /* all zero: every port allowed; the last byte ends the map */
+} __attribute__((packed)) tss;
+static uint8_t interrupt_stack[4096] __attribute__((aligned(16)));
+
+static void load_tss(void) {
+  tss.rsp0 = (uint64_t)(interrupt_stack + sizeof interrupt_stack);
+  tss.iomap_base = (uint16_t)((uint64_t)&tss.iomap - (uint64_t)&tss);
+  tss.iomap[8192] = 0xff;
+  const uint64_t base = (uint64_t)&tss, limit = sizeof tss - 1;
+  gdt_tss[0] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) | (((base >> 24) & 0xff) << 56);
+  gdt_tss[1] = base >> 32;
+  __asm__ volatile("ltr %w0" ::"r"(0x30));
 }
 
 static void load_idt(uint16_t limit) {
@@ -186,7 +211,7 @@ static inline void wrmsr(uint32_t msr, uint64_t v) {
   __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
-static inline uint64_t rdtsc(void) {
+uint64_t rdtsc(void) {
   uint32_t lo, hi;
   __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
   return ((uint64_t)hi << 32) | lo;
@@ -252,7 +277,14 @@ void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
     puts_serial("tiny: movd ran\n");
     finish(0);
   }
-  if (starts_with(cmd, "pio")) enter_user(pio_loop, parse_u64(cmd + 3));
+  if (starts_with(cmd, "pio")) {
+    load_tss();
+    enter_user(pio_loop, parse_u64(cmd + 3));
+  }
+  if (starts_with(cmd, "virtio")) {
+    load_tss();
+    enter_user(virtio_main, (uint64_t)cmd);
+  }
   if (starts_with(cmd, "cpl0-loop")) {
     uint64_t n = parse_u64(cmd + 9);
     if (n != 0) __asm__ volatile("1: dec %0; jnz 1b" : "+r"(n)::"cc");

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,6 +18,10 @@ std::string if_exists(const std::string& p) {
   struct stat st{};
   return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? p : std::string();
 }
+std::string dir_if_exists(const std::string& p) {
+  struct stat st{};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? p : std::string();
+}
 }  // namespace
 
 GuestFiles guest_files() {
@@ -28,7 +33,34 @@ GuestFiles guest_files() {
       if_exists(cache + "/initramfs/current/initramfs.cpio"),
       if_exists(cache + "/stock-kernel/current/bzImage"),
       if_exists(cache + "/stock-kernel/current/vmlinux"),
+      dir_if_exists(cache + "/initramfs/current/rootfs"),
   };
+}
+
+std::string run_command(const std::string& command, int& status) {
+  std::string out;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) {
+    status = -1;
+    return out;
+  }
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int st = ::pclose(p);
+  status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+bool make_ext4_image(const std::string& image, const std::string& size, const std::string& dir) {
+  int st = 0;
+  run_command("mkfs.ext4 -q -F -d '" + dir + "' '" + image + "' " + size, st);
+  return st == 0;
+}
+
+std::string sha256_file(const std::string& path) {
+  int st = 0;
+  const std::string out = run_command("sha256sum '" + path + "'", st);
+  return st == 0 ? out.substr(0, 64) : std::string();
 }
 
 bool nested_pvm_host() {

@@ -14,7 +14,15 @@ namespace kiln::test {
 struct GuestFiles {
   std::string test_vmlinux, test_bzimage, initramfs;
   std::string stock_bzimage, stock_vmlinux;
+  std::string rootfs_tree;  // the initramfs's tree, for root disks (a directory)
 };
+
+// An ext4 image of `size` (as mkfs takes it: 64M) holding `dir`, made with mkfs.ext4 -d.
+bool make_ext4_image(const std::string& image, const std::string& size, const std::string& dir);
+// The output of `command` (sh -c), and its exit status in `status`.
+std::string run_command(const std::string& command, int& status);
+// The hex SHA-256 of a file (empty if it cannot be read).
+std::string sha256_file(const std::string& path);
 
 // The paths under $KILN_CACHE (default /var/cache/kiln); a field is empty if its file is missing.
 GuestFiles guest_files();

@@ -1,0 +1,354 @@
+/*
+ * A virtio driver for kiln's tests and benchmarks, at CPL3 with no interrupts: it finds the
+ * virtio-mmio devices kiln puts on the command line (virtio_mmio.device=4K@0x...:N), sets them up
+ * as a driver would, and polls the used ring. Tests (the first word after "virtio-"):
+ *   blk-io        read, write, flush, GET_ID, discard, write zeroes and a read past the end on a disk
+ *                 whose byte i of sector s the host set to (s * 7 + i) & 0xff; exit 0 or 40 + step
+ *   blk-ro        the disk is read-only: a write gets IOERR, a read works; exit 0 or 50 + step
+ *   blk-reset     a looping chain: the device must say NEEDS_RESET; then reset, set it up again
+ *                 and read; exit 0 or 60 + step
+ *   rng           64 bytes from virtio-rng, twice, not equal; exit 0 or 70 + step
+ *   blk-records   durability: record n (sector n: n, then a pattern) written, then flushed, then
+ *                 "tiny: flushed n" printed, for ever (the host kills kiln at a random moment)
+ *   blk-bench K D N   N requests of kind K (randread4k, seqread128k, seqwrite128k) with D in
+ *                 flight; prints the TSC cycles taken, exit 0
+ */
+#include <stdint.h>
+
+#include "tiny.h"
+
+static uint32_t reg_read(uintptr_t at) { return *(volatile uint32_t*)at; }
+static void reg_write(uintptr_t at, uint32_t v) { *(volatile uint32_t*)at = v; }
+#define RD(base, off) reg_read((base) + (off))
+#define WR(base, off, v) reg_write((base) + (off), (v))
+enum {
+  kMagic = 0x000, kVersion = 0x004, kDeviceId = 0x008, kDevFeatures = 0x010, kDevFeaturesSel = 0x014,
+  kDrvFeatures = 0x020, kDrvFeaturesSel = 0x024, kQueueSel = 0x030, kQueueNumMax = 0x034, kQueueNum = 0x038,
+  kQueueReady = 0x044, kQueueNotify = 0x050, kStatus = 0x070, kDescLo = 0x080, kDescHi = 0x084,
+  kAvailLo = 0x090, kAvailHi = 0x094, kUsedLo = 0x0a0, kUsedHi = 0x0a4, kConfig = 0x100,
+};
+enum { kAck = 1, kDriver = 2, kDriverOk = 4, kFeaturesOk = 8, kNeedsReset = 64 };
+enum { kIn = 0, kOut = 1, kFlush = 4, kGetId = 8, kDiscard = 11, kWriteZeroes = 13 };
+#define NEXT 1
+#define WRITE 2
+
+struct desc {
+  uint64_t addr;
+  uint32_t len;
+  uint16_t flags, next;
+};
+struct vq {
+  uint16_t size, used_seen, avail_idx;
+  volatile struct desc* desc;
+  volatile uint16_t* avail; /* flags, idx, ring[] */
+  volatile uint16_t* used;  /* flags, idx, then {u32 id, u32 len}[] */
+  uintptr_t base;
+};
+
+/* Fixed places in the first GiB (identity-mapped, user-accessible). */
+#define QUEUE_AREA 0x300000ull
+#define HEADERS 0x340000ull
+#define STATUSES 0x348000ull
+#define DATA 0x400000ull /* 8 MiB of buffers */
+
+static void barrier(void) { __asm__ volatile("mfence" ::: "memory"); }
+
+static uintptr_t find_device(const char* cmd, uint32_t type) {
+  for (const char* p = cmd; *p; ++p) {
+    if (!starts_with(p, "virtio_mmio.device=")) continue;
+    const char* at = p;
+    while (*at && *at != '@') ++at;
+    if (*at != '@' || at[1] != '0' || at[2] != 'x') continue;
+    uintptr_t base = 0;
+    for (at += 3;; ++at) {
+      const char c = *at;
+      if (c >= '0' && c <= '9') base = base * 16 + (uintptr_t)(c - '0');
+      else if (c >= 'a' && c <= 'f') base = base * 16 + (uintptr_t)(c - 'a' + 10);
+      else break;
+    }
+    if (RD(base, kMagic) == 0x74726976 && RD(base, kDeviceId) == type) return base;
+  }
+  return 0;
+}
+
+/* Driver initialization (virtio 1.x, 3.1.1) with VERSION_1 only; queue 0 at QUEUE_AREA. */
+static int setup(struct vq* q, uintptr_t base, uint16_t size, uint32_t* features_lo) {
+  if (RD(base, kVersion) != 2) return 1;
+  WR(base, kStatus, 0);
+  WR(base, kStatus, kAck);
+  WR(base, kStatus, kAck | kDriver);
+  WR(base, kDevFeaturesSel, 0);
+  *features_lo = RD(base, kDevFeatures);
+  WR(base, kDevFeaturesSel, 1);
+  if ((RD(base, kDevFeatures) & 1) == 0) return 2;
+  WR(base, kDrvFeaturesSel, 0);
+  WR(base, kDrvFeatures, 0);
+  WR(base, kDrvFeaturesSel, 1);
+  WR(base, kDrvFeatures, 1); /* VERSION_1 */
+  WR(base, kStatus, kAck | kDriver | kFeaturesOk);
+  if ((RD(base, kStatus) & kFeaturesOk) == 0) return 3;
+  WR(base, kQueueSel, 0);
+  if (RD(base, kQueueNumMax) < size) return 4;
+  q->size = size;
+  q->used_seen = q->avail_idx = 0;
+  q->base = base;
+  q->desc = (volatile struct desc*)QUEUE_AREA;
+  q->avail = (volatile uint16_t*)(QUEUE_AREA + 16ull * size);
+  q->used = (volatile uint16_t*)(QUEUE_AREA + 16ull * size + 0x1000);
+  for (volatile uint8_t* p = (volatile uint8_t*)QUEUE_AREA; p < (volatile uint8_t*)(QUEUE_AREA + 0x20000); ++p) *p = 0;
+  WR(base, kQueueNum, size);
+  WR(base, kDescLo, (uint32_t)(uintptr_t)q->desc);
+  WR(base, kDescHi, 0);
+  WR(base, kAvailLo, (uint32_t)(uintptr_t)q->avail);
+  WR(base, kAvailHi, 0);
+  WR(base, kUsedLo, (uint32_t)(uintptr_t)q->used);
+  WR(base, kUsedHi, 0);
+  WR(base, kQueueReady, 1);
+  WR(base, kStatus, kAck | kDriver | kFeaturesOk | kDriverOk);
+  return (RD(base, kStatus) & kNeedsReset) ? 5 : 0;
+}
+
+static void make_available(struct vq* q, uint16_t head) {
+  q->avail[2 + (q->avail_idx % q->size)] = head;
+  barrier();
+  q->avail[1] = ++q->avail_idx;
+  barrier();
+}
+
+static void notify(struct vq* q) { WR(q->base, kQueueNotify, 0); }
+
+/* Waits for the device to return one chain; its head, or -1 after ~10 s. */
+static int wait_used(struct vq* q, uint32_t* len) {
+  const uint64_t t0 = rdtsc();
+  while (q->used[1] == q->used_seen) {
+    if (rdtsc() - t0 > 30000000000ull) return -1;
+    __asm__ volatile("pause");
+  }
+  barrier();
+  volatile uint32_t* elem = (volatile uint32_t*)(q->used + 2) + 2 * (q->used_seen % q->size);
+  ++q->used_seen;
+  if (len) *len = elem[1];
+  return (int)elem[0];
+}
+
+/* One block request in descriptors head, head+1, head+2: the header, the data (if any) and the
+ * status byte. Made available, not waited for. */
+static void blk_post(struct vq* q, uint16_t head, uint32_t type, uint64_t sector, uint64_t data, uint32_t len) {
+  volatile uint32_t* hdr = (volatile uint32_t*)(HEADERS + 16ull * head);
+  hdr[0] = type;
+  hdr[1] = 0;
+  *(volatile uint64_t*)(hdr + 2) = sector;
+  volatile uint8_t* st = (volatile uint8_t*)(STATUSES + head);
+  *st = 0xee;
+  q->desc[head] = (struct desc){HEADERS + 16ull * head, 16, NEXT, (uint16_t)(head + 1)};
+  uint16_t last = head + 1;
+  if (len) {
+    const uint16_t dev_writes = (type == kIn || type == kGetId) ? WRITE : 0;
+    q->desc[head + 1] = (struct desc){data, len, (uint16_t)(NEXT | dev_writes), (uint16_t)(head + 2)};
+    last = head + 2;
+  }
+  q->desc[last] = (struct desc){STATUSES + head, 1, WRITE, 0};
+  make_available(q, head);
+}
+
+/* A request, waited for: its status byte, or 0xff if the device never answered. */
+static uint8_t blk(struct vq* q, uint32_t type, uint64_t sector, uint64_t data, uint32_t len, uint32_t* used_len) {
+  blk_post(q, 0, type, sector, data, len);
+  notify(q);
+  if (wait_used(q, used_len) != 0) return 0xff;
+  return *(volatile uint8_t*)STATUSES;
+}
+
+static uint8_t pattern(uint64_t sector, uint32_t i) { return (uint8_t)(sector * 7 + i); }
+
+static int check_bytes(uint64_t at, uint64_t len, uint64_t first_sector, int zeros) {
+  const volatile uint8_t* p = (const volatile uint8_t*)at;
+  for (uint64_t i = 0; i < len; ++i)
+    if (p[i] != (zeros ? 0 : pattern(first_sector + i / 512, (uint32_t)(i % 512)))) return 0;
+  return 1;
+}
+
+static void say(const char* what) {
+  puts_serial("tiny: ");
+  puts_serial(what);
+  puts_serial("\n");
+}
+
+static void __attribute__((noreturn)) blk_io(uintptr_t base) {
+  struct vq q;
+  uint32_t f = 0, used = 0;
+  if (setup(&q, base, 64, &f)) finish(41);
+  puts_serial("tiny: capacity ");
+  put_hex(RD(base, kConfig));
+  puts_serial("\n");
+  if (blk(&q, kGetId, 0, DATA, 20, &used) != 0 || used != 21) finish(42);
+  puts_serial("tiny: serial ");
+  volatile char* id = (volatile char*)DATA;
+  id[20] = 0;
+  puts_serial((const char*)id);
+  puts_serial("\n");
+  if (blk(&q, kIn, 0, DATA, 4096, &used) != 0 || used != 4097 || !check_bytes(DATA, 4096, 0, 0)) finish(43);
+  say("read ok");
+  volatile uint8_t* d = (volatile uint8_t*)DATA;
+  for (uint32_t i = 0; i < 4096; ++i) d[i] = (uint8_t)(0xa5 ^ i);
+  if (blk(&q, kOut, 8, DATA, 4096, &used) != 0) finish(44);
+  for (uint32_t i = 0; i < 4096; ++i) d[i] = 0;
+  if (blk(&q, kIn, 8, DATA, 4096, &used) != 0) finish(45);
+  for (uint32_t i = 0; i < 4096; ++i)
+    if (d[i] != (uint8_t)(0xa5 ^ i)) finish(45);
+  say("write ok");
+  if (blk(&q, kFlush, 0, 0, 0, &used) != 0) finish(46);
+  say("flush ok");
+  volatile uint64_t* seg = (volatile uint64_t*)(DATA + 0x10000);
+  seg[0] = 16;
+  seg[1] = 8; /* 8 sectors, flags 0 */
+  if (blk(&q, kDiscard, 0, DATA + 0x10000, 16, &used) != 0) finish(47);
+  if (blk(&q, kIn, 16, DATA, 4096, &used) != 0 || !check_bytes(DATA, 4096, 0, 1)) finish(47);
+  say("discard ok");
+  seg[0] = 24;
+  seg[1] = 8;
+  if (blk(&q, kWriteZeroes, 0, DATA + 0x10000, 16, &used) != 0) finish(48);
+  if (blk(&q, kIn, 24, DATA, 4096, &used) != 0 || !check_bytes(DATA, 4096, 0, 1)) finish(48);
+  say("write-zeroes ok");
+  const uint64_t capacity = RD(base, kConfig) | ((uint64_t)RD(base, kConfig + 4) << 32);
+  if (blk(&q, kIn, capacity, DATA, 512, &used) != 1) finish(49);
+  say("read past the end refused");
+  finish(0);
+}
+
+static void __attribute__((noreturn)) blk_ro(uintptr_t base) {
+  struct vq q;
+  uint32_t f = 0, used = 0;
+  if (setup(&q, base, 64, &f)) finish(51);
+  if ((f & (1u << 5)) == 0) finish(52); /* VIRTIO_BLK_F_RO */
+  volatile uint8_t* d = (volatile uint8_t*)DATA;
+  for (uint32_t i = 0; i < 512; ++i) d[i] = 0xff;
+  if (blk(&q, kOut, 0, DATA, 512, &used) != 1) finish(53);
+  say("write refused");
+  if (blk(&q, kIn, 0, DATA, 512, &used) != 0 || !check_bytes(DATA, 512, 0, 0)) finish(54);
+  say("read ok");
+  finish(0);
+}
+
+static void __attribute__((noreturn)) blk_reset(uintptr_t base) {
+  struct vq q;
+  uint32_t f = 0, used = 0;
+  if (setup(&q, base, 64, &f)) finish(61);
+  q.desc[0] = (struct desc){DATA, 16, NEXT, 1};
+  q.desc[1] = (struct desc){DATA, 16, NEXT, 0}; /* back to 0: a loop */
+  make_available(&q, 0);
+  notify(&q);
+  const uint64_t t0 = rdtsc();
+  while ((RD(base, kStatus) & kNeedsReset) == 0)
+    if (rdtsc() - t0 > 30000000000ull) finish(62);
+  say("needs reset");
+  if (setup(&q, base, 64, &f)) finish(63);
+  if (blk(&q, kIn, 2, DATA, 1024, &used) != 0 || !check_bytes(DATA, 1024, 2, 0)) finish(64);
+  say("usable again after a reset");
+  finish(0);
+}
+
+static void __attribute__((noreturn)) rng(uintptr_t base) {
+  struct vq q;
+  uint32_t f = 0, used = 0;
+  if (setup(&q, base, 16, &f)) finish(71);
+  volatile uint64_t* a = (volatile uint64_t*)DATA;
+  for (int round = 0; round < 2; ++round) {
+    q.desc[0] = (struct desc){DATA + 64ull * round, 64, WRITE, 0};
+    make_available(&q, 0);
+    notify(&q);
+    if (wait_used(&q, &used) != 0 || used != 64) finish(72);
+  }
+  int same = 1, zero = 1;
+  for (int i = 0; i < 8; ++i) {
+    if (a[i] != a[8 + i]) same = 0;
+    if (a[i] != 0) zero = 0;
+  }
+  if (same || zero) finish(73);
+  say("random bytes");
+  finish(0);
+}
+
+static void __attribute__((noreturn)) blk_records(uintptr_t base) {
+  struct vq q;
+  uint32_t f = 0, used = 0;
+  if (setup(&q, base, 64, &f)) finish(81);
+  volatile uint64_t* rec = (volatile uint64_t*)DATA;
+  for (uint64_t n = 0;; ++n) {
+    rec[0] = n;
+    for (int i = 1; i < 64; ++i) rec[i] = n * 0x9e3779b97f4a7c15ull + (uint64_t)i;
+    if (blk(&q, kOut, n, DATA, 512, &used) != 0) finish(82);
+    if (blk(&q, kFlush, 0, 0, 0, &used) != 0) finish(83);
+    puts_serial("tiny: flushed ");
+    put_hex((uint32_t)n);
+    puts_serial("\n");
+  }
+}
+
+/* N requests of one kind with `depth` in flight: descriptors 3k..3k+2 for slot k. */
+static void __attribute__((noreturn)) blk_bench(uintptr_t base, const char* args) {
+  struct vq q;
+  uint32_t f = 0, used = 0;
+  if (setup(&q, base, 256, &f)) finish(91);
+  const int rand4k = starts_with(args, "randread4k"), wr = starts_with(args, "seqwrite128k");
+  while (*args && *args != ' ') ++args;
+  uint64_t depth = parse_u64(args);
+  ++args;
+  while (*args && *args != ' ') ++args;
+  const uint64_t n = parse_u64(args);
+  if (depth == 0 || depth > 64) depth = 1;
+  const uint32_t len = rand4k ? 4096 : 131072;
+  const uint64_t capacity = RD(base, kConfig) | ((uint64_t)RD(base, kConfig + 4) << 32);
+  const uint64_t sectors = len / 512;
+  uint64_t next = 0, done = 0, rng_state = 88172645463325252ull;
+  const uint64_t t0 = rdtsc();
+  for (uint64_t k = 0; k < depth && next < n; ++k, ++next) {
+    uint64_t sector = (next * sectors) % (capacity - sectors);
+    if (rand4k) {
+      rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+      sector = (rng_state % (capacity / 8)) * 8;
+    }
+    blk_post(&q, (uint16_t)(3 * k), wr ? kOut : kIn, sector, DATA + (uint64_t)len * k, len);
+  }
+  notify(&q);
+  while (done < n) {
+    const int head = wait_used(&q, &used);
+    if (head < 0 || *(volatile uint8_t*)(STATUSES + head) != 0) finish(92);
+    ++done;
+    if (next < n) {
+      uint64_t sector = (next * sectors) % (capacity - sectors);
+      if (rand4k) {
+        rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+        sector = (rng_state % (capacity / 8)) * 8;
+      }
+      blk_post(&q, (uint16_t)head, wr ? kOut : kIn, sector, DATA + (uint64_t)len * (head / 3), len);
+      ++next;
+      if (q.used[1] == q.used_seen) notify(&q); /* the device may be idle: tell it */
+    }
+  }
+  const uint64_t cycles = rdtsc() - t0;
+  puts_serial("tiny: bench cycles ");
+  put_hex((uint32_t)(cycles >> 32));
+  put_hex((uint32_t)cycles);
+  puts_serial("\n");
+  finish(0);
+}
+
+void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
+  const char* cmd = (const char*)cmdline;
+  const char* test = cmd + 7; /* after "virtio-" */
+  const uint32_t type = starts_with(test, "rng") ? 4 : 2;
+  const uintptr_t base = find_device(cmd, type);
+  if (base == 0) {
+    say("no such virtio device on the command line");
+    finish(39);
+  }
+  if (starts_with(test, "blk-io")) blk_io(base);
+  if (starts_with(test, "blk-ro")) blk_ro(base);
+  if (starts_with(test, "blk-reset")) blk_reset(base);
+  if (starts_with(test, "blk-records")) blk_records(base);
+  if (starts_with(test, "blk-bench")) blk_bench(base, test + 10);
+  if (starts_with(test, "rng")) rng(base);
+  say("unknown virtio test");
+  finish(38);
+}
