@@ -226,6 +226,30 @@ Term extended_interrupt(std::uint32_t gsi, bool level_triggered) {
   return out;
 }
 
+Term word_bus_number(std::uint16_t min, std::uint16_t max) {
+  // Large item 8, 13 bytes: type 2 (bus numbers), general flags MinFixed | MaxFixed (producer),
+  // no type flags; granularity, min, max, translation, length.
+  Bytes out{0x88, 13, 0, 2, 0x0c, 0};
+  append_le(out, 0, 2);
+  append_le(out, min, 2);
+  append_le(out, max, 2);
+  append_le(out, 0, 2);
+  append_le(out, static_cast<std::uint16_t>(max - min + 1), 2);
+  return out;
+}
+
+Term dword_memory(std::uint32_t min, std::uint32_t max) {
+  // Large item 7, 23 bytes: type 0 (memory), MinFixed | MaxFixed (producer), read-write and not
+  // cacheable; granularity, min, max, translation, length.
+  Bytes out{0x87, 23, 0, 0, 0x0c, 0x01};
+  append_le(out, 0, 4);
+  append_le(out, min, 4);
+  append_le(out, max, 4);
+  append_le(out, 0, 4);
+  append_le(out, max - min + 1, 4);
+  return out;
+}
+
 Term resource_template(const std::vector<Term>& descriptors) {
   KILN_ASSIGN(Bytes data, joined(descriptors));
   data.push_back(0x79);  // end tag

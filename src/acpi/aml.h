@@ -39,6 +39,10 @@ Term irq_no_flags(std::uint8_t irq);                    // IRQNoFlags () {irq}
 Term memory32_fixed(std::uint32_t base, std::uint32_t length);  // Memory32Fixed (ReadWrite, ...)
 // Interrupt (ResourceConsumer, Edge or Level, ActiveHigh, Exclusive) {gsi}
 Term extended_interrupt(std::uint32_t gsi, bool level_triggered);
+// A bridge's windows (ACPI 6.4.3.5): WordBusNumber (ResourceProducer, MinFixed, MaxFixed, ...)
+// and DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite, ...).
+Term word_bus_number(std::uint16_t min, std::uint16_t max);
+Term dword_memory(std::uint32_t min, std::uint32_t max);
 // Buffer holding the descriptors and the end tag.
 Term resource_template(const std::vector<Term>& descriptors);
 

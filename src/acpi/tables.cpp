@@ -193,6 +193,26 @@ Result<Bytes> rtc_device(std::uint16_t port, std::uint8_t irq) {
                               aml::name("_CRS", resource_template({io_port(port, 2), irq_no_flags(irq)}))});
 }
 
+Result<Bytes> pci_host_bridge(std::uint32_t window_start, std::uint32_t window_end,
+                              std::span<const PciIntxRoute> intx) {
+  using namespace aml;
+  std::vector<Term> prt;
+  for (const auto& r : intx)
+    prt.push_back(package({integer((std::uint64_t{r.device} << 16) | 0xffff), integer(0), integer(0), integer(r.gsi)}));
+  return device("_SB_.PCI0",
+                {aml::name("_HID", eisa_id("PNP0A08")), aml::name("_CID", eisa_id("PNP0A03")),
+                 aml::name("_SEG", integer(0)), aml::name("_BBN", integer(0)), aml::name("_UID", integer(0)),
+                 aml::name("_CRS", resource_template({word_bus_number(0, 0), io_port(0xcf8, 8),
+                                                      dword_memory(window_start, window_end)})),
+                 aml::name("_PRT", package(prt))});
+}
+
+Result<Bytes> ecam_reservation(std::uint32_t base, std::uint32_t size) {
+  using namespace aml;
+  return device("_SB_.MRES", {aml::name("_HID", eisa_id("PNP0C02")), aml::name("_UID", integer(1)),
+                              aml::name("_CRS", resource_template({memory32_fixed(base, size)}))});
+}
+
 Result<Bytes> virtio_mmio_device(std::uint32_t uid, std::uint32_t base, std::uint32_t size, std::uint32_t gsi) {
   using namespace aml;
   if (uid > 0xff) return plain_error("virtio-mmio device {}: at most 256 have DSDT names", uid);

@@ -54,6 +54,16 @@ Result<Bytes> i8042_device(std::uint16_t data_port, std::uint16_t cmd_port, std:
 Result<Bytes> rtc_device(std::uint16_t port, std::uint8_t irq);  // PNP0B00: the CMOS RTC
 // A virtio-mmio device (LNRO0005, which Linux's virtio_mmio driver binds through ACPI): its
 // register window and its edge-triggered interrupt line.
+// The PCI host bridge (PNP0A08, bus 0 only, segment 0): its BAR window and the routing of each
+// device's INTA to a GSI (_PRT), and the ECAM range reserved as a motherboard resource (PNP0C02),
+// which Linux wants before it uses the MCFG's ECAM.
+struct PciIntxRoute {
+  std::uint8_t device;
+  std::uint32_t gsi;
+};
+Result<Bytes> pci_host_bridge(std::uint32_t window_start, std::uint32_t window_end,
+                              std::span<const PciIntxRoute> intx);
+Result<Bytes> ecam_reservation(std::uint32_t base, std::uint32_t size);
 Result<Bytes> virtio_mmio_device(std::uint32_t uid, std::uint32_t base, std::uint32_t size, std::uint32_t gsi);
 // Name (\_S5, Package () {slp_typ, 0}): the SLP_TYP the guest writes to sleep control for soft-off.
 Result<Bytes> sleep_state_s5(std::uint8_t slp_typ);

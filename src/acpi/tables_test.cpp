@@ -28,10 +28,12 @@ void expect_table(const Bytes& t, const char* sig) {
 
 const PowerPorts kPorts{.sleep_control = 0x600, .sleep_status = 0x601, .reset = 0x602, .reset_value = 0x0f};
 
+constexpr PciIntxRoute kIntx[] = {{1, 16}, {2, 17}};
 std::vector<Bytes> pc_dsdt_terms() {
   return {*com_port_device("COM1", 1, 0x3f8, 4), *i8042_device(0x60, 0x64, 1), *rtc_device(0x70, 8),
           *pvpanic_device(0x505), *virtio_mmio_device(0, 0xd0000000, 0x1000, 5),
-          *virtio_mmio_device(1, 0xd0001000, 0x1000, 17), *sleep_state_s5(5)};
+          *virtio_mmio_device(1, 0xd0001000, 0x1000, 17), *pci_host_bridge(0xc0000000, 0xcfffffff, kIntx),
+          *ecam_reservation(0xe0000000, 0x100000), *sleep_state_s5(5)};
 }
 
 TEST(AcpiTables, RsdpChecksumsAndPointsAtTheXsdt) {
@@ -250,7 +252,10 @@ TEST_F(Iasl, DsdtDecodesToTheDevicesKilnDescribes) {
                            "IRQNoFlags ()", "{4}", "\"QEMU0001\"", "0x0505", "EisaId (\"PNP0303\")",
                            "EisaId (\"PNP0B00\")", "{8}", "Device (_SB.VR00)", "\"LNRO0005\"",
                            "Memory32Fixed (ReadWrite,", "0xD0001000", "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )",
-                           "0x00000011,",
+                           "0x00000011,", "Device (_SB.PCI0)", "EisaId (\"PNP0A08\")",
+                           "WordBusNumber (ResourceProducer, MinFixed, MaxFixed,",
+                           "DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,",
+                           "0xCFFFFFFF", "Name (_PRT, Package (0x02)", "0x0002FFFF", "EisaId (\"PNP0C02\")",
                            "Name (_S5, Package (0x02)"}) {
     EXPECT_NE(text.find(want), std::string::npos) << want << " missing from:\n" << text;
   }

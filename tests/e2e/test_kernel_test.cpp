@@ -193,19 +193,32 @@ TEST_F(TestKernel, VirtioMmioRootDiskReadOnlyDiskAndEntropy) {
   EXPECT_EQ(sha256_file(ro), ro_before) << "the read-only image changed";
 }
 
-TEST_F(TestKernel, DefaultGuestShowsTheMachineAndPowersOffFromItsShell) {
-  // The main command's guest: the machine summary, then a shell; `poweroff -f` typed into it goes
-  // through the kernel's own power-off path and kiln exits 0.
-  KilnProcess k(args(g_.test_vmlinux, "default"), KilnProcess::Console::kPty);
+TEST_F(TestKernel, DefaultGuestOnItsRootDiskKeepsWhatTheShellWrote) {
+  // The main command's guest (scripts/run.sh): the root file system on a virtio-blk disk, the
+  // machine summary, then a shell. A file written there and `exit` end the VM with status 0, and
+  // the file is in the disk image (the next run sees it).
+  KILN_NEED_GUEST("the root file system tree", g_.rootfs_tree);
+  ScratchDir dir;
+  const std::string disk = dir.path + "/default-root.ext4";
+  ASSERT_TRUE(make_ext4_image(disk, "64M", g_.rootfs_tree));
+  KilnProcess k(kiln_run({"--kernel", g_.test_vmlinux, "--initrd", g_.initramfs, "--memory", "128M", "--disk",
+                          "path=" + disk + ",root", "--rng", "--cmdline", "console=ttyS0 panic=1"}),
+                KilnProcess::Console::kPty);
   ASSERT_TRUE(k.wait_for_output("Type commands;", kBoot)) << k.output() << k.errors();
   const std::string out = k.output();
   EXPECT_NE(out.find("kiln test guest: Linux 6.1"), std::string::npos) << out;
   EXPECT_NE(out.find("1 CPU(s)"), std::string::npos) << out;
-  k.send("poweroff -f\r");
+  EXPECT_NE(out.find("KILN-INIT: root /dev/vda (rw) mounted"), std::string::npos) << out;
+  k.send("echo kept-$((6*7)) > /kept.txt\r");
+  k.send("exit\r");
   auto st = k.wait_exit(120s);
   ASSERT_TRUE(st) << k.output();
   EXPECT_EQ(*st, 0) << k.output() << k.errors();
-  EXPECT_NE(k.errors().find("guest powered off"), std::string::npos) << k.errors();
+  int status = 0;
+  const std::string kept = run_command("debugfs -R 'cat /kept.txt' '" + disk + "' 2>/dev/null", status);
+  EXPECT_NE(kept.find("kept-42"), std::string::npos) << kept;
+  const std::string fsck = run_command("e2fsck -fn '" + disk + "'", status);
+  EXPECT_EQ(status, 0) << fsck;
 }
 
 // Firecracker's getting-started sequence over the API boots the test kernel; a pause of 5 s stops

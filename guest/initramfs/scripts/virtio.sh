@@ -20,8 +20,6 @@ umount /mnt
 step hwrng-is-virtio sh -c 'grep -q virtio_rng /sys/class/misc/hw_random/rng_current'
 step hwrng-bytes sh -c 'test "$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | wc -c)" = 32'
 echo "KILN-SUMMARY: $failures failed"
-# Clean for the host's e2fsck: the journal is flushed and the file system marked clean.
-mount -o remount,ro /
 status=0
 [ "$failures" = 0 ] || status=90
 kiln_exit "$status"
