@@ -1,7 +1,8 @@
 /*
  * A virtio driver for kiln's tests and benchmarks, at CPL3 with no interrupts: it finds the
- * virtio-mmio devices kiln puts on the command line (virtio_mmio.device=4K@0x...:N), sets them up
- * as a driver would, and polls the used ring. Tests (the first word after "virtio-"):
+ * device on either transport (a virtio-mmio device kiln put on the command line,
+ * virtio_mmio.device=4K@0x...:N, or else a virtio-pci function on bus 0), sets it up as a driver
+ * would, and polls the used ring. Tests (the first word after "virtio-"):
  *   blk-io        read, write, flush, GET_ID, discard, write zeroes and a read past the end on a disk
  *                 whose byte i of sector s the host set to (s * 7 + i) & 0xff; exit 0 or 40 + step
  *   blk-ro        the disk is read-only: a write gets IOERR, a read works; exit 0 or 50 + step
@@ -42,7 +43,7 @@ struct vq {
   volatile struct desc* desc;
   volatile uint16_t* avail; /* flags, idx, ring[] */
   volatile uint16_t* used;  /* flags, idx, then {u32 id, u32 len}[] */
-  uintptr_t base;
+  uintptr_t notify_at;
 };
 
 /* Fixed places in the first GiB (identity-mapped, user-accessible). */
@@ -53,7 +54,31 @@ struct vq {
 
 static void barrier(void) { __asm__ volatile("mfence" ::: "memory"); }
 
-static uintptr_t find_device(const char* cmd, uint32_t type) {
+/* The device found, on either transport: virtio-mmio registers, or a virtio-pci function's
+ * common, notify and device-config structures in its BAR. */
+static struct {
+  int pci;
+  uintptr_t regs;                 /* virtio-mmio */
+  uintptr_t common, notify, cfg;  /* virtio-pci */
+  uint32_t notify_mult;
+} dev;
+
+static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+static inline uint32_t inl(uint16_t port) {
+  uint32_t v;
+  __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
+static uint32_t pci_cfg(uint32_t d, uint32_t reg) {
+  outl(0xcf8, 0x80000000u | d << 11 | (reg & 0xfc));
+  return inl(0xcfc);
+}
+static void pci_cfg_write(uint32_t d, uint32_t reg, uint32_t v) {
+  outl(0xcf8, 0x80000000u | d << 11 | (reg & 0xfc));
+  outl(0xcfc, v);
+}
+
+static int find_mmio(const char* cmd, uint32_t type) {
   for (const char* p = cmd; *p; ++p) {
     if (!starts_with(p, "virtio_mmio.device=")) continue;
     const char* at = p;
@@ -66,46 +91,109 @@ static uintptr_t find_device(const char* cmd, uint32_t type) {
       else if (c >= 'a' && c <= 'f') base = base * 16 + (uintptr_t)(c - 'a' + 10);
       else break;
     }
-    if (RD(base, kMagic) == 0x74726976 && RD(base, kDeviceId) == type) return base;
+    if (RD(base, kMagic) == 0x74726976 && RD(base, kDeviceId) == type) {
+      dev.pci = 0;
+      dev.regs = base;
+      return 1;
+    }
   }
   return 0;
 }
 
+/* Bus 0 through ports 0xCF8/0xCFC: the virtio-pci function of `type`, its BAR and capabilities. */
+static int find_pci(uint32_t type) {
+  for (uint32_t d = 0; d < 32; ++d) {
+    const uint32_t id = pci_cfg(d, 0);
+    if (id != (0x1af4u | (0x1040u + type) << 16)) continue;
+    const uint64_t bar = (pci_cfg(d, 0x10) & ~0xfull) | (uint64_t)pci_cfg(d, 0x14) << 32;
+    pci_cfg_write(d, 0x04, pci_cfg(d, 0x04) | 0x6); /* memory decoding, bus master */
+    for (uint32_t cap = pci_cfg(d, 0x34) & 0xff; cap != 0; cap = (pci_cfg(d, cap) >> 8) & 0xff) {
+      const uint32_t head = pci_cfg(d, cap);
+      if ((head & 0xff) != 0x09) continue;
+      const uint32_t cfg_type = (head >> 24) & 0xff;
+      const uintptr_t at = (uintptr_t)(bar + pci_cfg(d, cap + 8));
+      if (cfg_type == 1) dev.common = at;
+      if (cfg_type == 2) {
+        dev.notify = at;
+        dev.notify_mult = pci_cfg(d, cap + 16);
+      }
+      if (cfg_type == 4) dev.cfg = at;
+    }
+    dev.pci = 1;
+    return dev.common && dev.notify && dev.cfg;
+  }
+  return 0;
+}
+
+static uint8_t rd8(uintptr_t at) { return *(volatile uint8_t*)at; }
+static void wr8(uintptr_t at, uint8_t v) { *(volatile uint8_t*)at = v; }
+static uint16_t rd16(uintptr_t at) { return *(volatile uint16_t*)at; }
+static void wr16(uintptr_t at, uint16_t v) { *(volatile uint16_t*)at = v; }
+
+static uint32_t dev_status(void) { return dev.pci ? rd8(dev.common + 0x14) : RD(dev.regs, kStatus); }
+static void dev_set_status(uint32_t v) {
+  if (dev.pci) wr8(dev.common + 0x14, (uint8_t)v);
+  else WR(dev.regs, kStatus, v);
+}
+static uint32_t dev_features(uint32_t sel) {
+  if (dev.pci) {
+    WR(dev.common, 0x00, sel);
+    return RD(dev.common, 0x04);
+  }
+  WR(dev.regs, kDevFeaturesSel, sel);
+  return RD(dev.regs, kDevFeatures);
+}
+static void dev_set_driver_features(uint32_t sel, uint32_t v) {
+  WR(dev.pci ? dev.common : dev.regs, dev.pci ? 0x08 : kDrvFeaturesSel, sel);
+  WR(dev.pci ? dev.common : dev.regs, dev.pci ? 0x0c : kDrvFeatures, v);
+}
+static uint32_t dev_cfg32(uint32_t off) { return dev.pci ? RD(dev.cfg, off) : RD(dev.regs, kConfig + off); }
+
 /* Driver initialization (virtio 1.x, 3.1.1) with VERSION_1 only; queue 0 at QUEUE_AREA. */
-static int setup(struct vq* q, uintptr_t base, uint16_t size, uint32_t* features_lo) {
-  if (RD(base, kVersion) != 2) return 1;
-  WR(base, kStatus, 0);
-  WR(base, kStatus, kAck);
-  WR(base, kStatus, kAck | kDriver);
-  WR(base, kDevFeaturesSel, 0);
-  *features_lo = RD(base, kDevFeatures);
-  WR(base, kDevFeaturesSel, 1);
-  if ((RD(base, kDevFeatures) & 1) == 0) return 2;
-  WR(base, kDrvFeaturesSel, 0);
-  WR(base, kDrvFeatures, 0);
-  WR(base, kDrvFeaturesSel, 1);
-  WR(base, kDrvFeatures, 1); /* VERSION_1 */
-  WR(base, kStatus, kAck | kDriver | kFeaturesOk);
-  if ((RD(base, kStatus) & kFeaturesOk) == 0) return 3;
-  WR(base, kQueueSel, 0);
-  if (RD(base, kQueueNumMax) < size) return 4;
+static int setup(struct vq* q, uint16_t size, uint32_t* features_lo) {
+  if (!dev.pci && RD(dev.regs, kVersion) != 2) return 1;
+  dev_set_status(0);
+  dev_set_status(kAck);
+  dev_set_status(kAck | kDriver);
+  *features_lo = dev_features(0);
+  if ((dev_features(1) & 1) == 0) return 2;
+  dev_set_driver_features(0, 0);
+  dev_set_driver_features(1, 1); /* VERSION_1 */
+  dev_set_status(kAck | kDriver | kFeaturesOk);
+  if ((dev_status() & kFeaturesOk) == 0) return 3;
   q->size = size;
   q->used_seen = q->avail_idx = 0;
-  q->base = base;
   q->desc = (volatile struct desc*)QUEUE_AREA;
   q->avail = (volatile uint16_t*)(QUEUE_AREA + 16ull * size);
   q->used = (volatile uint16_t*)(QUEUE_AREA + 16ull * size + 0x1000);
   for (volatile uint8_t* p = (volatile uint8_t*)QUEUE_AREA; p < (volatile uint8_t*)(QUEUE_AREA + 0x20000); ++p) *p = 0;
-  WR(base, kQueueNum, size);
-  WR(base, kDescLo, (uint32_t)(uintptr_t)q->desc);
-  WR(base, kDescHi, 0);
-  WR(base, kAvailLo, (uint32_t)(uintptr_t)q->avail);
-  WR(base, kAvailHi, 0);
-  WR(base, kUsedLo, (uint32_t)(uintptr_t)q->used);
-  WR(base, kUsedHi, 0);
-  WR(base, kQueueReady, 1);
-  WR(base, kStatus, kAck | kDriver | kFeaturesOk | kDriverOk);
-  return (RD(base, kStatus) & kNeedsReset) ? 5 : 0;
+  if (dev.pci) {
+    wr16(dev.common + 0x16, 0);
+    if (rd16(dev.common + 0x18) < size) return 4;
+    wr16(dev.common + 0x18, size);
+    WR(dev.common, 0x20, (uint32_t)(uintptr_t)q->desc);
+    WR(dev.common, 0x24, 0);
+    WR(dev.common, 0x28, (uint32_t)(uintptr_t)q->avail);
+    WR(dev.common, 0x2c, 0);
+    WR(dev.common, 0x30, (uint32_t)(uintptr_t)q->used);
+    WR(dev.common, 0x34, 0);
+    q->notify_at = dev.notify + rd16(dev.common + 0x1e) * dev.notify_mult;
+    wr16(dev.common + 0x1c, 1);
+  } else {
+    WR(dev.regs, kQueueSel, 0);
+    if (RD(dev.regs, kQueueNumMax) < size) return 4;
+    WR(dev.regs, kQueueNum, size);
+    WR(dev.regs, kDescLo, (uint32_t)(uintptr_t)q->desc);
+    WR(dev.regs, kDescHi, 0);
+    WR(dev.regs, kAvailLo, (uint32_t)(uintptr_t)q->avail);
+    WR(dev.regs, kAvailHi, 0);
+    WR(dev.regs, kUsedLo, (uint32_t)(uintptr_t)q->used);
+    WR(dev.regs, kUsedHi, 0);
+    WR(dev.regs, kQueueReady, 1);
+    q->notify_at = dev.regs + kQueueNotify;
+  }
+  dev_set_status(kAck | kDriver | kFeaturesOk | kDriverOk);
+  return (dev_status() & kNeedsReset) ? 5 : 0;
 }
 
 static void make_available(struct vq* q, uint16_t head) {
@@ -115,7 +203,10 @@ static void make_available(struct vq* q, uint16_t head) {
   barrier();
 }
 
-static void notify(struct vq* q) { WR(q->base, kQueueNotify, 0); }
+static void notify(struct vq* q) {
+  if (dev.pci) wr16(q->notify_at, 0);
+  else WR(q->notify_at, 0, 0);
+}
 
 /* Waits for the device to return one chain; its head, or -1 after ~10 s. */
 static int wait_used(struct vq* q, uint32_t* len) {
@@ -174,12 +265,12 @@ static void say(const char* what) {
   puts_serial("\n");
 }
 
-static void __attribute__((noreturn)) blk_io(uintptr_t base) {
+static void __attribute__((noreturn)) blk_io(void) {
   struct vq q;
   uint32_t f = 0, used = 0;
-  if (setup(&q, base, 64, &f)) finish(41);
+  if (setup(&q, 64, &f)) finish(41);
   puts_serial("tiny: capacity ");
-  put_hex(RD(base, kConfig));
+  put_hex(dev_cfg32(0));
   puts_serial("\n");
   if (blk(&q, kGetId, 0, DATA, 20, &used) != 0 || used != 21) finish(42);
   puts_serial("tiny: serial ");
@@ -210,16 +301,16 @@ static void __attribute__((noreturn)) blk_io(uintptr_t base) {
   if (blk(&q, kWriteZeroes, 0, DATA + 0x10000, 16, &used) != 0) finish(48);
   if (blk(&q, kIn, 24, DATA, 4096, &used) != 0 || !check_bytes(DATA, 4096, 0, 1)) finish(48);
   say("write-zeroes ok");
-  const uint64_t capacity = RD(base, kConfig) | ((uint64_t)RD(base, kConfig + 4) << 32);
+  const uint64_t capacity = dev_cfg32(0) | ((uint64_t)dev_cfg32(4) << 32);
   if (blk(&q, kIn, capacity, DATA, 512, &used) != 1) finish(49);
   say("read past the end refused");
   finish(0);
 }
 
-static void __attribute__((noreturn)) blk_ro(uintptr_t base) {
+static void __attribute__((noreturn)) blk_ro(void) {
   struct vq q;
   uint32_t f = 0, used = 0;
-  if (setup(&q, base, 64, &f)) finish(51);
+  if (setup(&q, 64, &f)) finish(51);
   if ((f & (1u << 5)) == 0) finish(52); /* VIRTIO_BLK_F_RO */
   volatile uint8_t* d = (volatile uint8_t*)DATA;
   for (uint32_t i = 0; i < 512; ++i) d[i] = 0xff;
@@ -230,28 +321,28 @@ static void __attribute__((noreturn)) blk_ro(uintptr_t base) {
   finish(0);
 }
 
-static void __attribute__((noreturn)) blk_reset(uintptr_t base) {
+static void __attribute__((noreturn)) blk_reset(void) {
   struct vq q;
   uint32_t f = 0, used = 0;
-  if (setup(&q, base, 64, &f)) finish(61);
+  if (setup(&q, 64, &f)) finish(61);
   q.desc[0] = (struct desc){DATA, 16, NEXT, 1};
   q.desc[1] = (struct desc){DATA, 16, NEXT, 0}; /* back to 0: a loop */
   make_available(&q, 0);
   notify(&q);
   const uint64_t t0 = rdtsc();
-  while ((RD(base, kStatus) & kNeedsReset) == 0)
+  while ((dev_status() & kNeedsReset) == 0)
     if (rdtsc() - t0 > 30000000000ull) finish(62);
   say("needs reset");
-  if (setup(&q, base, 64, &f)) finish(63);
+  if (setup(&q, 64, &f)) finish(63);
   if (blk(&q, kIn, 2, DATA, 1024, &used) != 0 || !check_bytes(DATA, 1024, 2, 0)) finish(64);
   say("usable again after a reset");
   finish(0);
 }
 
-static void __attribute__((noreturn)) rng(uintptr_t base) {
+static void __attribute__((noreturn)) rng(void) {
   struct vq q;
   uint32_t f = 0, used = 0;
-  if (setup(&q, base, 16, &f)) finish(71);
+  if (setup(&q, 16, &f)) finish(71);
   volatile uint64_t* a = (volatile uint64_t*)DATA;
   for (int round = 0; round < 2; ++round) {
     q.desc[0] = (struct desc){DATA + 64ull * round, 64, WRITE, 0};
@@ -269,10 +360,10 @@ static void __attribute__((noreturn)) rng(uintptr_t base) {
   finish(0);
 }
 
-static void __attribute__((noreturn)) blk_records(uintptr_t base) {
+static void __attribute__((noreturn)) blk_records(void) {
   struct vq q;
   uint32_t f = 0, used = 0;
-  if (setup(&q, base, 64, &f)) finish(81);
+  if (setup(&q, 64, &f)) finish(81);
   volatile uint64_t* rec = (volatile uint64_t*)DATA;
   for (uint64_t n = 0;; ++n) {
     rec[0] = n;
@@ -286,10 +377,10 @@ static void __attribute__((noreturn)) blk_records(uintptr_t base) {
 }
 
 /* N requests of one kind with `depth` in flight: descriptors 3k..3k+2 for slot k. */
-static void __attribute__((noreturn)) blk_bench(uintptr_t base, const char* args) {
+static void __attribute__((noreturn)) blk_bench(const char* args) {
   struct vq q;
   uint32_t f = 0, used = 0;
-  if (setup(&q, base, 256, &f)) finish(91);
+  if (setup(&q, 256, &f)) finish(91);
   const int rand4k = starts_with(args, "randread4k"), wr = starts_with(args, "seqwrite128k");
   while (*args && *args != ' ') ++args;
   uint64_t depth = parse_u64(args);
@@ -298,7 +389,7 @@ static void __attribute__((noreturn)) blk_bench(uintptr_t base, const char* args
   const uint64_t n = parse_u64(args);
   if (depth == 0 || depth > 64) depth = 1;
   const uint32_t len = rand4k ? 4096 : 131072;
-  const uint64_t capacity = RD(base, kConfig) | ((uint64_t)RD(base, kConfig + 4) << 32);
+  const uint64_t capacity = dev_cfg32(0) | ((uint64_t)dev_cfg32(4) << 32);
   const uint64_t sectors = len / 512;
   uint64_t next = 0, done = 0, rng_state = 88172645463325252ull;
   const uint64_t t0 = rdtsc();
@@ -338,17 +429,16 @@ void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   const char* cmd = (const char*)cmdline;
   const char* test = cmd + 7; /* after "virtio-" */
   const uint32_t type = starts_with(test, "rng") ? 4 : 2;
-  const uintptr_t base = find_device(cmd, type);
-  if (base == 0) {
+  if (!find_mmio(cmd, type) && !find_pci(type)) {
     say("no such virtio device on the command line");
     finish(39);
   }
-  if (starts_with(test, "blk-io")) blk_io(base);
-  if (starts_with(test, "blk-ro")) blk_ro(base);
-  if (starts_with(test, "blk-reset")) blk_reset(base);
-  if (starts_with(test, "blk-records")) blk_records(base);
-  if (starts_with(test, "blk-bench")) blk_bench(base, test + 10);
-  if (starts_with(test, "rng")) rng(base);
+  if (starts_with(test, "blk-io")) blk_io();
+  if (starts_with(test, "blk-ro")) blk_ro();
+  if (starts_with(test, "blk-reset")) blk_reset();
+  if (starts_with(test, "blk-records")) blk_records();
+  if (starts_with(test, "blk-bench")) blk_bench(test + 10);
+  if (starts_with(test, "rng")) rng();
   say("unknown virtio test");
   finish(38);
 }

@@ -119,6 +119,12 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
                   "engine=sync: blocking I/O on the VMM thread, for hosts without io_uring")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  std::string transport = "mmio";
+  run->add_option("--transport", transport,
+                  "how virtio devices reach the guest: mmio (default; what Firecracker's guest kernels have, "
+                  "announced on the command line and in the DSDT) or pci (a PCI host bridge, MSI-X; what "
+                  "distribution kernels load on their own)")
+      ->check(CLI::IsMember({"mmio", "pci"}));
   bool rng = false;
   run->add_flag("--rng", rng, "a virtio-rng device, fed by the host's getrandom(2)");
   bool no_host_args = false;
@@ -175,6 +181,7 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
     c.drives.push_back(std::move(d));
   }
   if (rng) c.entropy = EntropyConfig{};
+  KILN_ASSIGN(c.machine_config.transport, parse_transport_name(transport, "--transport"));
   if (!cpu_config_file.empty()) {
     KILN_ASSIGN(c.cpu_config, read_cpu_config_file(cpu_config_file));
   }

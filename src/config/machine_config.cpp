@@ -11,7 +11,7 @@ using nlohmann::json;
 Result<MachineConfig> machine_config_from_json(const json& m, MachineConfig base, bool whole) {
   KILN_CHECK(only_fields(m, "machine-config",
                        {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages", "cpu_template", "kiln_cpu_template",
-                        "huge_pages"}));
+                        "huge_pages", "kiln_virtio_transport"}));
   if (whole) {
     for (const char* required : {"vcpu_count", "mem_size_mib"})
       if (!m.contains(required)) return plain_error("machine-config.{} is required", required);
@@ -42,6 +42,11 @@ Result<MachineConfig> machine_config_from_json(const json& m, MachineConfig base
     if (!t) return plain_error("machine-config.kiln_cpu_template '{}': expected host or minimal", kiln_template);
     base.cpu_template = *t;
   }
+  std::string transport;
+  KILN_CHECK(get_field(m, "machine-config", "kiln_virtio_transport", transport));
+  if (!transport.empty()) {
+    KILN_ASSIGN(base.transport, parse_transport_name(transport, "machine-config.kiln_virtio_transport"));
+  }
   KILN_CHECK(get_field(m, "machine-config", "vcpu_count", base.vcpu_count));
   KILN_CHECK(get_field(m, "machine-config", "mem_size_mib", base.mem_size_mib));
   KILN_CHECK(get_field(m, "machine-config", "smt", base.smt));
@@ -63,8 +68,17 @@ json to_json(const MachineConfig& m) {
           // Firecracker's enum has its static templates and "None"; kiln has none of those, so
           // its own template ("host" or "minimal") goes in an extension field of its own.
           {"cpu_template", "None"},
-          {"kiln_cpu_template", cpu_template_name(m.cpu_template)}};
+          {"kiln_cpu_template", cpu_template_name(m.cpu_template)},
+          {"kiln_virtio_transport", transport_name(m.transport)}};
 }
+
+Result<MachineConfig::Transport> parse_transport_name(std::string_view name, std::string_view where) {
+  if (name == "mmio") return MachineConfig::Transport::kMmio;
+  if (name == "pci") return MachineConfig::Transport::kPci;
+  return plain_error("{} '{}': expected mmio or pci", where, name);
+}
+
+const char* transport_name(MachineConfig::Transport t) { return t == MachineConfig::Transport::kPci ? "pci" : "mmio"; }
 
 Result<void> validate(const MachineConfig& m) {
   if (m.vcpu_count < 1 || m.vcpu_count > kMaxVcpus)

@@ -17,6 +17,10 @@ struct MachineConfig {
   bool smt = false;
   bool track_dirty_pages = false;
   x86::BuiltinCpuTemplate cpu_template = x86::BuiltinCpuTemplate::kHost;
+  // kiln_virtio_transport: how the VM's virtio devices reach the guest. virtio-mmio by default:
+  // Firecracker's guest kernels are built for it (many have no PCI at all), and kiln announces the
+  // devices both on the command line and in the DSDT, where a stock kernel's udev finds them too.
+  enum class Transport { kMmio, kPci } transport = Transport::kMmio;
   bool operator==(const MachineConfig&) const = default;
 };
 
@@ -37,5 +41,8 @@ Result<std::uint64_t> parse_mem_size_mib(std::string_view text);
 // The built-in template a name gives: host (or Firecracker's "None") or minimal.
 Result<x86::BuiltinCpuTemplate> parse_cpu_template_name(std::string_view name);
 const char* cpu_template_name(x86::BuiltinCpuTemplate t);
+// "mmio" or "pci".
+Result<MachineConfig::Transport> parse_transport_name(std::string_view name, std::string_view where);
+const char* transport_name(MachineConfig::Transport t);
 
 }  // namespace kiln

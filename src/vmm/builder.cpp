@@ -79,8 +79,12 @@ Result<void> VmBuilder::load_guest(Machine& m, const VmConfig& config, const Gue
     m.cmdline_ = boot::merge_cmdline(m.cmdline_, root_args, nullptr);
   }
   if (const std::string dev = m.devices_.cmdline_args(); !dev.empty()) m.cmdline_ += " " + dev;
-  KILN_ASSIGN(const auto rsdp, write_firmware_tables(
-      m.mem_, {.vcpu_count = config.machine_config.vcpu_count, .dsdt_devices = m.devices_.dsdt_terms()}));
+  auto dsdt = m.devices_.dsdt_terms();
+  KILN_ASSIGN(auto pci_dsdt, m.virtio_->firmware_dsdt());
+  dsdt.insert(dsdt.end(), pci_dsdt.begin(), pci_dsdt.end());
+  KILN_ASSIGN(const auto rsdp, write_firmware_tables(m.mem_, {.vcpu_count = config.machine_config.vcpu_count,
+                                                              .dsdt_devices = std::move(dsdt),
+                                                              .mcfg = m.virtio_->mcfg()}));
   KILN_ASSIGN(loaded, boot::load_linux(m.mem_, images.kernel, images.initrd, m.cmdline_, rsdp));
   return {};
 }
@@ -224,7 +228,8 @@ Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, Machin
                                     x86::kBootTimerPort, 1));
   }
   // Virtio devices: the root drive first, so that it is vda; then the other drives in order.
-  m.virtio_ = std::make_unique<VirtioDevices>(m.vm_, m.kvm_.caps(), m.mem_, m.devices_, io.loop);
+  m.virtio_ = std::make_unique<VirtioDevices>(m.vm_, m.kvm_.caps(), m.mem_, m.devices_, io.loop,
+                                              config.machine_config.transport);
   for (int pass = 0; pass < 2; ++pass)
     for (std::size_t i = 0; i < config.drives.size(); ++i)
       if (config.drives[i].is_root_device == (pass == 0))

@@ -30,6 +30,24 @@ Result<const DeviceInfo*> DeviceManager::add_fixed_pio(std::string name, std::sh
   return &devices_.back();
 }
 
+Result<const DeviceInfo*> DeviceManager::add_fixed_mmio(std::string name, std::shared_ptr<BusDevice> device,
+                                                        std::uint64_t base, std::uint64_t size,
+                                                        std::optional<std::uint32_t> irq) {
+  if (irq) KILN_CHECK(irqs_.reserve(*irq, 1, name));
+  if (auto r = mmio_.insert(std::move(device), base, size); !r) {
+    if (irq) irqs_.release(*irq);
+    return std::unexpected(r.error());
+  }
+  devices_.push_back({std::move(name), DeviceInfo::Space::kMmio, base, size, irq, {}, {}});
+  return &devices_.back();
+}
+
+Result<std::uint32_t> DeviceManager::free_irq(std::uint32_t from) {
+  KILN_ASSIGN(const std::uint64_t irq, irqs_.allocate(1, 1, "probe", from));
+  irqs_.release(irq);
+  return static_cast<std::uint32_t>(irq);
+}
+
 Result<const DeviceInfo*> DeviceManager::add_mmio(std::string name, std::shared_ptr<BusDevice> device,
                                                   std::uint64_t size, const Describe& describe) {
   constexpr std::uint64_t kPage = 4096;

@@ -39,6 +39,13 @@ class DeviceManager {
   Result<const DeviceInfo*> add_fixed_pio(std::string name, std::shared_ptr<BusDevice> device, std::uint16_t port,
                                           std::uint16_t size, std::optional<std::uint32_t> irq = std::nullopt,
                                           acpi::Bytes dsdt = {});
+  // A device at a fixed MMIO range (PCI's ECAM, a BAR the caller placed), with its interrupt line
+  // if it has one (taken here: see free_irq).
+  Result<const DeviceInfo*> add_fixed_mmio(std::string name, std::shared_ptr<BusDevice> device, std::uint64_t base,
+                                           std::uint64_t size, std::optional<std::uint32_t> irq = std::nullopt);
+  // The lowest interrupt line at or above `from` that no device has (not taken until a device is
+  // added with it).
+  Result<std::uint32_t> free_irq(std::uint32_t from);
   // A device whose MMIO range (page-aligned) and interrupt line are allocated here; `describe`
   // fills in, from the range and the line, its DSDT entry and the command line's entry for it.
   using Describe = std::function<Result<void>(DeviceInfo&)>;

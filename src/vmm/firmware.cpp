@@ -33,6 +33,7 @@ Result<std::uint64_t> write_firmware_tables(const GuestMemory& mem, const Firmwa
   KILN_ASSIGN(acpi::Bytes s5, acpi::sleep_state_s5(AcpiPowerDevice::kSleepTypeSoftOff));
   ac.dsdt_terms.push_back(std::move(s5));
   ac.rtc_century_reg = 0x32;  // kiln's CMOS RTC keeps the century there
+  ac.mcfg = config.mcfg;
   const auto img = acpi::build_acpi_tables(ac, x86::kAcpiTablesAddr);
   if (x86::kAcpiTablesAddr + img.bytes.size() > x86::kAcpiTablesEnd)
     return plain_error("the ACPI tables for {} vCPUs ({} bytes) do not fit below 1 MiB", config.vcpu_count,

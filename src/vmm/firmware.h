@@ -13,6 +13,7 @@ namespace kiln {
 struct FirmwareConfig {
   std::uint32_t vcpu_count = 1;
   std::vector<acpi::Bytes> dsdt_devices;  // the device manager's DSDT entries
+  std::vector<acpi::McfgEntry> mcfg;      // PCI's ECAM, if the VM has PCI
 };
 
 // Writes both sets of tables into guest memory; returns the RSDP's address.

@@ -6,6 +6,7 @@
 
 #include "acpi/tables.h"
 #include "base/log.h"
+#include "pci/pci.h"
 
 namespace kiln {
 
@@ -49,17 +50,129 @@ class ForwardTrigger : public virtio::InterruptTrigger {
 
 }  // namespace
 
+// ECAM for bus 0 and the window virtio-pci BARs go in: below kiln's virtio-mmio window.
+constexpr std::uint64_t kEcamBase = 0xe000'0000;
+constexpr std::uint64_t kPciWindowStart = 0xc000'0000, kPciWindowEnd = 0xd000'0000;
+// INTx lines: past the ISA IRQs (level-triggered, active low, as _PRT routes them).
+constexpr std::uint32_t kPciIntxFrom = 16;
+
+Result<std::uint32_t> GsiRouter::allocate() {
+  std::lock_guard lock(mu_);
+  if (next_ >= 1024) return plain_error("no GSI left for another MSI-X vector");
+  return next_++;
+}
+
+void GsiRouter::set(std::uint32_t gsi, std::optional<kvm::MsiMessage> msi) {
+  std::lock_guard lock(mu_);
+  auto it = routes_.find(gsi);
+  if (msi) {
+    if (it != routes_.end() && it->second.address == msi->address && it->second.data == msi->data) return;
+    routes_[gsi] = *msi;
+  } else {
+    if (it == routes_.end()) return;
+    routes_.erase(it);
+  }
+  auto table = kvm::Vm::default_gsi_routes();
+  for (const auto& [g, m] : routes_) table.push_back({g, m});
+  if (auto r = vm_.set_gsi_routing(table); !r) {
+    static RateLimit limit;
+    if (limit.allow()) SPDLOG_WARN("MSI routing: {}{}", r.error().message(), limit.suppressed_note());
+  }
+}
+
+namespace {
+
+// A virtio-pci device's MSI-X vectors: a GSI and an irqfd each (or KVM_SIGNAL_MSI without irqfds).
+class KvmMsiVectors : public virtio::MsiVectors {
+ public:
+  KvmMsiVectors(const kvm::Vm& vm, GsiRouter& router, bool irqfd) : vm_(vm), router_(router), irqfd_(irqfd) {}
+  Result<void> add_vectors(std::uint16_t n) {
+    for (std::uint16_t v = 0; v < n; ++v) {
+      KILN_ASSIGN(const std::uint32_t gsi, router_.allocate());
+      Vector vec{gsi, {}, {}};
+      if (irqfd_) {
+        vec.fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (!vec.fd) return errno_error("eventfd");
+        KILN_CHECK(vm_.register_irqfd(vec.fd.get(), gsi));
+      }
+      vectors_.push_back(std::move(vec));
+    }
+    return {};
+  }
+  void route(std::uint16_t vector, std::uint64_t address, std::uint32_t data, bool enabled) override {
+    if (vector >= vectors_.size()) return;
+    Vector& v = vectors_[vector];
+    v.msi = kvm::MsiMessage{address, data};
+    router_.set(v.gsi, enabled ? std::optional(*v.msi) : std::nullopt);
+  }
+  void fire(std::uint16_t vector) override {
+    if (vector >= vectors_.size()) return;
+    Vector& v = vectors_[vector];
+    if (v.fd) {
+      const std::uint64_t one = 1;
+      (void)!::write(v.fd.get(), &one, sizeof one);
+    } else if (v.msi) {
+      (void)vm_.signal_msi(*v.msi);
+    }
+  }
+
+ private:
+  struct Vector {
+    std::uint32_t gsi;
+    UniqueFd fd;
+    std::optional<kvm::MsiMessage> msi;
+  };
+  const kvm::Vm& vm_;
+  GsiRouter& router_;
+  bool irqfd_;
+  std::vector<Vector> vectors_;
+};
+
+class KvmLevelLine : public IrqLine {
+ public:
+  KvmLevelLine(const kvm::Vm& vm, std::uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+  void set_level(bool high) override { (void)vm_.set_irq_line(gsi_, high); }
+
+ private:
+  const kvm::Vm& vm_;
+  std::uint32_t gsi_;
+};
+
+}  // namespace
+
+struct VirtioDevices::PciState {
+  pci::RootBus bus;
+  RangeAllocator bars{"PCI BARs", kPciWindowStart, kPciWindowEnd};
+  std::vector<acpi::PciIntxRoute> intx;
+};
+
 struct VirtioDevices::Slot {
   std::string name;
   std::shared_ptr<virtio::VirtioDevice> device;
+  // virtio-mmio
   ForwardTrigger trigger;
-  std::shared_ptr<virtio::MmioTransport> transport;
+  std::shared_ptr<virtio::MmioTransport> mmio;
   UniqueFd irqfd;
+  // virtio-pci
+  std::shared_ptr<virtio::PciTransport> pci;
+  std::unique_ptr<KvmMsiVectors> msi;
+  std::unique_ptr<KvmLevelLine> intx;
   std::vector<UniqueFd> notify;  // one per queue
   int completion_fd = -1;        // watched on the loop (owned by the device's engine)
   std::uint64_t base = 0;
   std::uint32_t gsi = 0;
+
+  void notify_queue(std::uint32_t q) { mmio ? mmio->notify(q) : pci->notify(q); }
+  void backend_ready() { mmio ? mmio->backend_ready() : pci->backend_ready(); }
+  void change_config(const std::function<void(virtio::VirtioDevice&)>& fn) {
+    mmio ? mmio->change_config(fn) : pci->change_config(fn);
+  }
+  [[nodiscard]] const virtio::TransportCounters& counters() const { return mmio ? mmio->counters() : pci->counters(); }
 };
+
+VirtioDevices::VirtioDevices(const kvm::Vm& vm, const kvm::Capabilities& caps, const GuestMemory& mem,
+                             DeviceManager& devices, EventLoop* loop, MachineConfig::Transport transport)
+    : vm_(vm), caps_(caps), mem_(mem), devices_(devices), loop_(loop), transport_(transport), router_(vm) {}
 
 VirtioDevices::~VirtioDevices() {
   if (loop_ == nullptr) return;
@@ -73,11 +186,38 @@ Result<std::shared_ptr<VirtioDevices::Slot>> VirtioDevices::attach(std::string n
                                                                   std::shared_ptr<virtio::VirtioDevice> device) {
   auto slot = std::make_shared<Slot>();
   slot->name = std::move(name);
-  slot->device = device;
-  slot->transport = std::make_shared<virtio::MmioTransport>(device, mem_, slot->trigger);
+  slot->device = std::move(device);
+  if (transport_ == MachineConfig::Transport::kPci) {
+    KILN_CHECK(attach_pci(*slot));
+  } else {
+    KILN_CHECK(attach_mmio(*slot));
+  }
+  // Without ioeventfds (or a loop), a notification is an exit the transport serves itself.
+  if (caps_.ioeventfd && loop_ != nullptr) {
+    const std::size_t queues = slot->device->queue_max_sizes().size();
+    std::vector<std::uint64_t> addrs;
+    std::vector<std::optional<std::uint64_t>> match;
+    for (std::uint32_t q = 0; q < queues; ++q) {
+      if (slot->mmio) {
+        addrs.push_back(slot->base + virtio::MmioTransport::kQueueNotify);
+        match.emplace_back(q);
+      } else {
+        addrs.push_back(slot->base + virtio::PciTransport::kNotify + virtio::PciTransport::kNotifyMultiplier * q);
+        match.emplace_back(std::nullopt);
+      }
+    }
+    KILN_CHECK(watch_notifications(slot, addrs, match));
+  }
+  slots_.push_back(slot);
+  SPDLOG_DEBUG("{}: virtio-{} at {:#x}, GSI {}", slot->name, slot->mmio ? "mmio" : "pci", slot->base, slot->gsi);
+  return slot;
+}
+
+Result<void> VirtioDevices::attach_mmio(Slot& slot) {
+  slot.mmio = std::make_shared<virtio::MmioTransport>(slot.device, mem_, slot.trigger);
   const std::uint32_t uid = static_cast<std::uint32_t>(slots_.size());
   KILN_ASSIGN(const DeviceInfo* info,
-              devices_.add_mmio(slot->name, slot->transport, virtio::MmioTransport::kSize,
+              devices_.add_mmio(slot.name, slot.mmio, virtio::MmioTransport::kSize,
                                 [uid](DeviceInfo& d) -> Result<void> {
                                   d.cmdline = fmt::format("virtio_mmio.device=4K@{:#x}:{}", d.base, *d.irq);
                                   KILN_ASSIGN(d.dsdt, acpi::virtio_mmio_device(uid, static_cast<std::uint32_t>(d.base),
@@ -85,39 +225,78 @@ Result<std::shared_ptr<VirtioDevices::Slot>> VirtioDevices::attach(std::string n
                                                                                *d.irq));
                                   return {};
                                 }));
-  slot->base = info->base;
-  slot->gsi = *info->irq;
+  slot.base = info->base;
+  slot.gsi = *info->irq;
   if (caps_.irqfd) {
-    slot->irqfd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-    if (!slot->irqfd) return errno_error("{}: eventfd", slot->name);
-    KILN_CHECK(vm_.register_irqfd(slot->irqfd.get(), slot->gsi));
-    slot->trigger.to = std::make_unique<IrqfdTrigger>(slot->irqfd.get());
+    slot.irqfd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!slot.irqfd) return errno_error("{}: eventfd", slot.name);
+    KILN_CHECK(vm_.register_irqfd(slot.irqfd.get(), slot.gsi));
+    slot.trigger.to = std::make_unique<IrqfdTrigger>(slot.irqfd.get());
   } else {
-    slot->trigger.to = std::make_unique<LinePulseTrigger>(vm_, slot->gsi);
+    slot.trigger.to = std::make_unique<LinePulseTrigger>(vm_, slot.gsi);
   }
-  // Without ioeventfds (or a loop), a notification is an MMIO exit the transport serves itself.
-  if (caps_.ioeventfd && loop_ != nullptr) {
-    const std::size_t queues = device->queue_max_sizes().size();
-    for (std::uint32_t q = 0; q < queues; ++q) {
-      UniqueFd fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-      if (!fd) return errno_error("{}: eventfd", slot->name);
-      KILN_CHECK(vm_.register_ioeventfd(fd.get(), {.space = kvm::IoEventAddress::Space::kMmio,
-                                                   .addr = slot->base + virtio::MmioTransport::kQueueNotify,
-                                                   .len = 4,
-                                                   .datamatch = q}));
-      const int raw = fd.get();
-      std::weak_ptr<Slot> weak = slot;
-      KILN_CHECK(loop_->add(raw, EPOLLIN, [weak, raw, q](std::uint32_t) {
-        std::uint64_t n = 0;
-        (void)!::read(raw, &n, sizeof n);
-        if (auto s = weak.lock()) s->transport->notify(q);
-      }));
-      slot->notify.push_back(std::move(fd));
-    }
+  return {};
+}
+
+Result<void> VirtioDevices::attach_pci(Slot& slot) {
+  if (!pci_) {
+    pci_ = std::make_unique<PciState>();
+    KILN_CHECK(devices_.add_fixed_pio("pci-config", std::make_shared<pci::ConfigPorts>(pci_->bus), 0xcf8, 8));
+    KILN_CHECK(devices_.add_fixed_mmio("pci-ecam", std::make_shared<pci::Ecam>(pci_->bus), kEcamBase, pci::Ecam::kSize));
   }
-  slots_.push_back(slot);
-  SPDLOG_DEBUG("{}: virtio-mmio at {:#x}, GSI {}", slot->name, slot->base, slot->gsi);
-  return slot;
+  KILN_ASSIGN(const std::uint64_t bar, pci_->bars.allocate(virtio::PciTransport::kBarSize,
+                                                           virtio::PciTransport::kBarSize, slot.name));
+  KILN_ASSIGN(const std::uint32_t gsi, devices_.free_irq(kPciIntxFrom));
+  slot.base = bar;
+  slot.gsi = gsi;
+  slot.msi = std::make_unique<KvmMsiVectors>(vm_, router_, caps_.irqfd);
+  slot.intx = std::make_unique<KvmLevelLine>(vm_, gsi);
+  slot.pci = std::make_shared<virtio::PciTransport>(slot.device, mem_, *slot.msi, *slot.intx, bar,
+                                                     static_cast<std::uint8_t>(gsi));
+  KILN_CHECK(slot.msi->add_vectors(slot.pci->num_vectors()));
+  KILN_ASSIGN(const std::uint8_t dev, pci_->bus.add(slot.pci));
+  KILN_CHECK(devices_.add_fixed_mmio(slot.name, slot.pci, bar, virtio::PciTransport::kBarSize, gsi));
+  pci_->intx.push_back({dev, gsi});
+  return {};
+}
+
+Result<void> VirtioDevices::watch_notifications(const std::shared_ptr<Slot>& slot,
+                                                const std::vector<std::uint64_t>& addrs,
+                                                const std::vector<std::optional<std::uint64_t>>& datamatch) {
+  for (std::uint32_t q = 0; q < addrs.size(); ++q) {
+    UniqueFd fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!fd) return errno_error("{}: eventfd", slot->name);
+    KILN_CHECK(vm_.register_ioeventfd(fd.get(), {.space = kvm::IoEventAddress::Space::kMmio,
+                                                 .addr = addrs[q],
+                                                 .len = datamatch[q] ? 4u : 0u,
+                                                 .datamatch = datamatch[q]}));
+    const int raw = fd.get();
+    std::weak_ptr<Slot> weak = slot;
+    KILN_CHECK(loop_->add(raw, EPOLLIN, [weak, raw, q](std::uint32_t) {
+      std::uint64_t n = 0;
+      (void)!::read(raw, &n, sizeof n);
+      if (auto s = weak.lock()) s->notify_queue(q);
+    }));
+    slot->notify.push_back(std::move(fd));
+  }
+  return {};
+}
+
+Result<std::vector<acpi::Bytes>> VirtioDevices::firmware_dsdt() const {
+  std::vector<acpi::Bytes> out;
+  if (!pci_) return out;
+  KILN_ASSIGN(auto bridge, acpi::pci_host_bridge(static_cast<std::uint32_t>(kPciWindowStart),
+                                                 static_cast<std::uint32_t>(kPciWindowEnd - 1), pci_->intx));
+  out.push_back(std::move(bridge));
+  KILN_ASSIGN(auto ecam, acpi::ecam_reservation(static_cast<std::uint32_t>(kEcamBase),
+                                                static_cast<std::uint32_t>(pci::Ecam::kSize)));
+  out.push_back(std::move(ecam));
+  return out;
+}
+
+std::vector<acpi::McfgEntry> VirtioDevices::mcfg() const {
+  if (!pci_) return {};
+  return {acpi::McfgEntry{.ecam_base = kEcamBase, .segment = 0, .start_bus = 0, .end_bus = 0}};
 }
 
 Result<void> VirtioDevices::watch_completions(const std::shared_ptr<Slot>& slot, int fd) {
@@ -125,7 +304,7 @@ Result<void> VirtioDevices::watch_completions(const std::shared_ptr<Slot>& slot,
   if (fd < 0 || loop_ == nullptr) return {};
   std::weak_ptr<Slot> weak = slot;
   KILN_CHECK(loop_->add(fd, EPOLLIN, [weak](std::uint32_t) {
-    if (auto s = weak.lock()) s->transport->backend_ready();
+    if (auto s = weak.lock()) s->backend_ready();
   }));
   slot->completion_fd = fd;
   return {};
@@ -168,7 +347,7 @@ Result<void> VirtioDevices::replace_drive_image(const std::string& id, virtio::D
     // The old engine's fd closes with it: off the loop first.
     if (s->completion_fd >= 0 && loop_ != nullptr) (void)loop_->remove(s->completion_fd);
     s->completion_fd = -1;
-    s->transport->change_config([&](virtio::VirtioDevice&) { blk->replace_image(std::move(image), std::move(engine)); });
+    s->change_config([&](virtio::VirtioDevice&) { blk->replace_image(std::move(image), std::move(engine)); });
     return watch_completions(s, blk->completion_fd());
   }
   return plain_error("no drive '{}' in this VM", id);
@@ -177,7 +356,7 @@ Result<void> VirtioDevices::replace_drive_image(const std::string& id, virtio::D
 nlohmann::json VirtioDevices::metrics() const {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& s : slots_) {
-    const auto& t = s->transport->counters();
+    const auto& t = s->counters();
     nlohmann::json j = {{"notifications", t.notifications.load()},
                         {"interrupts", t.interrupts.load()},
                         {"needs_reset", t.needs_reset.load()},

@@ -150,12 +150,16 @@ struct ScratchDir {
   std::string path;
 };
 
-// Virtio over virtio-mmio, through the guest's own drivers, in one boot: the root file system on a
+// Virtio through the guest's own drivers, one boot per transport: the root file system on a
 // virtio-blk disk (mounted by the initramfs, which hands over to it), a file written, fsynced and
 // read back uncached; the disk's serial (GET_ID); fstrim (DISCARD); a read-only second disk that
-// refuses writes; /dev/hwrng from virtio-rng. Then on the host: the root image passes e2fsck -fn,
-// the file in it has the hash the guest printed, and the read-only image did not change.
-TEST_F(TestKernel, VirtioMmioRootDiskReadOnlyDiskAndEntropy) {
+// refuses writes; /dev/hwrng from virtio-rng; the interrupts the transport should use (MSI-X for
+// virtio-pci). Then on the host: the root image passes e2fsck -fn, the file in it has the hash the
+// guest printed, and the read-only image did not change.
+class Virtio : public TestKernel, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(Virtio, RootDiskReadOnlyDiskAndEntropy) {
+  const std::string transport = GetParam();
   KILN_NEED_GUEST("the root file system tree", g_.rootfs_tree);
   ScratchDir dir;
   ASSERT_FALSE(dir.path.empty());
@@ -165,9 +169,11 @@ TEST_F(TestKernel, VirtioMmioRootDiskReadOnlyDiskAndEntropy) {
   ASSERT_TRUE(make_ext4_image(root, "64M", g_.rootfs_tree));
   ASSERT_TRUE(make_ext4_image(ro, "8M", ro_tree));
   const std::string ro_before = sha256_file(ro);
-  KilnProcess k(kiln_run({"--kernel", g_.test_vmlinux, "--initrd", g_.initramfs, "--memory", "128M", "--disk",
-                          "path=" + root + ",root,serial=kiln-root-01", "--disk", "path=" + ro + ",readonly", "--rng",
-                          "--cmdline", "console=ttyS0 panic=1 kiln.script=virtio kiln.serial=kiln-root-01"}));
+  KilnProcess k(kiln_run({"--kernel", g_.test_vmlinux, "--initrd", g_.initramfs, "--memory", "128M", "--transport",
+                          transport, "--disk", "path=" + root + ",root,serial=kiln-root-01", "--disk",
+                          "path=" + ro + ",readonly", "--rng", "--cmdline",
+                          "console=ttyS0 panic=1 kiln.script=virtio kiln.serial=kiln-root-01 kiln.transport=" +
+                              transport}));
   auto st = k.wait_exit(kBoot);
   ASSERT_TRUE(st) << k.output() << k.errors();
   EXPECT_EQ(*st, 0) << k.output() << k.errors();
@@ -177,7 +183,7 @@ TEST_F(TestKernel, VirtioMmioRootDiskReadOnlyDiskAndEntropy) {
   EXPECT_EQ(out.find("FAIL"), std::string::npos) << out;
   for (const char* step : {"root-on-vda", "vda-serial", "write-fsync", "read-back-uncached", "fstrim", "ro-disk-flag",
                            "ro-disk-read", "ro-disk-refuses-writes", "ro-fs-refuses-writes", "hwrng-is-virtio",
-                           "hwrng-bytes"})
+                           "hwrng-bytes", transport == "pci" ? "interrupts-msix" : "interrupts-line"})
     EXPECT_NE(out.find(std::string("KILN-RESULT: ") + step + " ok"), std::string::npos) << step;
   const auto at = out.find("KILN-SHA: ");
   ASSERT_NE(at, std::string::npos) << out;
@@ -192,6 +198,9 @@ TEST_F(TestKernel, VirtioMmioRootDiskReadOnlyDiskAndEntropy) {
   EXPECT_EQ(std::filesystem::file_size(dumped), 1048576u);
   EXPECT_EQ(sha256_file(ro), ro_before) << "the read-only image changed";
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, Virtio, ::testing::Values("mmio", "pci"),
+                         [](const auto& p) { return p.param == "pci" ? std::string("Pci") : std::string("Mmio"); });
 
 TEST_F(TestKernel, DefaultGuestOnItsRootDiskKeepsWhatTheShellWrote) {
   // The main command's guest (scripts/run.sh): the root file system on a virtio-blk disk, the
@@ -221,7 +230,8 @@ TEST_F(TestKernel, DefaultGuestOnItsRootDiskKeepsWhatTheShellWrote) {
   EXPECT_EQ(status, 0) << fsck;
 }
 
-// Firecracker's getting-started sequence over the API boots the test kernel; a pause of 5 s stops
+// Firecracker's getting-started sequence over the API boots the test kernel from a root drive (on
+// virtio-pci with INTx interrupts); a pause of 5 s stops
 // the guest's counter (printed every 100 ms) and resume goes on with no gap and no repeat; GET
 // /vm/config returns what was PUT; SendCtrlAltDel reaches the kernel's keyboard driver, which
 // reboots through the i8042 (reboot=k), and kiln ends with the reset status.
@@ -233,8 +243,9 @@ TEST_F(TestKernel, ApiGettingStartedPauseResumeAndCtrlAltDel) {
   ASSERT_TRUE(wait_for_socket(sock, 10000)) << k.errors();
   const json boot = {{"kernel_image_path", g_.test_vmlinux},
                      {"initrd_path", g_.initramfs},
-                     {"boot_args", "console=ttyS0 panic=1 reboot=k kiln.script=counter kiln.count=100000"}};
-  const json machine = {{"vcpu_count", 2}, {"mem_size_mib", 128}};
+                     {"boot_args", "console=ttyS0 panic=1 reboot=k pci=nomsi kiln.script=counter kiln.count=100000"}};
+  // The root drive on virtio-pci, with MSI off in the guest (pci=nomsi): its interrupts are INTA.
+  const json machine = {{"vcpu_count", 2}, {"mem_size_mib", 128}, {"kiln_virtio_transport", "pci"}};
   ASSERT_EQ(curl(sock, "PUT", "/boot-source", boot.dump()).status, 204);
   ASSERT_EQ(curl(sock, "PUT", "/machine-config", machine.dump()).status, 204);
   // The guide's next step: the root file system on a drive. A path that is not there first: a 400
@@ -279,6 +290,7 @@ TEST_F(TestKernel, ApiGettingStartedPauseResumeAndCtrlAltDel) {
   EXPECT_EQ(vm["boot-source"], boot);
   EXPECT_EQ(vm["machine-config"]["vcpu_count"], 2);
   EXPECT_EQ(vm["machine-config"]["mem_size_mib"], 128);
+  EXPECT_EQ(vm["machine-config"]["kiln_virtio_transport"], "pci");
   ASSERT_EQ(vm["drives"].size(), 1u);
   EXPECT_EQ(vm["drives"][0]["path_on_host"], rootfs);
 

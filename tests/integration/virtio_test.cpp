@@ -44,13 +44,16 @@ class PatternImage {
   static inline int next_ = 0;
 };
 
-class Virtio : public ::testing::TestWithParam<std::string> {
+// Each test through each transport, and the block tests on each engine.
+class Virtio : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
  protected:
   void SetUp() override {
     if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
   }
+  static std::string engine() { return std::get<1>(GetParam()); }
   static std::vector<std::string> args(const std::string& test, std::vector<std::string> devices) {
-    std::vector<std::string> a{"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-" + test};
+    std::vector<std::string> a{"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-" + test,
+                               "--transport", std::get<0>(GetParam())};
     a.insert(a.end(), devices.begin(), devices.end());
     return kiln_run(a);
   }
@@ -58,7 +61,7 @@ class Virtio : public ::testing::TestWithParam<std::string> {
 
 TEST_P(Virtio, BlockReadWriteFlushGetIdDiscardAndWriteZeroes) {
   PatternImage img(1 << 20);
-  KilnProcess k(args("blk-io", {"--disk", "path=" + img.path() + ",serial=tiny-serial-42,engine=" + GetParam()}));
+  KilnProcess k(args("blk-io", {"--disk", "path=" + img.path() + ",serial=tiny-serial-42,engine=" + engine()}));
   auto st = k.wait_exit(60s);
   ASSERT_TRUE(st) << k.output() << k.errors();
   EXPECT_EQ(*st, 0) << k.output() << k.errors();
@@ -77,7 +80,7 @@ TEST_P(Virtio, BlockReadWriteFlushGetIdDiscardAndWriteZeroes) {
 TEST_P(Virtio, AReadOnlyDiskRefusesWritesAndTheFileStaysTheSame) {
   PatternImage img(1 << 20);
   const std::string before = sha256_file(img.path());
-  KilnProcess k(args("blk-ro", {"--disk", "path=" + img.path() + ",readonly,engine=" + GetParam()}));
+  KilnProcess k(args("blk-ro", {"--disk", "path=" + img.path() + ",readonly,engine=" + engine()}));
   auto st = k.wait_exit(60s);
   ASSERT_TRUE(st) << k.errors();
   EXPECT_EQ(*st, 0) << k.output() << k.errors();
@@ -87,7 +90,7 @@ TEST_P(Virtio, AReadOnlyDiskRefusesWritesAndTheFileStaysTheSame) {
 
 TEST_P(Virtio, ABrokenQueueNeedsResetAndTheDeviceWorksAgainAfterAReset) {
   PatternImage img(1 << 20);
-  KilnProcess k(args("blk-reset", {"--disk", "path=" + img.path() + ",engine=" + GetParam(), "--rng"}));
+  KilnProcess k(args("blk-reset", {"--disk", "path=" + img.path() + ",engine=" + engine(), "--rng"}));
   auto st = k.wait_exit(60s);
   ASSERT_TRUE(st) << k.errors();
   EXPECT_EQ(*st, 0) << k.output() << k.errors();
@@ -98,19 +101,29 @@ TEST_P(Virtio, ABrokenQueueNeedsResetAndTheDeviceWorksAgainAfterAReset) {
   EXPECT_NE(k.errors().find("DEVICE_NEEDS_RESET"), std::string::npos) << k.errors();
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, Virtio, ::testing::Values("uring", "sync"),
-                         [](const auto& p) { return p.param == "uring" ? std::string("Uring") : std::string("Sync"); });
+INSTANTIATE_TEST_SUITE_P(TransportsAndEngines, Virtio,
+                         ::testing::Combine(::testing::Values("mmio", "pci"), ::testing::Values("uring", "sync")),
+                         [](const auto& p) {
+                           return std::string(std::get<0>(p.param) == "pci" ? "Pci" : "Mmio") +
+                                  (std::get<1>(p.param) == "uring" ? "Uring" : "Sync");
+                         });
 
-TEST(VirtioRng, GivesRandomBytes) {
+class VirtioRng : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(VirtioRng, GivesRandomBytes) {
   if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
-  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-rng", "--rng"}));
+  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-rng", "--rng",
+                          "--transport", GetParam()}));
   auto st = k.wait_exit(60s);
   ASSERT_TRUE(st) << k.errors();
   EXPECT_EQ(*st, 0) << k.output() << k.errors();
   EXPECT_NE(k.output().find("tiny: random bytes"), std::string::npos);
 }
 
-TEST(VirtioRng, WithoutTheDeviceTheGuestFindsNone) {
+INSTANTIATE_TEST_SUITE_P(Transports, VirtioRng, ::testing::Values("mmio", "pci"),
+                         [](const auto& p) { return p.param == "pci" ? std::string("Pci") : std::string("Mmio"); });
+
+TEST(VirtioRngAbsent, TheGuestFindsNoDevice) {
   if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
   KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-rng"}));
   auto st = k.wait_exit(60s);
@@ -131,8 +144,10 @@ TEST(VirtioDurability, NoFlushedRecordIsLostOrTornWhenKilnIsKilled) {
   for (int run = 0; run < 100; ++run) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "only " << run << " runs in time";
     PatternImage img(4 << 20, /*zeros=*/true);
+    // Every other run on the sync engine, and every other pair through virtio-pci.
     KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-blk-records", "--disk",
-                            "path=" + img.path() + (run % 2 ? ",engine=sync" : "")}));
+                            "path=" + img.path() + (run % 2 ? ",engine=sync" : ""), "--transport",
+                            run % 4 >= 2 ? "pci" : "mmio"}));
     ASSERT_TRUE(k.wait_for_output("tiny: flushed", 30s)) << k.output() << k.errors();
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
     k.signal(SIGKILL);

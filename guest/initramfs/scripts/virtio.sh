@@ -19,6 +19,11 @@ step ro-fs-refuses-writes sh -c '! touch /mnt/new 2>/dev/null'
 umount /mnt
 step hwrng-is-virtio sh -c 'grep -q virtio_rng /sys/class/misc/hw_random/rng_current'
 step hwrng-bytes sh -c 'test "$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | wc -c)" = 32'
+# How the devices interrupt: MSI-X on virtio-pci, the edge-triggered line on virtio-mmio.
+case "$(cmdline_value kiln.transport)" in
+  pci) step interrupts-msix sh -c 'grep -q "PCI-MSIX.*virtio0-req" /proc/interrupts' ;;
+  mmio) step interrupts-line sh -c 'grep -q "IO-APIC.*edge.*virtio0" /proc/interrupts' ;;
+esac
 echo "KILN-SUMMARY: $failures failed"
 status=0
 [ "$failures" = 0 ] || status=90
