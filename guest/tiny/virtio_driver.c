@@ -11,6 +11,8 @@
  *   rng           64 bytes from virtio-rng, twice, not equal; exit 0 or 70 + step
  *   blk-records   durability: record n (sector n: n, then a pattern) written, then flushed, then
  *                 "tiny: flushed n" printed, for ever (the host kills kiln at a random moment)
+ *   blk-resize    waits for the disk's capacity to change (the host swaps the image), then checks
+ *                 the config generation and the config-change interrupt status; exit 0 or 100 + step
  *   blk-bench K D N   N requests of kind K (randread4k, seqread128k, seqwrite128k) with D in
  *                 flight; prints the TSC cycles taken, exit 0
  */
@@ -59,7 +61,7 @@ static void barrier(void) { __asm__ volatile("mfence" ::: "memory"); }
 static struct {
   int pci;
   uintptr_t regs;                 /* virtio-mmio */
-  uintptr_t common, notify, cfg;  /* virtio-pci */
+  uintptr_t common, notify, cfg, isr;  /* virtio-pci */
   uint32_t notify_mult;
 } dev;
 
@@ -117,6 +119,7 @@ static int find_pci(uint32_t type) {
         dev.notify = at;
         dev.notify_mult = pci_cfg(d, cap + 16);
       }
+      if (cfg_type == 3) dev.isr = at;
       if (cfg_type == 4) dev.cfg = at;
     }
     dev.pci = 1;
@@ -360,6 +363,32 @@ static void __attribute__((noreturn)) rng(void) {
   finish(0);
 }
 
+/* The host gives the drive a bigger image (PATCH /drives): the capacity changes, the config
+ * generation moves and the interrupt status says "config change". */
+static void __attribute__((noreturn)) blk_resize(void) {
+  struct vq q;
+  uint32_t f = 0;
+  if (setup(&q, 64, &f)) finish(101);
+  const uint32_t before = dev_cfg32(0);
+  const uint32_t gen = dev.pci ? rd8(dev.common + 0x15) : RD(dev.regs, 0x0fc);
+  puts_serial("tiny: capacity before ");
+  put_hex(before);
+  puts_serial("\n");
+  const uint64_t t0 = rdtsc();
+  while (dev_cfg32(0) == before)
+    if (rdtsc() - t0 > 60000000000ull) finish(102);
+  puts_serial("tiny: capacity after ");
+  put_hex(dev_cfg32(0));
+  puts_serial("\n");
+  const uint32_t gen_now = dev.pci ? rd8(dev.common + 0x15) : RD(dev.regs, 0x0fc);
+  if (gen_now == gen) finish(103);
+  /* virtio-mmio's interrupt status, or virtio-pci's ISR (MSI-X is off here): bit 1 is a config change. */
+  const uint32_t why = dev.pci ? rd8(dev.isr) : RD(dev.regs, 0x060);
+  if ((why & 2) == 0) finish(104);
+  say("config change seen");
+  finish(0);
+}
+
 static void __attribute__((noreturn)) blk_records(void) {
   struct vq q;
   uint32_t f = 0, used = 0;
@@ -437,6 +466,7 @@ void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   if (starts_with(test, "blk-ro")) blk_ro();
   if (starts_with(test, "blk-reset")) blk_reset();
   if (starts_with(test, "blk-records")) blk_records();
+  if (starts_with(test, "blk-resize")) blk_resize();
   if (starts_with(test, "blk-bench")) blk_bench(test + 10);
   if (starts_with(test, "rng")) rng();
   say("unknown virtio test");

@@ -11,6 +11,7 @@
 #include <regex>
 #include <thread>
 
+#include "support/curl.h"
 #include "support/guests.h"
 #include "support/kiln_process.h"
 
@@ -108,9 +109,10 @@ INSTANTIATE_TEST_SUITE_P(TransportsAndEngines, Virtio,
                                   (std::get<1>(p.param) == "uring" ? "Uring" : "Sync");
                          });
 
-class VirtioRng : public ::testing::TestWithParam<std::string> {};
+// Per transport: entropy, and a drive resized while the VM runs.
+class VirtioTransport : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(VirtioRng, GivesRandomBytes) {
+TEST_P(VirtioTransport, RngGivesRandomBytes) {
   if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
   KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-rng", "--rng",
                           "--transport", GetParam()}));
@@ -120,8 +122,31 @@ TEST_P(VirtioRng, GivesRandomBytes) {
   EXPECT_NE(k.output().find("tiny: random bytes"), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, VirtioRng, ::testing::Values("mmio", "pci"),
+INSTANTIATE_TEST_SUITE_P(Transports, VirtioTransport, ::testing::Values("mmio", "pci"),
                          [](const auto& p) { return p.param == "pci" ? std::string("Pci") : std::string("Mmio"); });
+
+// PATCH /drives/{id} with a bigger image while the guest runs: the guest sees the new capacity, a
+// new config generation and the config-change interrupt status.
+TEST_P(VirtioTransport, ADriveGivenABiggerImageTellsTheGuest) {
+  if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
+  PatternImage small(1 << 20), big(2 << 20);
+  const std::string sock = ::testing::TempDir() + "kiln-resize-" + std::to_string(::getpid()) + ".sock";
+  std::filesystem::remove(sock);
+  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-blk-resize", "--disk",
+                          "path=" + small.path() + ",id=data", "--transport", GetParam(), "--api-sock", sock}));
+  ASSERT_TRUE(k.wait_for_output("tiny: capacity before 00000800", 30s)) << k.output() << k.errors();
+  ASSERT_TRUE(wait_for_socket(sock, 10000));
+  auto missing = curl(sock, "PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": "/nonexistent.img"})");
+  EXPECT_EQ(missing.status, 400) << missing.body;
+  auto r = curl(sock, "PATCH", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"" + big.path() + "\"}");
+  EXPECT_EQ(r.status, 204) << r.body;
+  auto st = k.wait_exit(60s);
+  ASSERT_TRUE(st) << k.output();
+  EXPECT_EQ(*st, 0) << k.output() << k.errors();
+  EXPECT_NE(k.output().find("tiny: capacity after 00001000"), std::string::npos) << k.output();
+  EXPECT_NE(k.output().find("tiny: config change seen"), std::string::npos) << k.output();
+  std::filesystem::remove(sock);
+}
 
 TEST(VirtioRngAbsent, TheGuestFindsNoDevice) {
   if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
