@@ -1,4 +1,9 @@
 // A user's bad input: a clear one-line error, a non-zero status, and no VM started.
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -110,6 +115,48 @@ TEST(BadInput, MalformedCpuConfigFiles) {
   expect_rejected({"--kernel", KILN_TINY_GUEST, "--cpu-config",
                    write_file("cpu-leaf.json", R"({"cpuid_modifiers": [{"leaf": "one", "modifiers": []}]})")},
                   "cpu-config.cpuid_modifiers[0].leaf: expected a number");
+}
+
+// Disks: each mistake is one line naming the disk, before KVM is touched.
+TEST(BadInput, Disks) {
+  const std::string img = write_file("disk-ok.img", std::string(4096, '\0'));
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--disk", "path=/nonexistent/disk.img"},
+                  "drive disk0: path /nonexistent/disk.img: no such file");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--disk", "path=" + ::testing::TempDir()}, "is a directory");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--disk", "path=" + img + ",root", "--disk", "path=" + img + ",id=b,root"},
+                  "only one drive can be the root");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--disk", "path=" + img + ",size=1G"}, "unknown key 'size'");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--disk", "path=" + img + ",id=data", "--disk", "path=" + img + ",id=data"},
+                  "the id 'data' is given twice");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--transport", "virtio"}, "--transport");
+}
+
+TEST(BadInput, ADiskAnotherKilnHolds) {
+  if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm (the first kiln runs a guest)";
+  const std::string img = write_file("disk-held.img", std::string(1 << 20, '\0'));
+  KilnProcess first(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "echo", "--disk", "path=" + img}));
+  ASSERT_TRUE(first.wait_for_output("tiny: echo ready", 30s)) << first.errors();
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--disk", "path=" + img}, "the image is in use");
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--disk", "path=" + img + ",readonly"}, "the image is in use");
+  first.terminate();
+  ASSERT_TRUE(first.wait_exit(30s));
+}
+
+TEST(BadInput, AWritableDiskOnAFileThatCannotBeWritten) {
+  const std::string img = write_file("disk-immutable.img", std::string(4096, '\0'));
+  // Immutable: not even root may open it for writing.
+  const int fd = ::open(img.c_str(), O_RDONLY);
+  int flags = 0;
+  const bool immutable = fd >= 0 && ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 &&
+                         (flags |= FS_IMMUTABLE_FL, ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0);
+  if (!immutable) {
+    if (fd >= 0) ::close(fd);
+    GTEST_SKIP() << "cannot make a file immutable here (needs CAP_LINUX_IMMUTABLE and a file system with the flag)";
+  }
+  expect_rejected({"--kernel", KILN_TINY_GUEST, "--disk", "path=" + img}, "cannot be opened for writing");
+  flags &= ~FS_IMMUTABLE_FL;
+  ::ioctl(fd, FS_IOC_SETFLAGS, &flags);
+  ::close(fd);
 }
 
 }  // namespace
