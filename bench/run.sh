@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds kiln and runs the benchmarks side by side with QEMU and the floor (see bench/compare.py).
+# Builds kiln and runs the benchmarks side by side with QEMU and the floor (see bench/compare.py
+# and bench/block.py). Arguments go to compare.py.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh" "$root/build" >/dev/null
-exec python3 "$root/bench/compare.py" --build "$root/build" "$@"
+python3 "$root/bench/compare.py" --build "$root/build" "$@"
+# The block device's figures (kiln on both transports, QEMU, fio on the host).
+python3 "$root/bench/block.py" --build "$root/build"

@@ -20,8 +20,9 @@ umount /mnt
 step hwrng-is-virtio sh -c 'grep -q virtio_rng /sys/class/misc/hw_random/rng_current'
 step hwrng-bytes sh -c 'test "$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | wc -c)" = 32'
 # How the devices interrupt: MSI-X on virtio-pci, the edge-triggered line on virtio-mmio.
+grep virtio /proc/interrupts | sed 's/^/KILN-IRQ: /'
 case "$(cmdline_value kiln.transport)" in
-  pci) step interrupts-msix sh -c 'grep -q "PCI-MSIX.*virtio0-req" /proc/interrupts' ;;
+  pci) step interrupts-msix sh -c 'grep -q "PCI-MSI.*virtio0-req" /proc/interrupts' ;;
   mmio) step interrupts-line sh -c 'grep -q "IO-APIC.*edge.*virtio0" /proc/interrupts' ;;
 esac
 echo "KILN-SUMMARY: $failures failed"
