@@ -245,6 +245,7 @@ VmExitStatus Machine::wait() {
   for (std::size_t i = 0; i < exit_counts_.size(); ++i)
     if (auto n = exit_counts_[i].load(); n > 0) exits += fmt::format("{}{} {}", exits.empty() ? "" : ", ", kExitNames[i], n);
   SPDLOG_DEBUG("exits: {}", exits);
+  if (virtio_) SPDLOG_DEBUG("virtio: {}", virtio_->metrics().dump());
   if (pio_.unclaimed_accesses() > 0) SPDLOG_DEBUG("unclaimed port I/O accesses: {}", pio_.unclaimed_accesses());
   return result;
 }
