@@ -65,7 +65,7 @@ Result<void> GuestMemory::read(GuestAddress gpa, std::span<std::byte> out) const
   if (r == nullptr)
     return make_error(std::errc::bad_address, "guest read of {} bytes at {:#x} is outside guest memory", out.size(),
                       gpa.value);
-  std::memcpy(out.data(), r->mapping.data() + off, out.size());
+  if (!out.empty()) std::memcpy(out.data(), r->mapping.data() + off, out.size());  // an empty span may be null
   return {};
 }
 
@@ -75,6 +75,7 @@ Result<void> GuestMemory::write(GuestAddress gpa, std::span<const std::byte> in)
   if (r == nullptr)
     return make_error(std::errc::bad_address, "guest write of {} bytes at {:#x} is outside guest memory", in.size(),
                       gpa.value);
+  if (in.empty()) return {};  // its data may be null, which memcpy may not get
   std::memcpy(r->mapping.data() + off, in.data(), in.size());
   mark_dirty(*r, off, in.size());
   return {};
