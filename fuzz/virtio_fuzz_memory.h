@@ -7,10 +7,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 
 #include "memory/guest_memory.h"
+#include "virtio/block/block.h"
+#include "virtio/rng/rng.h"
 
 namespace kiln::fuzz {
 
@@ -41,6 +44,17 @@ inline const std::string& fuzz_disk_path() {
     return p;
   }();
   return path;
+}
+
+// The device under a fuzzed transport, chosen by `selector`: bit 0 a virtio-blk disk on the scratch
+// image (bit 1: read-only), else virtio-rng.
+inline std::shared_ptr<virtio::VirtioDevice> fuzz_virtio_device(std::uint8_t selector) {
+  if (!(selector & 1)) return std::make_shared<virtio::RngDevice>();
+  auto image = virtio::DiskImage::open(fuzz_disk_path(), (selector & 2) != 0, "fuzz");
+  if (!image) std::abort();
+  const int fd = image->fd.get();
+  return std::make_shared<virtio::BlockDevice>(virtio::BlockConfig{.id = "fuzz", .queue_size = 64}, std::move(*image),
+                                               virtio::BlockEngine::create_sync(fd));
 }
 
 }  // namespace kiln::fuzz

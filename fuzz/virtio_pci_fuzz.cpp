@@ -26,16 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace kiln;
   if (size < 2) return 0;
   GuestMemory mem = fuzz::fuzz_memory({});
-  std::shared_ptr<virtio::VirtioDevice> dev;
-  if (data[0] & 1) {
-    auto image = virtio::DiskImage::open(fuzz::fuzz_disk_path(), (data[0] & 2) != 0, "fuzz");
-    if (!image) std::abort();
-    const int fd = image->fd.get();
-    dev = std::make_shared<virtio::BlockDevice>(virtio::BlockConfig{.id = "fuzz", .queue_size = 64}, std::move(*image),
-                                                virtio::BlockEngine::create_sync(fd));
-  } else {
-    dev = std::make_shared<virtio::RngDevice>();
-  }
+  std::shared_ptr<virtio::VirtioDevice> dev = fuzz::fuzz_virtio_device(data[0]);
   NullMsi msi;
   NullLine line;
   virtio::PciTransport t(dev, mem, msi, line, 0xc000'0000, 16);

@@ -405,6 +405,15 @@ static void __attribute__((noreturn)) blk_records(void) {
   }
 }
 
+/* Request n's sector: the next one in order, or a random 4 KiB-aligned one (xorshift). */
+static uint64_t bench_sector(int random, uint64_t n, uint64_t sectors, uint64_t capacity, uint64_t* state) {
+  if (!random) return (n * sectors) % (capacity - sectors);
+  *state ^= *state << 13;
+  *state ^= *state >> 7;
+  *state ^= *state << 17;
+  return (*state % (capacity / 8)) * 8;
+}
+
 /* N requests of one kind with `depth` in flight: descriptors 3k..3k+2 for slot k. */
 static void __attribute__((noreturn)) blk_bench(const char* args) {
   struct vq q;
@@ -423,12 +432,8 @@ static void __attribute__((noreturn)) blk_bench(const char* args) {
   uint64_t next = 0, done = 0, rng_state = 88172645463325252ull;
   const uint64_t t0 = rdtsc();
   for (uint64_t k = 0; k < depth && next < n; ++k, ++next) {
-    uint64_t sector = (next * sectors) % (capacity - sectors);
-    if (rand4k) {
-      rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
-      sector = (rng_state % (capacity / 8)) * 8;
-    }
-    blk_post(&q, (uint16_t)(3 * k), wr ? kOut : kIn, sector, DATA + (uint64_t)len * k, len);
+    blk_post(&q, (uint16_t)(3 * k), wr ? kOut : kIn, bench_sector(rand4k, next, sectors, capacity, &rng_state),
+             DATA + (uint64_t)len * k, len);
   }
   notify(&q);
   /* Reap every completion there is, post a request in each freed slot, then notify once (unless
@@ -447,12 +452,8 @@ static void __attribute__((noreturn)) blk_bench(const char* args) {
     for (int i = 0; i < reaped; ++i) {
       ++done;
       if (next >= n) continue;
-      uint64_t sector = (next * sectors) % (capacity - sectors);
-      if (rand4k) {
-        rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
-        sector = (rng_state % (capacity / 8)) * 8;
-      }
-      blk_post(&q, (uint16_t)heads[i], wr ? kOut : kIn, sector, DATA + (uint64_t)len * (heads[i] / 3), len);
+      blk_post(&q, (uint16_t)heads[i], wr ? kOut : kIn, bench_sector(rand4k, next, sectors, capacity, &rng_state),
+               DATA + (uint64_t)len * (heads[i] / 3), len);
       ++next;
       ++posted;
     }
