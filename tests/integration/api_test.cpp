@@ -126,13 +126,15 @@ TEST_F(Api, BadRequestsAre400sNamingTheProblemAndLoseNothing) {
   expect_fault(call("PATCH", "/vm", R"({"state": "Paused"})"), "before starting");
   expect_fault(call("PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})"), "before starting");
   expect_fault(instance_start(), "PUT /boot-source");
-  // Resources kiln does not have yet.
+  // A drive whose image is not there, or given twice as root; its PATCH before boot; a rate limiter.
   expect_fault(call("PUT", "/drives/rootfs", R"({"drive_id": "rootfs", "path_on_host": "/r", "is_root_device": true})"),
-               "block devices");
-  expect_fault(call("PATCH", "/drives/rootfs", R"({"drive_id": "rootfs", "path_on_host": "/r"})"), "block devices");
+               "drives/rootfs: path_on_host /r: no such file");
+  expect_fault(call("PATCH", "/drives/rootfs", R"({"drive_id": "rootfs", "path_on_host": "/r"})"), "before starting");
+  expect_fault(call("PUT", "/entropy", R"({"rate_limiter": {"ops": {"size": 1, "refill_time": 1}}})"),
+               "rate limiters are not there yet");
+  // Resources kiln does not have yet.
   expect_fault(call("PUT", "/network-interfaces/eth0", R"({"iface_id": "eth0"})"), "network interfaces");
   expect_fault(call("PUT", "/vsock", R"({"guest_cid": 3, "uds_path": "/v"})"), "vsock");
-  expect_fault(call("PUT", "/entropy", "{}"), "entropy");
   // Over 50 KiB: refused, with a declared length and without one (chunked).
   const std::string big = R"({"kernel_image_path": ")" + std::string(60 * 1024, 'a') + "\"}";
   expect_fault(call("PUT", "/boot-source", big), "larger than the limit of 51200");
