@@ -121,9 +121,9 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   std::string transport = "mmio";
   run->add_option("--transport", transport,
-                  "how virtio devices reach the guest: mmio (default; what Firecracker's guest kernels have, "
-                  "announced on the command line and in the DSDT) or pci (a PCI host bridge, MSI-X; what "
-                  "distribution kernels load on their own)")
+                  "how virtio devices reach the guest: mmio (the default, because Firecracker's guest kernels "
+                  "are built for it and many have no PCI; announced on the command line and in the DSDT) or pci "
+                  "(virtio-pci behind a PCI host bridge, MSI-X; distribution kernels load it on their own)")
       ->check(CLI::IsMember({"mmio", "pci"}));
   bool rng = false;
   run->add_flag("--rng", rng, "a virtio-rng device, fed by the host's getrandom(2)");
