@@ -51,6 +51,12 @@ TEST(ConfigJson, RoundTripsInFirecrackersShape) {
   c.machine_config.mem_size_mib = 512;
   c.kiln.serial = {SerialConfig::Mode::kFile, "/tmp/x"};
   c.kiln.boot_timer = true;
+  c.machine_config.transport = MachineConfig::Transport::kPci;
+  c.drives.push_back({.drive_id = "rootfs", .path_on_host = "/r.ext4", .is_root_device = true});
+  c.drives.push_back({.drive_id = "data", .path_on_host = "/d.img", .is_read_only = true,
+                      .cache_type = DriveConfig::Cache::kUnsafe, .io_engine = DriveConfig::IoEngine::kSync,
+                      .serial = "DATA1"});
+  c.entropy = EntropyConfig{};
   auto j = to_json(c);
   EXPECT_EQ(j["boot-source"]["kernel_image_path"], "/vmlinux");
   EXPECT_EQ(j["machine-config"]["vcpu_count"], 2);
@@ -61,6 +67,10 @@ TEST(ConfigJson, RoundTripsInFirecrackersShape) {
   EXPECT_EQ(back->boot_source.initrd_path, "/initrd");
   EXPECT_EQ(back->kiln.serial.path, "/tmp/x");
   EXPECT_TRUE(back->kiln.boot_timer);
+  EXPECT_EQ(back->drives, c.drives);
+  EXPECT_TRUE(back->entropy);
+  EXPECT_EQ(back->machine_config.transport, MachineConfig::Transport::kPci);
+  EXPECT_EQ(j["machine-config"]["kiln_virtio_transport"], "pci");
   EXPECT_EQ(to_json(*back), j);
 }
 
