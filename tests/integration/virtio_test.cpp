@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "integration/pattern_image.h"
 #include "support/curl.h"
 #include "support/guests.h"
 #include "support/kiln_process.h"
@@ -18,31 +19,6 @@ namespace kiln::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A scratch image: byte i of sector s is (s * 7 + i) & 0xff, as the guest's checks expect.
-class PatternImage {
- public:
-  explicit PatternImage(std::size_t size, bool zeros = false) {
-    path_ = ::testing::TempDir() + "kiln-virtio-" + std::to_string(::getpid()) + "-" + std::to_string(next_++) + ".img";
-    std::vector<char> b(size, 0);
-    if (!zeros)
-      for (std::size_t i = 0; i < size; ++i) b[i] = static_cast<char>((i / 512) * 7 + i % 512);
-    std::ofstream(path_, std::ios::binary).write(b.data(), static_cast<std::streamsize>(size));
-  }
-  ~PatternImage() { std::filesystem::remove(path_); }
-  [[nodiscard]] const std::string& path() const { return path_; }
-  [[nodiscard]] std::vector<std::uint8_t> bytes(std::size_t off, std::size_t len) const {
-    std::vector<std::uint8_t> out(len);
-    std::ifstream f(path_, std::ios::binary);
-    f.seekg(static_cast<std::streamoff>(off));
-    f.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(len));
-    return out;
-  }
-
- private:
-  std::string path_;
-  static inline int next_ = 0;
-};
 
 // Each test through each transport, and the block tests on each engine.
 class Virtio : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
@@ -153,48 +129,6 @@ TEST(VirtioRngAbsent, TheGuestFindsNoDevice) {
   auto st = k.wait_exit(60s);
   ASSERT_TRUE(st) << k.errors();
   EXPECT_EQ(*st, 39) << k.output();
-}
-
-// Durability: kiln is killed (SIGKILL) at a random moment while the guest writes record n to
-// sector n, flushes, and prints "flushed n" once the flush completed. Every record up to the last
-// one announced must be whole in the image, 100 times.
-TEST(VirtioDurability, NoFlushedRecordIsLostOrTornWhenKilnIsKilled) {
-  if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
-  std::mt19937 rng(std::random_device{}());
-  std::uniform_int_distribution<int> delay_ms(20, 400);
-  int runs_with_records = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 80s;
-  for (int run = 0; run < 100; ++run) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "only " << run << " runs in time";
-    PatternImage img(4 << 20, /*zeros=*/true);
-    // Every other run on the sync engine, and every other pair through virtio-pci.
-    KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-blk-records", "--disk",
-                            "path=" + img.path() + (run % 2 ? ",engine=sync" : ""), "--transport",
-                            run % 4 >= 2 ? "pci" : "mmio"}));
-    ASSERT_TRUE(k.wait_for_output("tiny: flushed", 30s)) << k.output() << k.errors();
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
-    k.signal(SIGKILL);
-    ASSERT_TRUE(k.wait_exit(30s)) << "kiln did not die";
-    const std::string out = k.output();
-    // The last "tiny: flushed XXXXXXXX" line that arrived whole.
-    long last = -1;
-    const std::string marker = "tiny: flushed ";
-    for (auto at = out.find(marker); at != std::string::npos; at = out.find(marker, at + 1))
-      if (at + marker.size() + 8 < out.size() && out[at + marker.size() + 8] == '\r')
-        last = std::stol(out.substr(at + marker.size(), 8), nullptr, 16);
-    ASSERT_GE(last, 0);
-    ++runs_with_records;
-    for (long n = 0; n <= last; ++n) {
-      const auto rec = img.bytes(static_cast<std::size_t>(n) * 512, 512);
-      std::uint64_t words[64];
-      std::memcpy(words, rec.data(), 512);
-      ASSERT_EQ(words[0], static_cast<std::uint64_t>(n)) << "run " << run << ": record " << n << " of " << last << " lost";
-      for (int i = 1; i < 64; ++i)
-        ASSERT_EQ(words[i], static_cast<std::uint64_t>(n) * 0x9e3779b97f4a7c15ull + static_cast<std::uint64_t>(i))
-            << "run " << run << ": record " << n << " torn at word " << i;
-    }
-  }
-  EXPECT_EQ(runs_with_records, 100);
 }
 
 }  // namespace
