@@ -154,7 +154,9 @@ class UringEngine : public BlockEngine {
         break;
       case BlockOp::Kind::kWrite:
         io_uring_prep_writev(sqe, fd_, s.op->iov.data(), static_cast<unsigned>(s.op->iov.size()), s.op->offset);
-        if (s.op->len >= 64 * 1024) sqe->flags |= IOSQE_ASYNC;
+        // Large writes beside others in flight go to io_uring's workers, which copy them in
+        // parallel; a lone one is done at submit, without a hand-off.
+        if (s.op->len >= 64 * 1024 && in_flight_ > 0) sqe->flags |= IOSQE_ASYNC;
         break;
       default:
         io_uring_prep_fsync(sqe, fd_, IORING_FSYNC_DATASYNC);
