@@ -152,7 +152,8 @@ static void dev_set_driver_features(uint32_t sel, uint32_t v) {
 }
 static uint32_t dev_cfg32(uint32_t off) { return dev.pci ? RD(dev.cfg, off) : RD(dev.regs, kConfig + off); }
 
-/* Driver initialization (virtio 1.x, 3.1.1) with VERSION_1 only; queue 0 at QUEUE_AREA. */
+/* Driver initialization (virtio 1.x, 3.1.1) with VERSION_1 (and a block device's FLUSH); queue 0 at
+ * QUEUE_AREA. */
 static int setup(struct vq* q, uint16_t size, uint32_t* features_lo) {
   if (!dev.pci && RD(dev.regs, kVersion) != 2) return 1;
   dev_set_status(0);
@@ -160,7 +161,9 @@ static int setup(struct vq* q, uint16_t size, uint32_t* features_lo) {
   dev_set_status(kAck | kDriver);
   *features_lo = dev_features(0);
   if ((dev_features(1) & 1) == 0) return 2;
-  dev_set_driver_features(0, 0);
+  /* FLUSH, if offered (a block device): the write cache stays on, as with Linux's driver; without
+   * it the device must write every request through (fdatasync each). */
+  dev_set_driver_features(0, *features_lo & (1u << 9));
   dev_set_driver_features(1, 1); /* VERSION_1 */
   dev_set_status(kAck | kDriver | kFeaturesOk);
   if ((dev_status() & kFeaturesOk) == 0) return 3;
