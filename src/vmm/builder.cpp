@@ -21,27 +21,10 @@
 #include "devices/legacy_ports.h"
 #include "devices/power.h"
 #include "vmm/firmware.h"
+#include "vmm/kvm_irq_line.h"
 
 namespace kiln {
 
-namespace {
-
-class KvmIrqLine : public IrqLine {
- public:
-  KvmIrqLine(const kvm::Vm& vm, std::uint32_t irq) : vm_(vm), irq_(irq) {}
-  void set_level(bool high) override {
-    // The guest drives this (a device raising its line on the guest's request): bounded.
-    if (auto r = vm_.set_irq_line(irq_, high); !r && limit_.allow())
-      SPDLOG_WARN("IRQ {}: {}{}", irq_, r.error().message(), limit_.suppressed_note());
-  }
-
- private:
-  const kvm::Vm& vm_;
-  std::uint32_t irq_;
-  RateLimit limit_;
-};
-
-}  // namespace
 
 // Everything that can be wrong with the user's input shows up here, before KVM is touched: the
 // config, and the images read and checked.

@@ -7,6 +7,7 @@
 #include "acpi/tables.h"
 #include "base/log.h"
 #include "pci/pci.h"
+#include "vmm/kvm_irq_line.h"
 
 namespace kiln {
 
@@ -26,17 +27,17 @@ class IrqfdTrigger : public virtio::InterruptTrigger {
   int fd_;
 };
 
+// Without irqfds: a pulse on the irqchip line (an edge for the IOAPIC).
 class LinePulseTrigger : public virtio::InterruptTrigger {
  public:
-  LinePulseTrigger(const kvm::Vm& vm, std::uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+  LinePulseTrigger(const kvm::Vm& vm, std::uint32_t gsi) : line_(vm, gsi) {}
   void trigger() override {
-    (void)vm_.set_irq_line(gsi_, true);
-    (void)vm_.set_irq_line(gsi_, false);
+    line_.set_level(true);
+    line_.set_level(false);
   }
 
  private:
-  const kvm::Vm& vm_;
-  std::uint32_t gsi_;
+  KvmIrqLine line_;
 };
 
 // The trigger a transport is built with before its line is known: it forwards to the real one.
@@ -128,16 +129,6 @@ class KvmMsiVectors : public virtio::MsiVectors {
   std::vector<Vector> vectors_;
 };
 
-class KvmLevelLine : public IrqLine {
- public:
-  KvmLevelLine(const kvm::Vm& vm, std::uint32_t gsi) : vm_(vm), gsi_(gsi) {}
-  void set_level(bool high) override { (void)vm_.set_irq_line(gsi_, high); }
-
- private:
-  const kvm::Vm& vm_;
-  std::uint32_t gsi_;
-};
-
 }  // namespace
 
 struct VirtioDevices::PciState {
@@ -156,7 +147,7 @@ struct VirtioDevices::Slot {
   // virtio-pci
   std::shared_ptr<virtio::PciTransport> pci;
   std::unique_ptr<KvmMsiVectors> msi;
-  std::unique_ptr<KvmLevelLine> intx;
+  std::unique_ptr<KvmIrqLine> intx;
   std::vector<UniqueFd> notify;  // one per queue
   int completion_fd = -1;        // watched on the loop (owned by the device's engine)
   std::uint64_t base = 0;
@@ -250,7 +241,7 @@ Result<void> VirtioDevices::attach_pci(Slot& slot) {
   slot.base = bar;
   slot.gsi = gsi;
   slot.msi = std::make_unique<KvmMsiVectors>(vm_, router_, caps_.irqfd);
-  slot.intx = std::make_unique<KvmLevelLine>(vm_, gsi);
+  slot.intx = std::make_unique<KvmIrqLine>(vm_, gsi);
   slot.pci = std::make_shared<virtio::PciTransport>(slot.device, mem_, *slot.msi, *slot.intx, bar,
                                                      static_cast<std::uint8_t>(gsi));
   KILN_CHECK(slot.msi->add_vectors(slot.pci->num_vectors()));
@@ -310,12 +301,13 @@ Result<void> VirtioDevices::watch_completions(const std::shared_ptr<Slot>& slot,
   return {};
 }
 
-Result<std::unique_ptr<virtio::BlockEngine>> VirtioDevices::make_engine(const DriveConfig& d, int fd,
-                                                                        std::uint16_t depth) {
-  if (d.io_engine == DriveConfig::IoEngine::kSync) return virtio::BlockEngine::create_sync(fd);
+std::unique_ptr<virtio::BlockEngine> VirtioDevices::make_engine(virtio::BlockEngine::Kind kind,
+                                                                const std::string& drive_id, int fd,
+                                                                std::uint16_t depth) {
+  if (kind == virtio::BlockEngine::Kind::kSync) return virtio::BlockEngine::create_sync(fd);
   auto e = virtio::BlockEngine::create_uring(fd, depth);
   if (e) return std::move(*e);
-  SPDLOG_WARN("drive {}: io_uring is not available ({}); using the sync engine", d.drive_id, e.error().message());
+  SPDLOG_WARN("drive {}: io_uring is not available ({}); using the sync engine", drive_id, e.error().message());
   return virtio::BlockEngine::create_sync(fd);
 }
 
@@ -323,7 +315,9 @@ Result<void> VirtioDevices::add_block(const DriveConfig& drive, virtio::DiskImag
   virtio::BlockConfig cfg{.id = drive.drive_id,
                           .serial = drive.serial.value_or(drive.drive_id),
                           .cache_unsafe = drive.cache_type == DriveConfig::Cache::kUnsafe};
-  KILN_ASSIGN(auto engine, make_engine(drive, image.fd.get(), cfg.queue_size));
+  auto engine = make_engine(drive.io_engine == DriveConfig::IoEngine::kSync ? virtio::BlockEngine::Kind::kSync
+                                                                            : virtio::BlockEngine::Kind::kUring,
+                            drive.drive_id, image.fd.get(), cfg.queue_size);
   auto dev = std::make_shared<virtio::BlockDevice>(std::move(cfg), std::move(image), std::move(engine));
   KILN_ASSIGN(auto slot, attach("virtio-blk " + drive.drive_id, dev));
   return watch_completions(slot, dev->completion_fd());
@@ -339,11 +333,8 @@ Result<void> VirtioDevices::replace_drive_image(const std::string& id, virtio::D
   for (const auto& s : slots_) {
     auto* blk = dynamic_cast<virtio::BlockDevice*>(s->device.get());
     if (blk == nullptr || s->name != "virtio-blk " + id) continue;
-    DriveConfig d;
-    d.drive_id = id;
-    d.io_engine = blk->engine().kind() == virtio::BlockEngine::Kind::kUring ? DriveConfig::IoEngine::kAsync
-                                                                             : DriveConfig::IoEngine::kSync;
-    KILN_ASSIGN(auto engine, make_engine(d, image.fd.get(), 256));
+    // The same kind of engine, as deep as the queue.
+    auto engine = make_engine(blk->engine().kind(), id, image.fd.get(), blk->queue_max_sizes().front());
     // The old engine's fd closes with it: off the loop first.
     if (s->completion_fd >= 0 && loop_ != nullptr) (void)loop_->remove(s->completion_fd);
     s->completion_fd = -1;

@@ -72,8 +72,9 @@ class VirtioDevices {
                                    const std::vector<std::optional<std::uint64_t>>& datamatch);
   struct PciState;
   Result<void> watch_completions(const std::shared_ptr<Slot>& slot, int fd);
-  static Result<std::unique_ptr<virtio::BlockEngine>> make_engine(const DriveConfig& d, int fd,
-                                                                   std::uint16_t depth);
+  // The engine asked for; the sync one, with a warning, where io_uring cannot start.
+  static std::unique_ptr<virtio::BlockEngine> make_engine(virtio::BlockEngine::Kind kind, const std::string& drive_id,
+                                                          int fd, std::uint16_t depth);
 
   const kvm::Vm& vm_;
   const kvm::Capabilities& caps_;
