@@ -115,7 +115,8 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
                   "[,cache=writeback|unsafe][,engine=uring|sync]. root: the guest's root file system (adds "
                   "root=/dev/vda rw, or ro). cache=writeback (default): a flush the guest sends reaches fdatasync "
                   "before it completes; cache=unsafe skips that: faster, but a host crash or power loss can lose "
-                  "writes the guest was told are safe. engine=uring (default): io_uring, many requests at once; "
+                  "writes the guest was told are safe. engine=uring (default): reads and flushes through io_uring, many at once, "
+                  "buffered writes copied into the page cache at once; "
                   "engine=sync: blocking I/O on the VMM thread, for hosts without io_uring")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);

@@ -276,6 +276,33 @@ TEST_P(BlockTest, AResetWaitsForRequestsInFlight) {
 INSTANTIATE_TEST_SUITE_P(Engines, BlockTest, ::testing::Values(BlockEngine::Kind::kUring, BlockEngine::Kind::kSync),
                          [](const auto& p) { return std::string(p.param == BlockEngine::Kind::kUring ? "Uring" : "Sync"); });
 
+// ---- The io_uring engine's split: buffered writes copied at submit, the rest on the ring ----
+
+TEST(UringEngineTest, ABufferedWriteIsDoneAtSubmitAndAReadGoesToTheRing) {
+  TempImage t(64 * 1024);
+  UniqueFd fd(::open(t.path.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(fd);
+  auto e = BlockEngine::create_uring(fd.get(), 8);
+  if (!e) GTEST_SKIP() << "io_uring is not available here: " << e.error().message();
+  BlockEngine& engine = **e;
+  std::vector<std::uint8_t> out(4096, 0xa5), in(4096, 0);
+  ASSERT_TRUE(engine.submit({.kind = BlockOp::Kind::kWrite, .offset = 8192, .len = 4096,
+                             .iov = {{out.data(), out.size()}}, .tag = 1}));
+  EXPECT_EQ(engine.in_flight(), 0u) << "the write was copied before submit returned";
+  EXPECT_EQ(t.bytes(8192, 4096), out) << "and it is in the file";
+  ASSERT_TRUE(engine.submit({.kind = BlockOp::Kind::kRead, .offset = 8192, .len = 4096,
+                             .iov = {{in.data(), in.size()}}, .tag = 2}));
+  ASSERT_TRUE(engine.submit({.kind = BlockOp::Kind::kWrite, .offset = 0, .len = 4096,
+                             .iov = {{out.data(), out.size()}}, .sync_after = true, .tag = 3}));
+  EXPECT_EQ(engine.in_flight(), 2u) << "a read and a write-through write are on the ring";
+  std::vector<BlockCompletion> done;
+  engine.drain(done);
+  ASSERT_EQ(done.size(), 3u);
+  for (const BlockCompletion& c : done) EXPECT_EQ(c.result, 4096) << "tag " << c.tag;
+  EXPECT_EQ(in, out);
+  EXPECT_EQ(engine.fdatasyncs(), 1u) << "only the write-through write was synced";
+}
+
 // ---- Opening images: each mistake is one clear line ----
 
 TEST(DiskImageTest, AMissingFileSaysSo) {

@@ -1,5 +1,6 @@
 #pragma once
-// The block device's I/O engines: io_uring (liburing), with many requests in flight, and a
+// The block device's I/O engines: io_uring (liburing), with many reads and flushes in flight
+// (buffered writes are copied at submit, see engine.cpp), and a
 // synchronous one (preadv/pwritev on the VMM thread) for hosts without io_uring. Both take the
 // same operations and hand back completions by tag; the device does not know which it has.
 #include <sys/uio.h>
@@ -58,7 +59,7 @@ class BlockEngine {
 };
 
 // What the sync engine does for one op, also used by the io_uring engine for the rare ops it
-// runs inline (discard, write zeroes): a result as BlockCompletion::result.
+// runs inline (buffered writes, discard, write zeroes): a result as BlockCompletion::result.
 int run_block_op_sync(int fd, const BlockOp& op, std::atomic<std::uint64_t>& fdatasyncs);
 
 }  // namespace kiln::virtio
