@@ -66,6 +66,7 @@ class PciTransport : public pci::Function, public BusDevice, private VirtioInter
   void config_changed() override;
   void signal(std::uint16_t vector);
   void raise_intx(std::uint8_t why);
+  void set_intx(bool high);
   void update_routes();
   [[nodiscard]] bool msix_enabled() const;
   [[nodiscard]] bool msix_function_masked() const;
@@ -84,6 +85,7 @@ class PciTransport : public pci::Function, public BusDevice, private VirtioInter
   std::uint16_t config_vector_ = kNoVector;
   std::vector<std::uint16_t> queue_vectors_;
   std::uint8_t isr_ = 0;
+  bool intx_high_ = false;  // what INTA was last set to
   std::uint32_t device_features_sel_ = 0, driver_features_sel_ = 0;
   std::uint16_t queue_sel_ = 0;
   bool routes_enabled_ = false;

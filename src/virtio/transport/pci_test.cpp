@@ -155,6 +155,28 @@ TEST_F(PciTransportTest, WithoutMsixInterruptsAreIntaAndTheIsrSaysWhy) {
   EXPECT_EQ(bar_read<std::uint8_t>(PciTransport::kIsr), 2) << "a config change";
 }
 
+TEST_F(PciTransportTest, IntaIsRaisedOnceUntilTheIsrIsReadAndIntxDisableMasksIt) {
+  bring_up();
+  for (int i = 0; i < 3; ++i) {
+    drv->add_chain({{kData, 16, true}});
+    bar_write<std::uint16_t>(PciTransport::kNotify, 0);
+  }
+  EXPECT_TRUE(line.level);
+  EXPECT_EQ(line.raised, 1) << "the level line was already high: no second KVM_IRQ_LINE";
+  const std::uint16_t command = static_cast<std::uint16_t>(cfg_read(0x04));
+  cfg_write16(0x04, command | 0x400);  // INTx Disable
+  EXPECT_FALSE(line.level) << "INTx Disable masks the pending interrupt";
+  cfg_write16(0x04, command);
+  EXPECT_TRUE(line.level) << "and clearing it shows it again";
+  EXPECT_EQ(line.raised, 2);
+  EXPECT_EQ(bar_read<std::uint8_t>(PciTransport::kIsr), 1);
+  EXPECT_FALSE(line.level);
+  drv->add_chain({{kData, 16, true}});
+  bar_write<std::uint16_t>(PciTransport::kNotify, 0);
+  EXPECT_TRUE(line.level) << "a new interrupt after the ISR was read raises it again";
+  EXPECT_EQ(line.raised, 3);
+}
+
 TEST_F(PciTransportTest, AVectorPastTheTableReadsBackAsNoVector) {
   bar_write<std::uint16_t>(0x10, 7);
   EXPECT_EQ(bar_read<std::uint16_t>(0x10), PciTransport::kNoVector);
