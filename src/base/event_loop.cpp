@@ -108,6 +108,36 @@ Result<void> EventLoop::cancel_timer(TimerId id) {
   return {};  // fd closes here, after epoll forgot it
 }
 
+void PollWindow::waited(std::chrono::nanoseconds total, bool found_spinning) {
+  if (max_.count() == 0 || found_spinning) return;
+  if (total > max_) {
+    current_ /= 2;  // the events are further apart than polling can cover
+    if (current_ < kStart) current_ = std::chrono::nanoseconds(0);
+  } else {
+    current_ = std::min(max_, std::max(kStart, 2 * current_));  // one came soon after: spin longer
+  }
+}
+
+int EventLoop::wait(epoll_event* events, int max) {
+  using Clock = std::chrono::steady_clock;
+  if (const std::chrono::nanoseconds m(max_poll_ns_.load(std::memory_order_relaxed)); m != poll_.max())
+    poll_ = PollWindow(m);
+  const auto t0 = Clock::now();
+  if (poll_.current().count() > 0) {
+    const auto until = t0 + poll_.current();
+    do {
+      const int n = ::epoll_wait(epoll_.get(), events, max, 0);
+      if (n != 0) {
+        if (n > 0) poll_.waited(Clock::now() - t0, true);
+        return n;
+      }
+    } while (Clock::now() < until && !stopping_);
+  }
+  const int n = ::epoll_wait(epoll_.get(), events, max, -1);
+  if (n > 0) poll_.waited(Clock::now() - t0, false);
+  return n;
+}
+
 Result<void> EventLoop::run() {
   running_on_ = std::this_thread::get_id();
   struct Leave {
@@ -122,7 +152,7 @@ Result<void> EventLoop::run() {
   } leave{this};
   epoll_event events[16];
   while (!stopping_) {
-    const int n = ::epoll_wait(epoll_.get(), events, 16, -1);
+    const int n = wait(events, 16);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno_error("epoll_wait");

@@ -97,5 +97,38 @@ TEST(EventLoop, OneShotAndPeriodicTimersFireAndCancelledOnesDoNot) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 25ms + 50ms);
 }
 
+TEST(PollWindow, GrowsWhileEventsComeSoonShrinksToNothingWhenTheyDoNot) {
+  using namespace std::chrono_literals;
+  PollWindow w(32us);
+  EXPECT_EQ(w.current(), 0ns) << "no spinning until events are seen to come close together";
+  w.waited(10us, false);
+  EXPECT_EQ(w.current(), PollWindow::kStart);
+  w.waited(10us, false);
+  w.waited(10us, false);
+  w.waited(10us, false);
+  EXPECT_EQ(w.current(), 32us) << "doubles, capped at the maximum";
+  w.waited(3us, true);
+  EXPECT_EQ(w.current(), 32us) << "spinning found it: kept";
+  w.waited(1ms, false);
+  EXPECT_EQ(w.current(), 16us) << "a long sleep halves it";
+  for (int i = 0; i < 4; ++i) w.waited(1ms, false);
+  EXPECT_EQ(w.current(), 0ns) << "and an idle loop stops spinning";
+  PollWindow off(0ns);
+  off.waited(1us, false);
+  EXPECT_EQ(off.current(), 0ns) << "a maximum of 0 never spins";
+}
+
+TEST(EventLoop, APollingLoopStillSleepsAndRunsEveryHandler) {
+  using namespace std::chrono_literals;
+  auto loop = std::move(*EventLoop::create());
+  loop->set_max_poll(50us);
+  int ticks = 0;
+  ASSERT_TRUE(loop->add_timer(1ms, 20us, [&] {
+    if (++ticks == 200) loop->stop();
+  }));
+  ASSERT_TRUE(loop->run());
+  EXPECT_EQ(ticks, 200);
+}
+
 }  // namespace
 }  // namespace kiln
