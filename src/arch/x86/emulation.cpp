@@ -7,6 +7,7 @@
 #include <Zydis/Zydis.h>
 #include <fmt/format.h>
 
+#include "arch/x86/bit_ops.h"
 #include "arch/x86/page_walk.h"
 
 namespace kiln::x86 {
@@ -131,6 +132,49 @@ EmulationOutcome advance(Registers& r, const ZydisDecodedInstruction& in, std::s
 }
 
 EmulationOutcome fault(std::string name, std::string why) { return {Kind::kFault, 0, false, std::move(name), std::move(why)}; }
+
+// The BMI1/BMI2/LZCNT bit instructions (bit_ops.h holds what each computes). Operands in Intel
+// order: the destination (for MULX the high half, then the low half), then the sources.
+EmulationOutcome emulate_bit_op(BitOp op, const ZydisDecodedInstruction& in, const ZydisDecodedOperand* ops,
+                                Registers& r, const SpecialRegisters& s, const GuestMemory& mem, bool long64,
+                                const char* text) {
+  const std::string name(bit_op_name(op));
+  const unsigned width = in.operand_width;
+  GprRef dst = resolve_gpr(r, ops[0].reg.value);
+  if ((width != 16 && width != 32 && width != 64) || ops[0].type != ZYDIS_OPERAND_TYPE_REGISTER || dst.slot == nullptr)
+    return {Kind::kUnknown, 0, false, name, text};
+  std::uint64_t a = 0, b = 0;
+  if (op == BitOp::kMulx) {
+    a = r.rdx & width_mask(width);
+    const auto sb = read_source(in, ops[2], r, s, mem, long64, width / 8);
+    if (sb.failure) return {*sb.failure, 0, false, name, text};
+    b = sb.value;
+  } else {
+    const auto sa = read_source(in, ops[1], r, s, mem, long64, width / 8);
+    if (sa.failure) return {*sa.failure, 0, false, name, text};
+    a = sa.value;
+    if (in.operand_count_visible > 2) {
+      if (ops[2].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+        b = ops[2].imm.value.u;
+      } else {
+        const auto sb = read_source(in, ops[2], r, s, mem, long64, width / 8);
+        if (sb.failure) return {*sb.failure, 0, false, name, text};
+        b = sb.value;
+      }
+    }
+  }
+  const BitOpResult res = bit_op(op, width, a, b, r.rflags);
+  if (op == BitOp::kMulx) {
+    GprRef lo = resolve_gpr(r, ops[1].reg.value);
+    if (lo.slot == nullptr) return {Kind::kUnknown, 0, false, name, text};
+    write_gpr(lo, res.value);
+    write_gpr(dst, res.high);  // last: with one register for both, it holds the high half
+  } else {
+    write_gpr(dst, res.value);
+  }
+  r.rflags = res.rflags;
+  return advance(r, in, name);
+}
 
 // LSL and LAR: the 8-byte descriptor a selector names, or nothing when the selector is null or
 // past its table's limit (ZF=0 then, not a fault). A table the guest's page tables do not map
@@ -333,6 +377,8 @@ EmulationOutcome emulate_instruction(std::span<const std::byte> bytes, Registers
       return advance(r, in, name);
     }
     default:
+      if (const auto op = bit_op_from_name(ZydisMnemonicGetString(in.mnemonic)))
+        return emulate_bit_op(*op, in, ops, r, s, mem, mode.long64, text);
       return {Kind::kUnknown, 0, false, ZydisMnemonicGetString(in.mnemonic), text};
   }
 }

@@ -149,6 +149,69 @@ TEST_F(Fallback, UnknownInstructionsAreReportedNotRun) {
   EXPECT_EQ(regs_.rip, rip);
 }
 
+TEST_F(Fallback, BmiInstructionsRunOnRegistersAndMemory) {
+  regs_.rbx = 0xf0f0'1234'5678'9abcull;
+  regs_.rcx = 0x0ff0'0000'ffff'0000ull;
+  regs_.rflags = kRflagsReserved1 | kRflagsCf | kRflagsOf;
+  auto o = run({0xc4, 0xe2, 0xe0, 0xf2, 0xc1});  // andn rax, rbx, rcx
+  ASSERT_EQ(o.kind, Kind::kEmulated) << o.detail;
+  EXPECT_EQ(o.name, "andn");
+  EXPECT_EQ(regs_.rax, ~regs_.rbx & regs_.rcx);
+  EXPECT_EQ(regs_.rflags & (kRflagsCf | kRflagsOf | kRflagsZf), 0u) << "CF and OF cleared, ZF from a non-zero result";
+  EXPECT_EQ(regs_.rip, 0x200005u);
+
+  // bextr eax, [rdi], ecx: 8 bits from bit 4 of the dword at rdi; the upper half of rax cleared.
+  ASSERT_TRUE(mem_.write(GuestAddress{0x1000}, std::as_bytes(std::span<const std::uint32_t>({0xdeadbeefu}))));
+  regs_.rdi = 0x1000;
+  regs_.rcx = 0x0804;
+  regs_.rax = ~0ull;
+  o = run({0xc4, 0xe2, 0x70, 0xf7, 0x07});
+  ASSERT_EQ(o.kind, Kind::kEmulated) << o.detail;
+  EXPECT_EQ(regs_.rax, 0xeeu);
+
+  regs_.rcx = 68;  // shlx masks the count to 6 bits: 4
+  o = run({0xc4, 0xe2, 0xf1, 0xf7, 0xc3});  // shlx rax, rbx, rcx
+  EXPECT_EQ(regs_.rax, regs_.rbx << 4);
+
+  regs_.rdx = ~0ull;
+  regs_.rbx = 3;
+  const auto flags = regs_.rflags;
+  o = run({0xc4, 0x62, 0xb3, 0xf6, 0xc3});  // mulx r8, r9, rbx
+  ASSERT_EQ(o.kind, Kind::kEmulated) << o.detail;
+  EXPECT_EQ(regs_.r8, 2u) << "high half of (2^64 - 1) * 3";
+  EXPECT_EQ(regs_.r9, ~0ull - 2) << "low half";
+  EXPECT_EQ(regs_.rflags, flags) << "mulx leaves the flags";
+
+  regs_.rbx = 0x8000'0001;
+  o = run({0xc4, 0xe3, 0x7b, 0xf0, 0xc3, 0x05});  // rorx eax, ebx, 5
+  EXPECT_EQ(regs_.rax, 0x0c00'0000u);
+
+  regs_.rax = 0x1111'2222'3333'4444ull;
+  regs_.rbx = 0x0100;
+  o = run({0x66, 0xf3, 0x0f, 0xbc, 0xc3});  // tzcnt ax, bx
+  ASSERT_EQ(o.kind, Kind::kEmulated) << o.detail;
+  EXPECT_EQ(regs_.rax, 0x1111'2222'3333'0008ull) << "a 16-bit result keeps the rest of rax";
+
+  ASSERT_TRUE(mem_.write(GuestAddress{0x1008}, std::as_bytes(std::span<const std::uint64_t>({0b1011000ull}))));
+  o = run({0xc4, 0xe2, 0xe8, 0xf3, 0x4f, 0x08});  // blsr rdx, [rdi+8]
+  EXPECT_EQ(regs_.rdx, 0b1010000u);
+  EXPECT_EQ(regs_.rflags & kRflagsCf, 0u);
+
+  regs_.rbx = 0xabcd;
+  regs_.rcx = 0xf0f0;
+  o = run({0xc4, 0xe2, 0xe2, 0xf5, 0xf1});  // pext rsi, rbx, rcx
+  EXPECT_EQ(regs_.rsi, 0xacu);
+}
+
+TEST_F(Fallback, ABmiMemoryOperandOutsideTheGuestIsAFault) {
+  regs_.rdi = 0x4000'0000'0000ull;
+  const auto before = regs_;
+  auto o = run({0xc4, 0xe2, 0x70, 0xf7, 0x07});  // bextr eax, [rdi], ecx
+  EXPECT_EQ(o.kind, Kind::kFault);
+  EXPECT_EQ(regs_.rip, before.rip);
+  EXPECT_EQ(regs_.rax, before.rax);
+}
+
 // A GDT at 0x300000 with Linux's CPUNODE segment (entry 15: limit = node << 12 | cpu, RO data,
 // DPL 3, byte granular), a kernel-only data segment (entry 2, DPL 0, 4 KiB granular, limit
 // 0xfffff) and a 64-bit TSS (entry 8, a system type LSL accepts; entry 10, a call gate, it does not).
