@@ -20,6 +20,8 @@
  *                  0x80000008, 0x8000001e)
  *   firmware       check the RSDP the start info points at and the MP floating pointer; exit 0
  *                  if both are where kiln puts them with right signatures and checksums, else 20+
+ *   profile-spin N at CPL3, N iterations of a loop in profile_hot, then N/4 in profile_cold, exit 0
+ *                  (kiln's --profile must find them on top, in that order)
  *   virtio-...     drive virtio devices from CPL3 by polling (virtio_driver.c lists the tests)
  * Every exit goes through the debug-exit port (0xf4).
  */
@@ -240,6 +242,20 @@ static void __attribute__((noreturn)) smp(uint64_t cpus) {
   finish(cpus > 0 && came == cpus - 1 ? 0 : 30);
 }
 
+/* Two loops for the profiler's test: their names are what the report must show. */
+/* noipa: the compiler must not fold the two into one (they differ only in name). */
+static void __attribute__((noipa)) profile_hot(uint64_t n) {
+  if (n != 0) __asm__ volatile("1: dec %0; jnz 1b" : "+r"(n)::"cc");
+}
+static void __attribute__((noipa)) profile_cold(uint64_t n) {
+  if (n != 0) __asm__ volatile("1: sub $1, %0; jnz 1b" : "+r"(n)::"cc");
+}
+static void profile_spin(uint64_t n) {
+  profile_hot(n);
+  profile_cold(n / 4);
+  finish(0);
+}
+
 static void pio_loop(uint64_t n) {
   for (uint64_t i = 0; i < n; ++i) outb(0x80, (uint8_t)i);
   finish(0);
@@ -280,6 +296,10 @@ void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
   if (starts_with(cmd, "pio")) {
     load_tss();
     enter_user(pio_loop, parse_u64(cmd + 3));
+  }
+  if (starts_with(cmd, "profile-spin")) {
+    load_tss();
+    enter_user(profile_spin, parse_u64(cmd + 12));
   }
   if (starts_with(cmd, "virtio")) {
     load_tss();

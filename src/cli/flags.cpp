@@ -128,6 +128,18 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
       ->check(CLI::IsMember({"mmio", "pci"}));
   bool rng = false;
   run->add_flag("--rng", rng, "a virtio-rng device, fed by the host's getrandom(2)");
+  std::string profile_path, profile_symbols;
+  unsigned profile_hz = 1000;
+  run->add_option("--profile", profile_path,
+                  "sample each vCPU's instruction pointer and privilege level from kiln while the guest runs, "
+                  "and write the hottest guest functions to FILE when the VM ends (a profiler inside the VMM: "
+                  "no guest support needed)");
+  run->add_option("--profile-hz", profile_hz, "samples a second per vCPU for --profile (default 1000; each one "
+                  "takes the vCPU out of the guest once)");
+  run->add_option("--profile-symbols", profile_symbols,
+                  "symbols for --profile: a System.map (Debian ships one beside each kernel) or an ELF with a "
+                  "symbol table (default: the --kernel itself when it is an ELF vmlinux); a KASLR kernel's slide "
+                  "is found from its syscall entry (MSR_LSTAR)");
   bool no_host_args = false;
   run->add_flag("--no-host-args", no_host_args, "do not add the kernel arguments this kind of KVM host needs");
   run->add_option("--api-sock", cmd.api_sock, "also serve Firecracker's REST API on this Unix socket while the VM runs");
@@ -182,6 +194,11 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
     c.drives.push_back(std::move(d));
   }
   if (rng) c.entropy = EntropyConfig{};
+  if (run->count("--profile") > 0 || run->count("--profile-hz") > 0 || run->count("--profile-symbols") > 0) {
+    if (profile_path.empty()) return plain_error("--profile-hz and --profile-symbols need --profile FILE");
+    c.kiln.profile = ProfileConfig{.path = profile_path, .hz = profile_hz, .symbols = profile_symbols};
+    KILN_CHECK(check_profile(*c.kiln.profile, "--profile-"));
+  }
   KILN_ASSIGN(c.machine_config.transport, parse_transport_name(transport, "--transport"));
   if (!cpu_config_file.empty()) {
     KILN_ASSIGN(c.cpu_config, read_cpu_config_file(cpu_config_file));

@@ -27,6 +27,26 @@ TEST(Flags, RunFillsTheConfig) {
   EXPECT_FALSE(c.boot_source.initrd_path);
 }
 
+TEST(Flags, ProfileFlagsFillTheProfileAndNeedAFile) {
+  auto r = parse({"run", "--kernel", "/proc/self/exe", "--profile", "/tmp/p.txt", "--profile-hz", "250",
+                  "--profile-symbols", "/boot/System.map"});
+  ASSERT_TRUE(r) << r.error().message();
+  const auto& c = std::get<RunCommand>(*r).config;
+  ASSERT_TRUE(c.kiln.profile);
+  EXPECT_EQ(c.kiln.profile->path, "/tmp/p.txt");
+  EXPECT_EQ(c.kiln.profile->hz, 250u);
+  EXPECT_EQ(c.kiln.profile->symbols, "/boot/System.map");
+  auto plain = parse({"run", "--kernel", "/proc/self/exe"});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(std::get<RunCommand>(*plain).config.kiln.profile);
+  auto orphan = parse({"run", "--kernel", "/proc/self/exe", "--profile-hz", "100"});
+  ASSERT_FALSE(orphan);
+  EXPECT_NE(orphan.error().message().find("need --profile FILE"), std::string::npos) << orphan.error().message();
+  auto fast = parse({"run", "--kernel", "/proc/self/exe", "--profile", "/tmp/p", "--profile-hz", "20000"});
+  ASSERT_FALSE(fast);
+  EXPECT_NE(fast.error().message().find("--profile-hz 20000"), std::string::npos) << fast.error().message();
+}
+
 TEST(Flags, DisksAndRngFillTheDrivesAndEntropy) {
   auto r = parse({"run", "--kernel", "/proc/self/exe", "--disk", "path=/tmp/root.ext4,root", "--disk",
                   "path=/tmp/data.img,readonly,serial=DATA1,cache=unsafe,engine=sync", "--disk",

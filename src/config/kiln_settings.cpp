@@ -13,9 +13,16 @@ Result<SerialConfig> parse_serial(std::string_view text) {
   return plain_error("--serial '{}': expected stdio, none or file:PATH", text);
 }
 
+Result<void> check_profile(const ProfileConfig& p, std::string_view prefix) {
+  if (p.path.empty()) return plain_error("{}path: give the file the profile report goes to", prefix);
+  if (p.hz == 0 || p.hz > ProfileConfig::kMaxHz)
+    return plain_error("{}hz {}: give a sampling rate from 1 to {} per second", prefix, p.hz, ProfileConfig::kMaxHz);
+  return {};
+}
+
 Result<KilnConfig> kiln_config_from_json(const json& k) {
   KilnConfig out;
-  KILN_CHECK(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args"}));
+  KILN_CHECK(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args", "profile"}));
   if (k.contains("serial")) {
     std::string s;
     KILN_CHECK(get_field(k, "kiln", "serial", s));
@@ -23,6 +30,17 @@ Result<KilnConfig> kiln_config_from_json(const json& k) {
   }
   KILN_CHECK(get_field(k, "kiln", "boot_timer", out.boot_timer));
   KILN_CHECK(get_field(k, "kiln", "host_kernel_args", out.host_kernel_args));
+  if (k.contains("profile")) {
+    const json& p = k["profile"];
+    if (!p.is_object()) return plain_error("kiln.profile: expected an object with path, hz and symbols");
+    KILN_CHECK(only_fields(p, "kiln.profile", {"path", "hz", "symbols"}));
+    ProfileConfig pc;
+    KILN_CHECK(get_field(p, "kiln.profile", "path", pc.path));
+    KILN_CHECK(get_field(p, "kiln.profile", "hz", pc.hz));
+    KILN_CHECK(get_field(p, "kiln.profile", "symbols", pc.symbols));
+    KILN_CHECK(check_profile(pc, "kiln.profile."));
+    out.profile = pc;
+  }
   return out;
 }
 
@@ -33,7 +51,9 @@ json to_json(const KilnConfig& k) {
     case SerialConfig::Mode::kNone: serial = "none"; break;
     case SerialConfig::Mode::kFile: serial = "file:" + k.serial.path; break;
   }
-  return {{"serial", serial}, {"boot_timer", k.boot_timer}, {"host_kernel_args", k.host_kernel_args}};
+  json out = {{"serial", serial}, {"boot_timer", k.boot_timer}, {"host_kernel_args", k.host_kernel_args}};
+  if (k.profile) out["profile"] = {{"path", k.profile->path}, {"hz", k.profile->hz}, {"symbols", k.profile->symbols}};
+  return out;
 }
 
 }  // namespace kiln

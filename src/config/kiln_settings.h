@@ -1,5 +1,6 @@
 #pragma once
 // kiln's own settings, which Firecracker has no field for (the "kiln" section of the config).
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -15,8 +16,19 @@ struct SerialConfig {
   std::string path;  // for kFile
 };
 
+// The guest profiler (--profile): each vCPU's RIP sampled `hz` times a second, the report
+// written to `path` when the VM ends, symbolized with `symbols` (a System.map or an ELF with
+// symbols; empty: the kernel itself when it is an ELF vmlinux).
+struct ProfileConfig {
+  std::string path;
+  unsigned hz = 1000;
+  std::string symbols;
+  static constexpr unsigned kMaxHz = 10000;
+};
+
 struct KilnConfig {
   SerialConfig serial;
+  std::optional<ProfileConfig> profile;
   bool boot_timer = false;
   bool host_kernel_args = true;  // add the kernel arguments this kind of host needs
 };
@@ -24,6 +36,8 @@ struct KilnConfig {
 // "stdio", "none", "file:PATH"
 Result<SerialConfig> parse_serial(std::string_view text);
 Result<KilnConfig> kiln_config_from_json(const nlohmann::json& j);
+// A profile's path is given and its rate is in range; `prefix` names the fields ("--profile-").
+Result<void> check_profile(const ProfileConfig& p, std::string_view prefix);
 nlohmann::json to_json(const KilnConfig& k);
 
 }  // namespace kiln

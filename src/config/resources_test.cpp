@@ -72,6 +72,22 @@ TEST(KilnSettingsJson, SerialBootTimerAndHostArguments) {
   EXPECT_NE(error_of(kiln_config_from_json({{"colour", true}})).find("unknown field 'colour'"), std::string::npos);
 }
 
+TEST(KilnSettingsJson, AProfileWithItsRateAndSymbolsRoundTripsAndBadOnesNameTheField) {
+  const json p = {{"path", "/tmp/prof.txt"}, {"hz", 250}, {"symbols", "/boot/System.map"}};
+  auto k = kiln_config_from_json({{"profile", p}});
+  ASSERT_TRUE(k) << k.error().message();
+  ASSERT_TRUE(k->profile);
+  EXPECT_EQ(k->profile->hz, 250u);
+  EXPECT_EQ(to_json(*k)["profile"], p);
+  EXPECT_FALSE(kiln_config_from_json(json::object())->profile) << "no profile unless asked";
+  EXPECT_NE(error_of(kiln_config_from_json({{"profile", {{"path", "/tmp/p"}, {"hz", 0}}}}))
+                .find("kiln.profile.hz 0: give a sampling rate from 1 to 10000"),
+            std::string::npos);
+  EXPECT_NE(error_of(kiln_config_from_json({{"profile", {{"hz", 100}}}})).find("kiln.profile.path"), std::string::npos);
+  EXPECT_NE(error_of(kiln_config_from_json({{"profile", {{"path", "/p"}, {"rate", 1}}}})).find("unknown field 'rate'"),
+            std::string::npos);
+}
+
 TEST(CpuConfigJson, NumbersAsTextOrNumbersAndWhatKilnRefuses) {
   auto t = cpu_template_from_json(
       {{"cpuid_modifiers", {{{"leaf", "0x7"}, {"subleaf", 0}, {"flags", 1},

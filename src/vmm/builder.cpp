@@ -41,6 +41,20 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config) {
   if (!images.initrd.empty() && images.initrd.size() >= mem_bytes)
     return plain_error("--initrd: the initrd ({} MiB) is larger than guest memory ({} MiB); raise --memory",
                        (images.initrd.size() + (1 << 20) - 1) >> 20, config.machine_config.mem_size_mib);
+  if (config.kiln.profile) {
+    const ProfileConfig& p = *config.kiln.profile;
+    images.profile_out.reset(::open(p.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!images.profile_out) return errno_error("--profile {}: cannot open for writing", p.path);
+    if (!p.symbols.empty()) {
+      auto t = profile::SymbolTable::load(p.symbols);
+      if (!t) return std::unexpected(with_context(t.error(), "--profile-symbols"));
+      images.profile_symbols = std::move(*t);
+    } else if (auto t = profile::SymbolTable::from_elf(images.kernel, config.boot_source.kernel_image_path)) {
+      images.profile_symbols = std::move(*t);
+    } else {
+      images.profile_symbols_note = "the kernel is not an ELF with symbols; give --profile-symbols System.map";
+    }
+  }
   for (const auto& d : config.drives) {
     KILN_ASSIGN(auto img, virtio::DiskImage::open(d.path_on_host, d.is_read_only,
                                                   fmt::format("drive {}: path", d.drive_id)));
@@ -138,6 +152,19 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
   }
   SPDLOG_DEBUG("kernel: {}, entry {:#x}", loaded.describe(), loaded.entry);
   KILN_CHECK(setup_vcpus(*m, config, loaded));
+  if (config.kiln.profile) {
+    const std::size_t n = config.machine_config.vcpu_count;
+    m->profiling_ = std::unique_ptr<Machine::Profiling>(new Machine::Profiling{
+        .samples = profile::Profile(n),
+        .wanted = std::make_unique<std::atomic<bool>[]>(n),
+        .hz = config.kiln.profile->hz,
+        .out = std::move(images.profile_out),
+        .out_path = config.kiln.profile->path,
+        .symbols = std::move(images.profile_symbols),
+        .symbols_note = images.profile_symbols_note,
+        .timer = std::nullopt,
+        .started = {}});
+  }
   if (registered.valid()) KILN_CHECK(registered.get());
   return m;
 }

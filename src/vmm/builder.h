@@ -40,6 +40,10 @@ class VmBuilder {
   struct GuestImages {
     std::vector<std::byte> kernel, initrd;
     std::vector<virtio::DiskImage> disks;  // config.drives', in order: opened and locked
+    // --profile: the report's file (opened now, so a bad path fails before KVM) and the symbols.
+    UniqueFd profile_out;
+    std::optional<profile::SymbolTable> profile_symbols;
+    std::string profile_symbols_note;  // why there are none
   };
   static Result<GuestImages> read_images(const VmConfig& config);
   static Result<void> setup_devices(Machine& m, const VmConfig& config, MachineIo io, GuestImages& images);

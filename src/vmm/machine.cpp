@@ -130,6 +130,16 @@ Result<void> Machine::start() {
   if (loop_ == nullptr) return plain_error("the machine has no event loop to serve its console on");
   watch_console_input();
 
+  if (profiling_) {
+    profiling_->started = std::chrono::steady_clock::now();
+    const auto period = std::chrono::nanoseconds(1'000'000'000 / profiling_->hz);
+    auto t = loop_->add_timer(period, period, [this] {
+      for (std::size_t i = 0; i < vcpus_.size(); ++i) profiling_->wanted[i].store(true, std::memory_order_relaxed);
+      kick_vcpus();
+    });
+    if (!t) return std::unexpected(with_context(t.error(), "--profile's timer"));
+    profiling_->timer = *t;
+  }
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] {
       {
@@ -232,6 +242,7 @@ VmExitStatus Machine::wait() {
   for (auto& t : vcpu_threads_) t.join();
   vcpu_threads_.clear();
   stop_watching();
+  if (profiling_) write_profile();
 
   {
     std::lock_guard stats(stats_mu_);

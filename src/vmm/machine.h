@@ -23,6 +23,7 @@
 #include "kvm/kvm.h"
 #include "memory/guest_memory.h"
 #include "config/vm_config.h"
+#include "profile/profile.h"
 #include "vmm/console.h"
 #include "vmm/device_manager.h"
 #include "vmm/exit_status.h"
@@ -151,6 +152,23 @@ class Machine {
   mutable std::mutex stats_mu_;
   std::map<std::string, std::uint64_t> emulated_;
   std::atomic<bool> emulation_noted_{false};
+
+  // --profile: a loop timer asks every vCPU for a sample (a flag and a kick); each vCPU takes its
+  // RIP and CPL after its next exit (vcpu_runner.cpp), and the report is written when the VM ends.
+  struct Profiling {
+    profile::Profile samples;
+    std::unique_ptr<std::atomic<bool>[]> wanted;
+    unsigned hz = 0;
+    UniqueFd out;
+    std::string out_path;
+    std::optional<profile::SymbolTable> symbols;
+    std::string symbols_note;
+    std::optional<EventLoop::TimerId> timer;
+    std::chrono::steady_clock::time_point started;
+  };
+  std::unique_ptr<Profiling> profiling_;
+  void take_sample(kvm::Vcpu& vcpu, std::size_t index);
+  void write_profile();
 };
 
 }  // namespace kiln

@@ -1,5 +1,9 @@
 // The vCPU thread: KVM_RUN until the VM stops, answering every exit. An exit kiln cannot handle
 // ends the VM with a report (exit reason, registers, instruction bytes), never a silent hang.
+#include <unistd.h>
+
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "arch/x86/emulation.h"
@@ -128,7 +132,49 @@ bool Machine::run_vcpu_once(std::size_t index) {
         },
         *exit);
   }
+  if (profiling_ && profiling_->wanted[index].exchange(false, std::memory_order_relaxed)) take_sample(vcpu, index);
   return !stopping_;
+}
+
+void Machine::take_sample(kvm::Vcpu& vcpu, std::size_t index) {
+  auto regs = vcpu.get_regs();
+  auto sregs = vcpu.get_sregs();
+  if (!regs || !sregs) return;
+  const unsigned cpl = (sregs->cr0 & x86::kCr0Pe) == 0 ? 0u : (sregs->cs.selector & 3u);
+  profiling_->samples.record(index, regs->rip, cpl);
+}
+
+void Machine::write_profile() {
+  Profiling& p = *profiling_;
+  if (p.timer) (void)loop_->cancel_timer(*p.timer);
+  p.timer.reset();
+  profile::Profile::ReportInfo info{
+      .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - p.started).count(),
+      .hz = p.hz,
+      .slide_source = {},
+      .top = 40};
+  if (p.symbols && !vcpus_.empty()) {
+    // KASLR: the kernel's syscall entry is in MSR_LSTAR once it has set it up.
+    constexpr std::uint32_t kMsrLstar = 0xc0000082;
+    const std::uint32_t which[] = {kMsrLstar};
+    const auto in_file = p.symbols->address_of("entry_SYSCALL_64");
+    if (auto msrs = vcpus_[0]->get_msrs(which); msrs && !msrs->empty() && msrs->front().second != 0 && in_file) {
+      p.symbols->set_slide(msrs->front().second - *in_file);
+      info.slide_source = fmt::format("MSR_LSTAR {:#x} is entry_SYSCALL_64", msrs->front().second);
+    }
+  }
+  std::string text = p.samples.report(p.symbols ? &*p.symbols : nullptr, info);
+  if (!p.symbols_note.empty()) text += "note: " + p.symbols_note + "\n";
+  for (std::size_t off = 0; off < text.size();) {
+    const ssize_t n = ::write(p.out.get(), text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      SPDLOG_WARN("--profile {}: writing the report: {}", p.out_path, std::strerror(errno));
+      return;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  SPDLOG_INFO("guest profile: {} samples written to {}", p.samples.samples(), p.out_path);
 }
 
 }  // namespace kiln

@@ -96,6 +96,53 @@ TEST_F(TinyGuest, CplThreePortLoopRunsToTheEnd) {
   EXPECT_EQ(*st, 0) << k.errors();
 }
 
+// kiln's own profiler: the guest spins in profile_hot, then a quarter as long in profile_cold;
+// sampled from the VMM side and symbolized with the guest's own ELF symbols, they come out on top,
+// in that order and in about that proportion.
+TEST_F(TinyGuest, TheProfilerPutsTheFunctionTheGuestSpinsInOnTop) {
+  const std::string report = ::testing::TempDir() + "kiln-profile.txt";
+  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "profile-spin 500000000",
+                          "--profile", report, "--profile-hz", "2000"}));
+  auto st = k.wait_exit(60s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, 0) << k.errors();
+  std::ifstream in(report);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string r = text.str();
+  ASSERT_NE(r.find("kiln guest profile: "), std::string::npos) << r << k.errors();
+  EXPECT_NE(r.find("symbols: " KILN_TINY_GUEST), std::string::npos) << "the ELF's own symbols\n" << r;
+  // The first two rows of the table, and their shares.
+  std::istringstream lines(r.substr(r.find("function\n") + 9));
+  std::uint64_t n1 = 0, n2 = 0;
+  double p1 = 0, p2 = 0;
+  std::string pct, cpl, f1, f2;
+  lines >> n1 >> p1 >> pct >> cpl >> f1 >> n2 >> p2 >> pct >> cpl >> f2;
+  EXPECT_EQ(f1, "profile_hot") << r;
+  EXPECT_EQ(f2, "profile_cold") << r;
+  EXPECT_GT(n1, 50u) << "at 2000 Hz a run of ~0.3 s gives hundreds of samples\n" << r;
+  EXPECT_GT(p1 / p2, 2.0) << r;
+  EXPECT_LT(p1 / p2, 8.0) << "profile_hot runs 4 times as long as profile_cold\n" << r;
+  EXPECT_NE(r.find("user (CPL 3) "), std::string::npos) << r;
+}
+
+TEST_F(TinyGuest, ABadProfileFlagIsOneLineBeforeTheGuestRuns) {
+  KilnProcess a(kiln_run({"--kernel", KILN_TINY_GUEST, "--cmdline", "hello", "--profile", "/tmp/p.txt",
+                          "--profile-hz", "0"}));
+  auto st = a.wait_exit(30s);
+  ASSERT_TRUE(st);
+  EXPECT_NE(*st, 0);
+  EXPECT_NE(a.errors().find("--profile-hz 0: give a sampling rate from 1 to 10000"), std::string::npos) << a.errors();
+  KilnProcess b(kiln_run({"--kernel", KILN_TINY_GUEST, "--cmdline", "hello", "--profile", "/tmp/p.txt",
+                          "--profile-symbols", "/nonexistent/System.map"}));
+  st = b.wait_exit(30s);
+  ASSERT_TRUE(st);
+  EXPECT_NE(*st, 0);
+  EXPECT_NE(b.errors().find("--profile-symbols: /nonexistent/System.map: cannot be read"), std::string::npos)
+      << b.errors();
+  EXPECT_EQ(b.output().find("tiny: hello"), std::string::npos) << "the guest never ran";
+}
+
 TEST_F(TinyGuest, BootTimerLogsTheTimeSinceStart) {
   KilnProcess k(kiln_run({"--kernel", KILN_BOOT_TIMER_GUEST, "--memory", "32M", "--boot-timer"}));
   auto st = k.wait_exit(60s);
