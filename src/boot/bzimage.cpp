@@ -2,6 +2,7 @@
 // setup header is copied into a fresh boot_params, and the vCPU starts at the 64-bit entry
 // (load address + 0x200) in long mode.
 #include <algorithm>
+#include <ranges>
 #include <cstring>
 
 #include "arch/x86/layout.h"
@@ -10,34 +11,37 @@
 
 namespace kiln::boot {
 
-Result<LoadedKernel> load_bzimage(const GuestMemory& mem, std::span<const std::byte> kernel) {
+namespace {
+
+// The setup header, checked: a 64-bit boot protocol kernel whose protected-mode part is whole.
+struct Header {
+  SetupHeader hdr;
+  std::uint64_t setup_size;
+};
+
+Result<Header> read_header(std::span<const std::byte> kernel) {
   if (kernel.size() < 0x1f1 + sizeof(SetupHeader))
     return plain_error("--kernel: truncated bzImage ({} bytes): the setup header is incomplete", kernel.size());
-  SetupHeader hdr;
-  std::memcpy(&hdr, kernel.data() + 0x1f1, sizeof(hdr));
-  if (hdr.boot_flag != kBootFlag || hdr.header != kHdrSMagic)
+  Header h;
+  std::memcpy(&h.hdr, kernel.data() + 0x1f1, sizeof(h.hdr));
+  if (h.hdr.boot_flag != kBootFlag || h.hdr.header != kHdrSMagic)
     return plain_error("--kernel: not a bzImage (no boot header)");
-  if (hdr.version < 0x20c || (hdr.xloadflags & kXlfKernel64) == 0)
+  if (h.hdr.version < 0x20c || (h.hdr.xloadflags & kXlfKernel64) == 0)
     return plain_error(
         "--kernel: this bzImage (boot protocol {}.{:02}) has no 64-bit entry point; kiln boots 64-bit kernels "
         "(boot protocol 2.12 or later)",
-        hdr.version >> 8, hdr.version & 0xff);
-
-  const std::uint64_t setup_sects = hdr.setup_sects == 0 ? 4 : hdr.setup_sects;
-  const std::uint64_t setup_size = (setup_sects + 1) * 512;
-  const std::uint64_t kernel_size = static_cast<std::uint64_t>(hdr.syssize) * 16;
-  if (kernel.size() < setup_size + kernel_size)
+        h.hdr.version >> 8, h.hdr.version & 0xff);
+  const std::uint64_t setup_sects = h.hdr.setup_sects == 0 ? 4 : h.hdr.setup_sects;
+  h.setup_size = (setup_sects + 1) * 512;
+  const std::uint64_t kernel_size = static_cast<std::uint64_t>(h.hdr.syssize) * 16;
+  if (kernel.size() < h.setup_size + kernel_size)
     return plain_error("--kernel: truncated bzImage: its header promises {} bytes, the file has {}",
-                       setup_size + kernel_size, kernel.size());
-  const std::uint64_t payload = kernel.size() - setup_size;
+                       h.setup_size + kernel_size, kernel.size());
+  return h;
+}
 
-  // The kernel decompresses in place and needs init_size bytes from its load address.
-  const std::uint64_t load = x86::kBzImageLoadAddr;
-  const std::uint64_t need = std::max<std::uint64_t>(payload, hdr.init_size);
-  if (!mem.contains(GuestAddress{load}, need))
-    return plain_error("--memory: too small for this kernel: it needs {} MiB above 1 MiB", (need >> 20) + 1);
-  KILN_CHECK(mem.write(GuestAddress{load}, kernel.subspan(setup_size)));
-
+// A fresh boot_params with the bzImage's setup header, as a boot loader fills it in.
+Result<void> write_boot_params(const GuestMemory& mem, std::span<const std::byte> kernel, std::uint64_t load) {
   BootParams bp{};
   // The header runs from 0x1f1 to 0x202 + the byte at 0x201 (the jump's offset).
   const std::size_t hdr_end = std::min<std::size_t>(0x202 + static_cast<std::uint8_t>(kernel[0x201]), 0x1f1 + sizeof(SetupHeader));
@@ -47,10 +51,42 @@ Result<LoadedKernel> load_bzimage(const GuestMemory& mem, std::span<const std::b
   bp.hdr.heap_end_ptr = 0xfe00;
   bp.hdr.vid_mode = 0xffff;  // normal
   bp.hdr.code32_start = static_cast<std::uint32_t>(load);
-  KILN_CHECK(mem.write_obj(GuestAddress{x86::kZeroPageAddr}, bp));
+  return mem.write_obj(GuestAddress{x86::kZeroPageAddr}, bp);
+}
 
+}  // namespace
+
+Result<LoadedKernel> load_bzimage(const GuestMemory& mem, std::span<const std::byte> kernel) {
+  KILN_ASSIGN(const Header h, read_header(kernel));
+  const std::uint64_t payload = kernel.size() - h.setup_size;
+  // The kernel decompresses in place and needs init_size bytes from its load address.
+  const std::uint64_t load = x86::kBzImageLoadAddr;
+  const std::uint64_t need = std::max<std::uint64_t>(payload, h.hdr.init_size);
+  if (!mem.contains(GuestAddress{load}, need))
+    return plain_error("--memory: too small for this kernel: it needs {} MiB above 1 MiB", (need >> 20) + 1);
+  KILN_CHECK(mem.write(GuestAddress{load}, kernel.subspan(h.setup_size)));
+  KILN_CHECK(write_boot_params(mem, kernel, load));
   return LoadedKernel{KernelFormat::kBzImage, x86::EntryMode::kLinux64, load + 0x200, x86::kZeroPageAddr,
                       load + need, std::nullopt};
+}
+
+Result<LoadedKernel> load_bzimage_unpacked(const GuestMemory& mem, std::span<const std::byte> kernel,
+                                           std::span<const std::byte> vmlinux) {
+  KILN_ASSIGN(const Header h, read_header(kernel));
+  KILN_ASSIGN(const LoadedElf elf, load_elf_segments(mem, vmlinux));
+  // A vmlinux's ELF entry is the physical address of startup_64, where the decompressor jumps
+  // with boot_params in RSI once the kernel is in place.
+  if (!elf.inside(elf.e_entry))
+    return plain_error("--kernel: the unpacked kernel's entry point {:#x} is not inside its loadable segments",
+                       elf.e_entry);
+  const std::uint64_t start = std::ranges::min(elf.segments, {}, &std::pair<std::uint64_t, std::uint64_t>::first).first;
+  // The kernel needs init_size bytes from where it runs (its brk and early page tables follow _end).
+  const std::uint64_t end = std::max(elf.kernel_end, start + h.hdr.init_size);
+  if (!mem.contains(GuestAddress{start}, end - start))
+    return plain_error("--memory: too small for this kernel: it needs {} MiB", (end >> 20) + 1);
+  KILN_CHECK(write_boot_params(mem, kernel, x86::kBzImageLoadAddr));
+  return LoadedKernel{KernelFormat::kBzImageUnpacked, x86::EntryMode::kLinux64, elf.e_entry, x86::kZeroPageAddr, end,
+                      std::nullopt};
 }
 
 }  // namespace kiln::boot

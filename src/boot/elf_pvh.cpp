@@ -39,7 +39,7 @@ std::optional<std::uint64_t> find_pvh_note(std::span<const std::byte> notes) {
 
 }  // namespace
 
-Result<LoadedKernel> load_elf_pvh(const GuestMemory& mem, std::span<const std::byte> kernel) {
+Result<LoadedElf> load_elf_segments(const GuestMemory& mem, std::span<const std::byte> kernel) {
   if (kernel.size() < sizeof(Elf64_Ehdr)) return plain_error("--kernel: truncated ELF file ({} bytes)", kernel.size());
   Elf64_Ehdr eh;
   std::memcpy(&eh, kernel.data(), sizeof(eh));
@@ -72,15 +72,25 @@ Result<LoadedKernel> load_elf_pvh(const GuestMemory& mem, std::span<const std::b
     segments.emplace_back(ph.p_paddr, ph.p_memsz);
   }
   if (segments.empty()) return plain_error("--kernel: ELF file has no loadable segments");
+  return LoadedElf{eh.e_entry, entry, kernel_end, std::move(segments)};
+}
+
+bool LoadedElf::inside(std::uint64_t addr) const {
+  return std::ranges::any_of(segments, [&](const auto& seg) { return addr >= seg.first && addr - seg.first < seg.second; });
+}
+
+Result<LoadedKernel> load_elf_pvh(const GuestMemory& mem, std::span<const std::byte> kernel) {
+  KILN_ASSIGN(const LoadedElf elf, load_elf_segments(mem, kernel));
+  const auto& entry = elf.pvh_entry;
   if (!entry)
     return plain_error(
         "--kernel: this ELF vmlinux has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); build it with CONFIG_PVH=y "
         "or boot its bzImage");
-  if (std::ranges::none_of(segments, [&](const auto& seg) { return *entry >= seg.first && *entry - seg.first < seg.second; }))
+  if (!elf.inside(*entry))
     return plain_error("--kernel: the PVH entry point {:#x} is not inside any loadable segment of this ELF vmlinux; the "
                        "file is damaged",
                        *entry);
-  return LoadedKernel{KernelFormat::kElfPvh, x86::EntryMode::kPvh32, *entry, x86::kPvhStartInfoAddr, kernel_end,
+  return LoadedKernel{KernelFormat::kElfPvh, x86::EntryMode::kPvh32, *entry, x86::kPvhStartInfoAddr, elf.kernel_end,
                       std::nullopt};
 }
 

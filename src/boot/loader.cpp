@@ -14,7 +14,12 @@
 namespace kiln::boot {
 
 std::string LoadedKernel::describe() const {
-  return format == KernelFormat::kBzImage ? "bzImage (Linux 64-bit boot protocol)" : "ELF vmlinux (PVH entry)";
+  switch (format) {
+    case KernelFormat::kBzImage: return "bzImage (Linux 64-bit boot protocol)";
+    case KernelFormat::kBzImageUnpacked: return "bzImage unpacked by kiln (its vmlinux at its 64-bit entry)";
+    case KernelFormat::kElfPvh: break;
+  }
+  return "ELF vmlinux (PVH entry)";
 }
 
 Result<KernelFormat> detect_kernel_format(std::span<const std::byte> image) {
@@ -56,19 +61,22 @@ Result<std::uint64_t> place_initrd(const GuestMemory& mem, std::uint64_t kernel_
 
 Result<LoadedKernel> load_linux(const GuestMemory& mem, std::span<const std::byte> kernel,
                                 std::span<const std::byte> initrd, std::string_view cmdline,
-                                std::optional<std::uint64_t> rsdp_addr) {
-  KILN_ASSIGN(const KernelFormat fmt, detect_kernel_format(kernel));
+                                std::optional<std::uint64_t> rsdp_addr, std::span<const std::byte> unpacked) {
+  KILN_ASSIGN(KernelFormat fmt, detect_kernel_format(kernel));
   if (cmdline.size() + 1 > x86::kCmdlineMax)
     return plain_error("--cmdline: {} bytes is longer than the {} kiln has room for", cmdline.size(),
                        x86::kCmdlineMax - 1);
-  KILN_ASSIGN(LoadedKernel k, fmt == KernelFormat::kBzImage ? load_bzimage(mem, kernel) : load_elf_pvh(mem, kernel));
+  const bool bz = fmt == KernelFormat::kBzImage;
+  KILN_ASSIGN(LoadedKernel k, !bz                ? load_elf_pvh(mem, kernel)
+                              : unpacked.empty() ? load_bzimage(mem, kernel)
+                                                 : load_bzimage_unpacked(mem, kernel, unpacked));
 
   // The command line.
   KILN_CHECK(mem.fill(GuestAddress{x86::kCmdlineAddr}, std::byte{0}, x86::kCmdlineMax));
   KILN_CHECK(mem.write(GuestAddress{x86::kCmdlineAddr}, std::as_bytes(std::span(cmdline.data(), cmdline.size()))));
 
   const auto map = memory_map(mem);
-  if (fmt == KernelFormat::kBzImage) {
+  if (bz) {
     KILN_ASSIGN(auto bp, mem.read_obj<BootParams>(GuestAddress{k.boot_info_addr}));
     if (bp.hdr.version >= 0x206 && cmdline.size() + 1 > bp.hdr.cmdline_size + 1ull)
       return plain_error("--cmdline: {} bytes is longer than this kernel accepts ({})", cmdline.size(),

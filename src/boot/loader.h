@@ -14,7 +14,7 @@
 
 namespace kiln::boot {
 
-enum class KernelFormat { kBzImage, kElfPvh };
+enum class KernelFormat { kBzImage, kElfPvh, kBzImageUnpacked };
 
 struct LoadedKernel {
   KernelFormat format;
@@ -31,9 +31,12 @@ Result<KernelFormat> detect_kernel_format(std::span<const std::byte> image);
 
 // rsdp_addr, when given, is handed to the kernel (boot_params.acpi_rsdp_addr or
 // hvm_start_info.rsdp_paddr), so it need not scan for the ACPI tables.
+// `unpacked`: a bzImage's payload unpacked by kiln (unpack.h), booted in place of the bzImage's
+// own decompressor; empty: the kernel as it is.
 Result<LoadedKernel> load_linux(const GuestMemory& mem, std::span<const std::byte> kernel,
                                 std::span<const std::byte> initrd, std::string_view cmdline,
-                                std::optional<std::uint64_t> rsdp_addr = std::nullopt);
+                                std::optional<std::uint64_t> rsdp_addr = std::nullopt,
+                                std::span<const std::byte> unpacked = {});
 
 // The memory map both protocols describe: RAM below the EBDA, RAM from 1 MiB to the hole, RAM above 4 GiB.
 struct MemoryMapEntry {
@@ -47,6 +50,20 @@ Result<std::vector<std::byte>> read_image_file(const std::string& path, std::str
 
 // Internal steps, exposed for unit tests.
 Result<LoadedKernel> load_bzimage(const GuestMemory& mem, std::span<const std::byte> kernel);
+// A bzImage whose payload kiln unpacked (`vmlinux`, an ELF): its boot_params as for the bzImage,
+// the vmlinux's segments at their physical addresses, and the vCPU at its 64-bit entry point,
+// where the kernel's decompressor would have jumped (without the decompressor's KASLR).
+Result<LoadedKernel> load_bzimage_unpacked(const GuestMemory& mem, std::span<const std::byte> kernel,
+                                           std::span<const std::byte> vmlinux);
+// An ELF's loadable segments written to guest memory at their physical addresses.
+struct LoadedElf {
+  std::uint64_t e_entry = 0;
+  std::optional<std::uint64_t> pvh_entry;  // the XEN_ELFNOTE_PHYS32_ENTRY note
+  std::uint64_t kernel_end = 0;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> segments;  // guest physical start, size
+  [[nodiscard]] bool inside(std::uint64_t addr) const;
+};
+Result<LoadedElf> load_elf_segments(const GuestMemory& mem, std::span<const std::byte> kernel);
 Result<LoadedKernel> load_elf_pvh(const GuestMemory& mem, std::span<const std::byte> kernel);
 // Highest page-aligned address for an initrd of `size` bytes between kernel_end and `limit`.
 Result<std::uint64_t> place_initrd(const GuestMemory& mem, std::uint64_t kernel_end, std::uint64_t limit,

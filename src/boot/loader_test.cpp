@@ -71,6 +71,42 @@ std::vector<std::byte> fake_vmlinux(bool with_note = true) {
 
 std::span<const std::byte> bytes(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
 
+TEST(UnpackedBzImage, TheVmlinuxGoesToItsPhysicalAddressWithTheBzImagesBootParamsAndItsOwnEntry) {
+  auto mem = make_mem();
+  auto elf = fake_vmlinux();
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, elf.data(), sizeof(eh));
+  eh.e_entry = 0x1000000;  // a vmlinux's ELF entry: startup_64's physical address
+  std::memcpy(elf.data(), &eh, sizeof(eh));
+  auto k = load_linux(mem, fake_bzimage(), {}, "console=ttyS0", std::nullopt, elf);
+  ASSERT_TRUE(k) << k.error().message();
+  EXPECT_EQ(k->format, KernelFormat::kBzImageUnpacked);
+  EXPECT_EQ(k->mode, x86::EntryMode::kLinux64);
+  EXPECT_EQ(k->entry, 0x1000000u) << "the vmlinux's entry, not the decompressor's at 1 MiB + 0x200";
+  EXPECT_EQ(k->kernel_end, 0x1000000u + 0x100000u) << "init_size from the kernel's start (past the 0x3000 it loads)";
+  EXPECT_EQ(*mem.read_obj<std::uint8_t>(GuestAddress{0x1000000}), 0xf4u) << "the code is in place";
+  EXPECT_EQ(*mem.read_obj<std::uint8_t>(GuestAddress{0x1000010}), 0u) << "and the rest of the segment zeroed";
+  auto bp = mem.read_obj<BootParams>(GuestAddress{k->boot_info_addr});
+  ASSERT_TRUE(bp);
+  EXPECT_EQ(bp->hdr.header, kHdrSMagic) << "the bzImage's setup header";
+  EXPECT_EQ(bp->hdr.cmd_line_ptr, x86::kCmdlineAddr);
+  EXPECT_GT(bp->e820_entries, 0u);
+  EXPECT_EQ(*mem.read_obj<std::uint8_t>(GuestAddress{x86::kBzImageLoadAddr}), 0u)
+      << "nothing of the compressed kernel is loaded";
+}
+
+TEST(UnpackedBzImage, AnEntryOutsideTheSegmentsIsRefused) {
+  auto mem = make_mem();
+  auto elf = fake_vmlinux();
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, elf.data(), sizeof(eh));
+  eh.e_entry = 0x5000000;
+  std::memcpy(elf.data(), &eh, sizeof(eh));
+  auto k = load_linux(mem, fake_bzimage(), {}, "", std::nullopt, elf);
+  ASSERT_FALSE(k);
+  EXPECT_NE(k.error().message().find("entry point 0x5000000 is not inside"), std::string::npos) << k.error().message();
+}
+
 TEST(DetectFormat, PicksByContent) {
   EXPECT_EQ(*detect_kernel_format(fake_bzimage()), KernelFormat::kBzImage);
   EXPECT_EQ(*detect_kernel_format(fake_vmlinux()), KernelFormat::kElfPvh);

@@ -13,6 +13,17 @@ Result<SerialConfig> parse_serial(std::string_view text) {
   return plain_error("--serial '{}': expected stdio, none or file:PATH", text);
 }
 
+Result<UnpackKernel> parse_unpack_kernel(std::string_view text, std::string_view what) {
+  if (text == "auto") return UnpackKernel::kAuto;
+  if (text == "on") return UnpackKernel::kOn;
+  if (text == "off") return UnpackKernel::kOff;
+  return plain_error("{} '{}': expected auto (on nested-PVM hosts only), on or off", what, text);
+}
+
+std::string_view unpack_kernel_name(UnpackKernel u) {
+  return u == UnpackKernel::kOn ? "on" : u == UnpackKernel::kOff ? "off" : "auto";
+}
+
 Result<void> check_profile(const ProfileConfig& p, std::string_view prefix) {
   if (p.path.empty()) return plain_error("{}path: give the file the profile report goes to", prefix);
   if (p.hz == 0 || p.hz > ProfileConfig::kMaxHz)
@@ -22,7 +33,7 @@ Result<void> check_profile(const ProfileConfig& p, std::string_view prefix) {
 
 Result<KilnConfig> kiln_config_from_json(const json& k) {
   KilnConfig out;
-  KILN_CHECK(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args", "profile"}));
+  KILN_CHECK(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args", "profile", "unpack_kernel"}));
   if (k.contains("serial")) {
     std::string s;
     KILN_CHECK(get_field(k, "kiln", "serial", s));
@@ -30,6 +41,11 @@ Result<KilnConfig> kiln_config_from_json(const json& k) {
   }
   KILN_CHECK(get_field(k, "kiln", "boot_timer", out.boot_timer));
   KILN_CHECK(get_field(k, "kiln", "host_kernel_args", out.host_kernel_args));
+  if (k.contains("unpack_kernel")) {
+    std::string u;
+    KILN_CHECK(get_field(k, "kiln", "unpack_kernel", u));
+    KILN_ASSIGN(out.unpack_kernel, parse_unpack_kernel(u, "kiln.unpack_kernel"));
+  }
   if (k.contains("profile")) {
     const json& p = k["profile"];
     if (!p.is_object()) return plain_error("kiln.profile: expected an object with path, hz and symbols");
@@ -52,6 +68,7 @@ json to_json(const KilnConfig& k) {
     case SerialConfig::Mode::kFile: serial = "file:" + k.serial.path; break;
   }
   json out = {{"serial", serial}, {"boot_timer", k.boot_timer}, {"host_kernel_args", k.host_kernel_args}};
+  out["unpack_kernel"] = unpack_kernel_name(k.unpack_kernel);
   if (k.profile) out["profile"] = {{"path", k.profile->path}, {"hz", k.profile->hz}, {"symbols", k.profile->symbols}};
   return out;
 }

@@ -26,8 +26,15 @@ struct ProfileConfig {
   static constexpr unsigned kMaxHz = 10000;
 };
 
+// Whether kiln unpacks a bzImage's payload itself instead of running its decompressor in the
+// guest: on nested-PVM hosts only (auto), always (on) or never (off).
+enum class UnpackKernel { kAuto, kOn, kOff };
+Result<UnpackKernel> parse_unpack_kernel(std::string_view text, std::string_view what);
+std::string_view unpack_kernel_name(UnpackKernel u);
+
 struct KilnConfig {
   SerialConfig serial;
+  UnpackKernel unpack_kernel = UnpackKernel::kAuto;
   std::optional<ProfileConfig> profile;
   bool boot_timer = false;
   bool host_kernel_args = true;  // add the kernel arguments this kind of host needs

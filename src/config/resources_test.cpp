@@ -67,7 +67,8 @@ TEST(KilnSettingsJson, SerialBootTimerAndHostArguments) {
   ASSERT_TRUE(k);
   EXPECT_EQ(k->serial.mode, SerialConfig::Mode::kFile);
   EXPECT_EQ(k->serial.path, "/tmp/s");
-  EXPECT_EQ(to_json(*k), (json{{"serial", "file:/tmp/s"}, {"boot_timer", true}, {"host_kernel_args", false}}));
+  EXPECT_EQ(to_json(*k), (json{{"serial", "file:/tmp/s"}, {"boot_timer", true}, {"host_kernel_args", false},
+                              {"unpack_kernel", "auto"}}));
   EXPECT_NE(error_of(kiln_config_from_json({{"serial", "tcp:1"}})).find("--serial 'tcp:1'"), std::string::npos);
   EXPECT_NE(error_of(kiln_config_from_json({{"colour", true}})).find("unknown field 'colour'"), std::string::npos);
 }

@@ -18,6 +18,7 @@
 #include "arch/x86/layout.h"
 #include "base/log.h"
 #include "boot/cmdline.h"
+#include "boot/unpack.h"
 #include "devices/legacy_ports.h"
 #include "devices/power.h"
 #include "vmm/firmware.h"
@@ -26,14 +27,50 @@
 namespace kiln {
 
 
+namespace {
+
+// A bzImage's payload unpacked, checked against the size the kernel's build appends to it, and
+// what it was; the payload must unpack to an ELF (the kernel's vmlinux).
+Result<std::pair<std::vector<std::byte>, std::string>> unpack_bzimage(std::span<const std::byte> kernel) {
+  KILN_ASSIGN(const auto payload, boot::bzimage_payload(kernel));
+  const auto method = boot::detect_compression(payload);
+  const auto t0 = std::chrono::steady_clock::now();
+  KILN_ASSIGN(auto out, boot::decompress(payload, std::size_t{1} << 30));
+  std::uint32_t appended = 0;
+  if (payload.size() >= 4) std::memcpy(&appended, payload.data() + payload.size() - 4, 4);
+  if (method != boot::Compression::kNone && appended != out.size())
+    return plain_error("the payload unpacked to {} bytes where its trailer says {}: damaged", out.size(), appended);
+  if (boot::detect_compression(out) != boot::Compression::kNone)
+    return plain_error("the payload did not unpack to an ELF vmlinux");
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::string note = fmt::format("{} MiB of {} in {:.0f} ms", out.size() >> 20, boot::compression_name(method), ms);
+  return std::make_pair(std::move(out), std::move(note));
+}
+
+}  // namespace
+
 // Everything that can be wrong with the user's input shows up here, before KVM is touched: the
 // config, and the images read and checked.
-Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config) {
+Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, HostKind host) {
   KILN_CHECK(validate(config));
   GuestImages images;
   KILN_ASSIGN(images.kernel, boot::read_image_file(config.boot_source.kernel_image_path, "--kernel"));
-  if (auto fmt = boot::detect_kernel_format(images.kernel); !fmt)
-    return std::unexpected(with_context(fmt.error(), "--kernel " + config.boot_source.kernel_image_path));
+  auto fmt = boot::detect_kernel_format(images.kernel);
+  if (!fmt) return std::unexpected(with_context(fmt.error(), "--kernel " + config.boot_source.kernel_image_path));
+  const UnpackKernel unpack = config.kiln.unpack_kernel;
+  if (*fmt == boot::KernelFormat::kBzImage &&
+      (unpack == UnpackKernel::kOn || (unpack == UnpackKernel::kAuto && host == HostKind::kNestedPvm))) {
+    auto u = unpack_bzimage(images.kernel);
+    if (u) {
+      images.unpacked = std::move(u->first);
+      images.unpacked_note = u->second;
+    } else if (unpack == UnpackKernel::kOn) {
+      return std::unexpected(with_context(u.error(), "--unpack-kernel on: " + config.boot_source.kernel_image_path));
+    } else {
+      SPDLOG_INFO("kiln cannot unpack this bzImage ({}); its own decompressor runs in the guest",
+                  u.error().message());
+    }
+  }
   if (config.boot_source.initrd_path) {
     KILN_ASSIGN(images.initrd, boot::read_image_file(*config.boot_source.initrd_path, "--initrd"));
   }
@@ -82,7 +119,11 @@ Result<void> VmBuilder::load_guest(Machine& m, const VmConfig& config, const Gue
   KILN_ASSIGN(const auto rsdp, write_firmware_tables(m.mem_, {.vcpu_count = config.machine_config.vcpu_count,
                                                               .dsdt_devices = std::move(dsdt),
                                                               .mcfg = m.virtio_->mcfg()}));
-  KILN_ASSIGN(loaded, boot::load_linux(m.mem_, images.kernel, images.initrd, m.cmdline_, rsdp));
+  KILN_ASSIGN(loaded, boot::load_linux(m.mem_, images.kernel, images.initrd, m.cmdline_, rsdp, images.unpacked));
+  if (!images.unpacked.empty())
+    SPDLOG_INFO("unpacked the bzImage's kernel on the host ({}): no decompressor runs in the guest "
+                "(--unpack-kernel off to run it)",
+                images.unpacked_note);
   return {};
 }
 
@@ -104,7 +145,7 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
   if (prepared && prepared->mem_size_mib != config.machine_config.mem_size_mib) prepared.reset();
   if (prepared) SPDLOG_DEBUG("using the VM prepared ahead ({} MiB registered)", prepared->mem_size_mib);
   const HostKind host = detect_host();
-  KILN_ASSIGN(GuestImages images, read_images(config));
+  KILN_ASSIGN(GuestImages images, read_images(config, host));
   std::optional<GuestMemory> mem;
   if (prepared) {
     mem = std::move(prepared->mem);

@@ -39,13 +39,15 @@ class VmBuilder {
  private:
   struct GuestImages {
     std::vector<std::byte> kernel, initrd;
+    std::vector<std::byte> unpacked;  // a bzImage's payload, unpacked by kiln (empty: boot as it is)
+    std::string unpacked_note;        // what was unpacked, for the log
     std::vector<virtio::DiskImage> disks;  // config.drives', in order: opened and locked
     // --profile: the report's file (opened now, so a bad path fails before KVM) and the symbols.
     UniqueFd profile_out;
     std::optional<profile::SymbolTable> profile_symbols;
     std::string profile_symbols_note;  // why there are none
   };
-  static Result<GuestImages> read_images(const VmConfig& config);
+  static Result<GuestImages> read_images(const VmConfig& config, HostKind host);
   static Result<void> setup_devices(Machine& m, const VmConfig& config, MachineIo io, GuestImages& images);
   // The firmware tables (from the device manager's list, so after the devices exist), then the
   // kernel and initrd, into guest memory.

@@ -1,0 +1,261 @@
+#include "boot/unpack.h"
+
+#include <bzlib.h>
+#include <lz4.h>
+#include <lzma.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "boot/boot_params.h"
+
+namespace kiln::boot {
+
+namespace {
+
+bool starts(std::span<const std::byte> d, std::initializer_list<unsigned> magic) {
+  if (d.size() < magic.size()) return false;
+  std::size_t i = 0;
+  for (unsigned m : magic)
+    if (std::to_integer<unsigned>(d[i++]) != m) return false;
+  return true;
+}
+
+std::uint32_t le32(std::span<const std::byte> d, std::size_t at) {
+  std::uint32_t v = 0;
+  std::memcpy(&v, d.data() + at, 4);
+  return v;
+}
+
+// Output that grows in steps and never past `limit`.
+struct Output {
+  std::vector<std::byte> bytes;
+  std::size_t used = 0;
+  std::size_t limit;
+  // Room for at least `want` more bytes (fewer near the limit); false at the limit.
+  bool reserve(std::size_t want = 1 << 20) {
+    if (used >= limit) return false;
+    const std::size_t target = std::min(limit, used + std::max<std::size_t>(want, bytes.size() / 2));
+    if (target > bytes.size()) bytes.resize(target);
+    return true;
+  }
+  std::byte* tail() { return bytes.data() + used; }
+  std::size_t room() const { return bytes.size() - used; }
+  std::vector<std::byte> take() {
+    bytes.resize(used);
+    return std::move(bytes);
+  }
+};
+
+Error too_big(std::string_view method, std::size_t limit) {
+  return Error{{}, fmt::format("the {}-compressed kernel unpacks to more than {} MiB: not a kernel kiln can load",
+                               method, limit >> 20)};
+}
+
+Result<std::vector<std::byte>> gunzip(std::span<const std::byte> in, std::size_t limit) {
+  z_stream z{};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return plain_error("zlib: cannot start inflating");
+  Output out{.bytes = {}, .used = 0, .limit = limit};
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
+  z.avail_in = static_cast<uInt>(std::min<std::size_t>(in.size(), UINT32_MAX));
+  int r = Z_OK;
+  while (r != Z_STREAM_END) {
+    if (!out.reserve()) {
+      inflateEnd(&z);
+      return std::unexpected(too_big("gzip", limit));
+    }
+    z.next_out = reinterpret_cast<Bytef*>(out.tail());
+    z.avail_out = static_cast<uInt>(std::min<std::size_t>(out.room(), UINT32_MAX));
+    const uInt before = z.avail_out;
+    r = inflate(&z, Z_NO_FLUSH);
+    out.used += before - z.avail_out;
+    if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
+      inflateEnd(&z);
+      return plain_error("gzip: the payload is damaged ({})", z.msg ? z.msg : "inflate failed");
+    }
+    if (r == Z_BUF_ERROR && z.avail_in == 0) {
+      inflateEnd(&z);
+      return plain_error("gzip: the payload ends in the middle of the stream");
+    }
+  }
+  inflateEnd(&z);
+  return out.take();
+}
+
+Result<std::vector<std::byte>> unxz(std::span<const std::byte> in, std::size_t limit, bool alone) {
+  lzma_stream s = LZMA_STREAM_INIT;
+  const lzma_ret init = alone ? lzma_alone_decoder(&s, UINT64_MAX) : lzma_stream_decoder(&s, UINT64_MAX, 0);
+  if (init != LZMA_OK) return plain_error("liblzma: cannot start decoding");
+  const char* name = alone ? "lzma" : "xz";
+  Output out{.bytes = {}, .used = 0, .limit = limit};
+  s.next_in = reinterpret_cast<const std::uint8_t*>(in.data());
+  s.avail_in = in.size();
+  lzma_ret r = LZMA_OK;
+  while (r != LZMA_STREAM_END) {
+    if (!out.reserve()) {
+      lzma_end(&s);
+      return std::unexpected(too_big(name, limit));
+    }
+    s.next_out = reinterpret_cast<std::uint8_t*>(out.tail());
+    s.avail_out = out.room();
+    const std::size_t before = s.avail_out;
+    r = lzma_code(&s, s.avail_in == 0 ? LZMA_FINISH : LZMA_RUN);
+    out.used += before - s.avail_out;
+    if (r != LZMA_OK && r != LZMA_STREAM_END) {
+      lzma_end(&s);
+      return plain_error("{}: the payload is damaged or cut short (liblzma error {})", name, static_cast<int>(r));
+    }
+  }
+  lzma_end(&s);
+  return out.take();
+}
+
+// The kernel's LZ4 is the legacy frame: a magic, then blocks of (32-bit compressed size, data),
+// each at most 8 MiB unpacked; the build appends the unpacked size (4 bytes) after the last.
+Result<std::vector<std::byte>> unlz4(std::span<const std::byte> in, std::size_t limit) {
+  constexpr std::uint32_t kMagic = 0x184c2102;
+  constexpr std::size_t kBlock = 8 << 20;
+  Output out{.bytes = {}, .used = 0, .limit = limit};
+  std::size_t at = 4;  // past the first magic
+  while (in.size() - at > 4) {
+    const std::uint32_t n = le32(in, at);
+    at += 4;
+    if (n == kMagic) continue;  // another frame, concatenated
+    if (n > in.size() - at || n > static_cast<std::uint32_t>(LZ4_compressBound(kBlock)))
+      return plain_error("lz4: a block of {} bytes runs past the payload: it is damaged or cut short", n);
+    // A block unpacks to at most 8 MiB, and to no more than the limit leaves.
+    if (!out.reserve(kBlock)) return std::unexpected(too_big("lz4", limit));
+    const std::size_t room = std::min(out.room(), kBlock);
+    const int got = LZ4_decompress_safe(reinterpret_cast<const char*>(in.data() + at), reinterpret_cast<char*>(out.tail()),
+                                        static_cast<int>(n), static_cast<int>(room));
+    if (got < 0 && room < kBlock) return std::unexpected(too_big("lz4", limit));
+    if (got < 0) return plain_error("lz4: the payload is damaged (a block does not decode)");
+    out.used += static_cast<std::size_t>(got);
+    at += n;
+  }
+  return out.take();
+}
+
+Result<std::vector<std::byte>> unzstd(std::span<const std::byte> in, std::size_t limit) {
+  ZSTD_DStream* d = ZSTD_createDStream();
+  if (d == nullptr) return plain_error("libzstd: cannot start decoding");
+  // The kernel's decompressor allows windows up to 128 MiB (zstd -22 --ultra).
+  ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, 27);
+  Output out{.bytes = {}, .used = 0, .limit = limit};
+  ZSTD_inBuffer ib{in.data(), in.size(), 0};
+  for (;;) {
+    if (!out.reserve()) {
+      ZSTD_freeDStream(d);
+      return std::unexpected(too_big("zstd", limit));
+    }
+    ZSTD_outBuffer ob{out.tail(), out.room(), 0};
+    const std::size_t r = ZSTD_decompressStream(d, &ob, &ib);
+    out.used += ob.pos;
+    if (ZSTD_isError(r)) {
+      const std::string why = ZSTD_getErrorName(r);
+      ZSTD_freeDStream(d);
+      return plain_error("zstd: the payload is damaged ({})", why);
+    }
+    if (r == 0) break;  // a frame ended; what follows is the appended size
+    if (ib.pos == ib.size && ob.pos < ob.size) {
+      ZSTD_freeDStream(d);
+      return plain_error("zstd: the payload ends in the middle of a frame");
+    }
+  }
+  ZSTD_freeDStream(d);
+  return out.take();
+}
+
+Result<std::vector<std::byte>> bunzip2(std::span<const std::byte> in, std::size_t limit) {
+  bz_stream s{};
+  if (BZ2_bzDecompressInit(&s, 0, 0) != BZ_OK) return plain_error("libbz2: cannot start decoding");
+  Output out{.bytes = {}, .used = 0, .limit = limit};
+  s.next_in = reinterpret_cast<char*>(const_cast<std::byte*>(in.data()));
+  s.avail_in = static_cast<unsigned>(std::min<std::size_t>(in.size(), UINT32_MAX));
+  int r = BZ_OK;
+  while (r != BZ_STREAM_END) {
+    if (!out.reserve()) {
+      BZ2_bzDecompressEnd(&s);
+      return std::unexpected(too_big("bzip2", limit));
+    }
+    s.next_out = reinterpret_cast<char*>(out.tail());
+    s.avail_out = static_cast<unsigned>(std::min<std::size_t>(out.room(), UINT32_MAX));
+    const unsigned before = s.avail_out;
+    r = BZ2_bzDecompress(&s);
+    out.used += before - s.avail_out;
+    if (r != BZ_OK && r != BZ_STREAM_END) {
+      BZ2_bzDecompressEnd(&s);
+      return plain_error("bzip2: the payload is damaged (libbz2 error {})", r);
+    }
+    if (r == BZ_OK && s.avail_in == 0 && s.avail_out != 0) {
+      BZ2_bzDecompressEnd(&s);
+      return plain_error("bzip2: the payload ends in the middle of the stream");
+    }
+  }
+  BZ2_bzDecompressEnd(&s);
+  return out.take();
+}
+
+}  // namespace
+
+std::string_view compression_name(Compression c) {
+  switch (c) {
+    case Compression::kGzip: return "gzip";
+    case Compression::kXz: return "xz";
+    case Compression::kLzma: return "lzma";
+    case Compression::kLz4: return "lz4";
+    case Compression::kZstd: return "zstd";
+    case Compression::kBzip2: return "bzip2";
+    case Compression::kLzo: return "lzo";
+    case Compression::kNone: return "none (an ELF)";
+    case Compression::kUnknown: break;
+  }
+  return "unknown";
+}
+
+Compression detect_compression(std::span<const std::byte> p) {
+  if (starts(p, {0x1f, 0x8b})) return Compression::kGzip;
+  if (starts(p, {0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00})) return Compression::kXz;
+  if (starts(p, {0x5d, 0x00, 0x00})) return Compression::kLzma;
+  if (starts(p, {0x02, 0x21, 0x4c, 0x18})) return Compression::kLz4;
+  if (starts(p, {0x28, 0xb5, 0x2f, 0xfd})) return Compression::kZstd;
+  if (starts(p, {0x42, 0x5a, 0x68})) return Compression::kBzip2;
+  if (starts(p, {0x89, 0x4c, 0x5a, 0x4f})) return Compression::kLzo;
+  if (starts(p, {0x7f, 0x45, 0x4c, 0x46})) return Compression::kNone;
+  return Compression::kUnknown;
+}
+
+Result<std::span<const std::byte>> bzimage_payload(std::span<const std::byte> bzimage) {
+  if (bzimage.size() < 0x1f1 + sizeof(SetupHeader)) return plain_error("truncated bzImage: no whole setup header");
+  SetupHeader hdr;
+  std::memcpy(&hdr, bzimage.data() + 0x1f1, sizeof(hdr));
+  if (hdr.version < 0x208) return plain_error("boot protocol {:#x} has no payload fields (2.08 added them)", hdr.version);
+  const std::uint64_t setup = (std::uint64_t{hdr.setup_sects == 0 ? 4u : hdr.setup_sects} + 1) * 512;
+  const std::uint64_t off = setup + hdr.payload_offset, len = hdr.payload_length;
+  if (len == 0 || off > bzimage.size() || len > bzimage.size() - off)
+    return plain_error("the header's payload ({} bytes at {:#x}) is not inside the {}-byte file", len, off, bzimage.size());
+  return bzimage.subspan(off, len);
+}
+
+Result<std::vector<std::byte>> decompress(std::span<const std::byte> payload, std::size_t limit) {
+  switch (detect_compression(payload)) {
+    case Compression::kGzip: return gunzip(payload, limit);
+    case Compression::kXz: return unxz(payload, limit, false);
+    case Compression::kLzma: return unxz(payload, limit, true);
+    case Compression::kLz4: return unlz4(payload, limit);
+    case Compression::kZstd: return unzstd(payload, limit);
+    case Compression::kBzip2: return bunzip2(payload, limit);
+    case Compression::kNone: return std::vector<std::byte>(payload.begin(), payload.end());
+    case Compression::kLzo: return plain_error("an LZO-compressed kernel: kiln has no LZO library to unpack it");
+    case Compression::kUnknown: break;
+  }
+  return plain_error("the payload's compression is not one kiln knows (it starts {:02x} {:02x} {:02x} {:02x})",
+                     payload.size() > 0 ? std::to_integer<unsigned>(payload[0]) : 0u,
+                     payload.size() > 1 ? std::to_integer<unsigned>(payload[1]) : 0u,
+                     payload.size() > 2 ? std::to_integer<unsigned>(payload[2]) : 0u,
+                     payload.size() > 3 ? std::to_integer<unsigned>(payload[3]) : 0u);
+}
+
+}  // namespace kiln::boot

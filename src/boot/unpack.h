@@ -1,0 +1,30 @@
+#pragma once
+// Unpacking a bzImage's compressed payload on the host, so that no decompressor runs in the guest.
+// The payload (setup header fields payload_offset/payload_length) is the kernel's vmlinux ELF,
+// compressed with one of the kernel's methods; each is undone with Debian's library for it (zlib,
+// liblzma, liblz4, libzstd, libbz2). On nested-PVM hosts the guest's decompressor is emulated
+// instruction by instruction (minutes for a stock kernel); here it takes a fraction of a second.
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+
+namespace kiln::boot {
+
+enum class Compression { kGzip, kXz, kLzma, kLz4, kZstd, kBzip2, kLzo, kNone, kUnknown };
+
+std::string_view compression_name(Compression c);
+// Which method compressed `payload`, from its magic bytes.
+Compression detect_compression(std::span<const std::byte> payload);
+
+// The payload of a bzImage (its bytes after the setup sectors, at payload_offset), or an error if
+// the header has no payload fields (boot protocol < 2.08) or they point outside the file.
+Result<std::span<const std::byte>> bzimage_payload(std::span<const std::byte> bzimage);
+
+// Decompresses `payload`; the output is at most `limit` bytes (a larger one is an error, not an
+// allocation). LZO, and what no method recognises, are errors naming the method.
+Result<std::vector<std::byte>> decompress(std::span<const std::byte> payload, std::size_t limit);
+
+}  // namespace kiln::boot
