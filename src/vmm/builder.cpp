@@ -43,7 +43,8 @@ Result<std::pair<std::vector<std::byte>, std::string>> unpack_bzimage(std::span<
   if (boot::detect_compression(out) != boot::Compression::kNone)
     return plain_error("the payload did not unpack to an ELF vmlinux");
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  std::string note = fmt::format("{} MiB of {} in {:.0f} ms", out.size() >> 20, boot::compression_name(method), ms);
+  std::string note = fmt::format("{:.1f} MiB of {} in {:.0f} ms", static_cast<double>(out.size()) / (1 << 20),
+                                 boot::compression_name(method), ms);
   return std::make_pair(std::move(out), std::move(note));
 }
 
