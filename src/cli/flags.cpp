@@ -145,7 +145,8 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   run->add_option("--profile-hz", profile_hz, "samples a second per vCPU for --profile (default 1000; each one "
                   "takes the vCPU out of the guest once)");
   run->add_option("--profile-symbols", profile_symbols,
-                  "symbols for --profile: a System.map (Debian ships one beside each kernel) or an ELF with a "
+                  "symbols for --profile: a System.map (for Debian's kernels the one in linux-image-*-dbg: "
+                  "/boot/System.map-* is a placeholder) or an ELF with a "
                   "symbol table (default: the --kernel itself when it is an ELF vmlinux); a KASLR kernel's slide "
                   "is found from its syscall entry (MSR_LSTAR)");
   bool no_host_args = false;

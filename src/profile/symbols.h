@@ -1,6 +1,6 @@
 #pragma once
-// Guest symbols for the profiler: function addresses from a System.map (what Debian's kernel
-// packages ship beside the kernel) or from an ELF file's own symbol table (a vmlinux, or a test
+// Guest symbols for the profiler: function addresses from a System.map (Debian's is in the
+// kernel's -dbg package; /boot/System.map-* is a placeholder) or from an ELF file's own symbol table (a vmlinux, or a test
 // guest), looked up by address. A kernel that moved itself (KASLR) is handled with an offset: the
 // run-time address of a symbol the guest shows kiln (entry_SYSCALL_64, which the guest writes to
 // MSR_LSTAR) minus its address in the file.
