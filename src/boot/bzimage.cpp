@@ -56,6 +56,11 @@ Result<void> write_boot_params(const GuestMemory& mem, std::span<const std::byte
 
 }  // namespace
 
+Result<void> check_bzimage(std::span<const std::byte> kernel) {
+  KILN_CHECK(read_header(kernel));
+  return {};
+}
+
 Result<LoadedKernel> load_bzimage(const GuestMemory& mem, std::span<const std::byte> kernel) {
   KILN_ASSIGN(const Header h, read_header(kernel));
   const std::uint64_t payload = kernel.size() - h.setup_size;

@@ -48,6 +48,10 @@ std::vector<MemoryMapEntry> memory_map(const GuestMemory& mem);
 // Reads a whole file for loading, with errors that name it ("--kernel: ...").
 Result<std::vector<std::byte>> read_image_file(const std::string& path, std::string_view what);
 
+// A bzImage's setup header is whole and names a 64-bit kernel that is all in the file (what
+// load_bzimage checks first); the error says what is wrong.
+Result<void> check_bzimage(std::span<const std::byte> kernel);
+
 // Internal steps, exposed for unit tests.
 Result<LoadedKernel> load_bzimage(const GuestMemory& mem, std::span<const std::byte> kernel);
 // A bzImage whose payload kiln unpacked (`vmlinux`, an ELF): its boot_params as for the bzImage,

@@ -59,6 +59,8 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, Ho
   auto fmt = boot::detect_kernel_format(images.kernel);
   if (!fmt) return std::unexpected(with_context(fmt.error(), "--kernel " + config.boot_source.kernel_image_path));
   const UnpackKernel unpack = config.kiln.unpack_kernel;
+  // A broken bzImage is the user's one error, whichever way it would boot.
+  if (*fmt == boot::KernelFormat::kBzImage) KILN_CHECK(boot::check_bzimage(images.kernel));
   if (*fmt == boot::KernelFormat::kBzImage &&
       (unpack == UnpackKernel::kOn || (unpack == UnpackKernel::kAuto && host == HostKind::kNestedPvm))) {
     auto u = unpack_bzimage(images.kernel);
