@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "boot/boot_params.h"
@@ -237,6 +238,29 @@ Result<std::span<const std::byte>> bzimage_payload(std::span<const std::byte> bz
   if (len == 0 || off > bzimage.size() || len > bzimage.size() - off)
     return plain_error("the header's payload ({} bytes at {:#x}) is not inside the {}-byte file", len, off, bzimage.size());
   return bzimage.subspan(off, len);
+}
+
+Result<UnpackedKernel> unpack_bzimage(std::span<const std::byte> bzimage) {
+  KILN_ASSIGN(const auto payload, bzimage_payload(bzimage));
+  UnpackedKernel k;
+  k.method = detect_compression(payload);
+  const auto t0 = std::chrono::steady_clock::now();
+  KILN_ASSIGN(k.vmlinux, decompress(payload, std::size_t{1} << 30));
+  k.milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (k.method != Compression::kNone) {
+    if (payload.size() < 4) return plain_error("the payload is too short for its unpacked-size trailer");
+    if (const std::uint32_t appended = le32(payload, payload.size() - 4); appended != k.vmlinux.size())
+      return plain_error("the payload unpacked to {} bytes where its trailer says {}: damaged", k.vmlinux.size(),
+                         appended);
+  }
+  if (detect_compression(k.vmlinux) != Compression::kNone)
+    return plain_error("the payload did not unpack to an ELF vmlinux");
+  return k;
+}
+
+std::string UnpackedKernel::describe() const {
+  return fmt::format("{:.1f} MiB of {} in {:.0f} ms", static_cast<double>(vmlinux.size()) / (1 << 20),
+                     compression_name(method), milliseconds);
 }
 
 Result<std::vector<std::byte>> decompress(std::span<const std::byte> payload, std::size_t limit) {

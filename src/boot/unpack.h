@@ -6,6 +6,7 @@
 // instruction by instruction (minutes for a stock kernel); here it takes a fraction of a second.
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -22,6 +23,16 @@ Compression detect_compression(std::span<const std::byte> payload);
 // The payload of a bzImage (its bytes after the setup sectors, at payload_offset), or an error if
 // the header has no payload fields (boot protocol < 2.08) or they point outside the file.
 Result<std::span<const std::byte>> bzimage_payload(std::span<const std::byte> bzimage);
+
+// A bzImage's payload unpacked (the limit: 1 GiB), checked against the unpacked size the
+// kernel's build appends to it; it must be an ELF (the kernel's vmlinux).
+struct UnpackedKernel {
+  std::vector<std::byte> vmlinux;
+  Compression method = Compression::kUnknown;
+  double milliseconds = 0;
+  [[nodiscard]] std::string describe() const;  // "50.8 MiB of lz4 in 165 ms"
+};
+Result<UnpackedKernel> unpack_bzimage(std::span<const std::byte> bzimage);
 
 // Decompresses `payload`; the output is at most `limit` bytes (a larger one is an error, not an
 // allocation). LZO, and what no method recognises, are errors naming the method.

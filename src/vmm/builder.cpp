@@ -27,28 +27,6 @@
 namespace kiln {
 
 
-namespace {
-
-// A bzImage's payload unpacked, checked against the size the kernel's build appends to it, and
-// what it was; the payload must unpack to an ELF (the kernel's vmlinux).
-Result<std::pair<std::vector<std::byte>, std::string>> unpack_bzimage(std::span<const std::byte> kernel) {
-  KILN_ASSIGN(const auto payload, boot::bzimage_payload(kernel));
-  const auto method = boot::detect_compression(payload);
-  const auto t0 = std::chrono::steady_clock::now();
-  KILN_ASSIGN(auto out, boot::decompress(payload, std::size_t{1} << 30));
-  std::uint32_t appended = 0;
-  if (payload.size() >= 4) std::memcpy(&appended, payload.data() + payload.size() - 4, 4);
-  if (method != boot::Compression::kNone && appended != out.size())
-    return plain_error("the payload unpacked to {} bytes where its trailer says {}: damaged", out.size(), appended);
-  if (boot::detect_compression(out) != boot::Compression::kNone)
-    return plain_error("the payload did not unpack to an ELF vmlinux");
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  std::string note = fmt::format("{:.1f} MiB of {} in {:.0f} ms", static_cast<double>(out.size()) / (1 << 20),
-                                 boot::compression_name(method), ms);
-  return std::make_pair(std::move(out), std::move(note));
-}
-
-}  // namespace
 
 // Everything that can be wrong with the user's input shows up here, before KVM is touched: the
 // config, and the images read and checked.
@@ -63,10 +41,10 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, Ho
   if (*fmt == boot::KernelFormat::kBzImage) KILN_CHECK(boot::check_bzimage(images.kernel));
   if (*fmt == boot::KernelFormat::kBzImage &&
       (unpack == UnpackKernel::kOn || (unpack == UnpackKernel::kAuto && host == HostKind::kNestedPvm))) {
-    auto u = unpack_bzimage(images.kernel);
+    auto u = boot::unpack_bzimage(images.kernel);
     if (u) {
-      images.unpacked = std::move(u->first);
-      images.unpacked_note = u->second;
+      images.unpacked = std::move(u->vmlinux);
+      images.unpacked_note = u->describe();
     } else if (unpack == UnpackKernel::kOn) {
       return std::unexpected(with_context(u.error(), "--unpack-kernel on: " + config.boot_source.kernel_image_path));
     } else {
