@@ -37,14 +37,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   for (int pass = 0; pass < (unpacked.empty() ? 1 : 2); ++pass) {
-  auto loaded = kiln::boot::load_linux(mem, kernel, initrd, "console=ttyS0 reboot=k", std::nullopt,
-                                       pass == 0 ? std::span<const std::byte>() : std::span<const std::byte>(unpacked));
-  if (loaded) {
-    if (!mem.contains(kiln::GuestAddress{loaded->boot_info_addr}, 1)) std::abort();
-    if (!mem.contains(kiln::GuestAddress{loaded->entry}, 1)) std::abort();
-    if (loaded->initrd && !mem.contains(kiln::GuestAddress{loaded->initrd->first}, loaded->initrd->second)) std::abort();
-    (void)loaded->describe();
-  }
+    auto loaded = kiln::boot::load_linux(mem, kernel, initrd, "console=ttyS0 reboot=k", std::nullopt,
+                                         pass == 0 ? std::span<const std::byte>() : std::span<const std::byte>(unpacked));
+    if (loaded) {
+      if (!mem.contains(kiln::GuestAddress{loaded->boot_info_addr}, 1)) std::abort();
+      if (!mem.contains(kiln::GuestAddress{loaded->entry}, 1)) std::abort();
+      if (loaded->initrd && !mem.contains(kiln::GuestAddress{loaded->initrd->first}, loaded->initrd->second)) std::abort();
+      (void)loaded->describe();
+    }
   }
   return 0;
 }

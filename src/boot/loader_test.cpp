@@ -88,8 +88,8 @@ TEST(UnpackedBzImage, TheVmlinuxGoesToItsPhysicalAddressWithTheBzImagesBootParam
   EXPECT_EQ(*mem.read_obj<std::uint8_t>(GuestAddress{0x1000010}), 0u) << "and the rest of the segment zeroed";
   auto bp = mem.read_obj<BootParams>(GuestAddress{k->boot_info_addr});
   ASSERT_TRUE(bp);
-  EXPECT_EQ(bp->hdr.header, kHdrSMagic) << "the bzImage's setup header";
-  EXPECT_EQ(bp->hdr.cmd_line_ptr, x86::kCmdlineAddr);
+  EXPECT_EQ(std::uint32_t{bp->hdr.header}, kHdrSMagic) << "the bzImage's setup header";
+  EXPECT_EQ(std::uint32_t{bp->hdr.cmd_line_ptr}, x86::kCmdlineAddr);
   EXPECT_GT(bp->e820_entries, 0u);
   EXPECT_EQ(*mem.read_obj<std::uint8_t>(GuestAddress{x86::kBzImageLoadAddr}), 0u)
       << "nothing of the compressed kernel is loaded";

@@ -85,9 +85,13 @@ Result<std::vector<std::byte>> gunzip(std::span<const std::byte> in, std::size_t
   return out.take();
 }
 
+// liblzma's own working memory (mostly the dictionary the stream asks for). Kernels are packed with
+// dictionaries of 32 MiB (xz) to 64 MiB (lzma -9); a header asking for more is refused, not obeyed.
+constexpr std::uint64_t kLzmaMemLimit = std::uint64_t{256} << 20;
+
 Result<std::vector<std::byte>> unxz(std::span<const std::byte> in, std::size_t limit, bool alone) {
   lzma_stream s = LZMA_STREAM_INIT;
-  const lzma_ret init = alone ? lzma_alone_decoder(&s, UINT64_MAX) : lzma_stream_decoder(&s, UINT64_MAX, 0);
+  const lzma_ret init = alone ? lzma_alone_decoder(&s, kLzmaMemLimit) : lzma_stream_decoder(&s, kLzmaMemLimit, 0);
   if (init != LZMA_OK) return plain_error("liblzma: cannot start decoding");
   const char* name = alone ? "lzma" : "xz";
   Output out{.bytes = {}, .used = 0, .limit = limit};
@@ -106,6 +110,8 @@ Result<std::vector<std::byte>> unxz(std::span<const std::byte> in, std::size_t l
     out.used += before - s.avail_out;
     if (r != LZMA_OK && r != LZMA_STREAM_END) {
       lzma_end(&s);
+      if (r == LZMA_MEMLIMIT_ERROR)
+        return plain_error("{}: the payload asks for more than {} MiB of dictionary", name, kLzmaMemLimit >> 20);
       return plain_error("{}: the payload is damaged or cut short (liblzma error {})", name, static_cast<int>(r));
     }
   }
@@ -232,7 +238,7 @@ Result<std::span<const std::byte>> bzimage_payload(std::span<const std::byte> bz
   if (bzimage.size() < 0x1f1 + sizeof(SetupHeader)) return plain_error("truncated bzImage: no whole setup header");
   SetupHeader hdr;
   std::memcpy(&hdr, bzimage.data() + 0x1f1, sizeof(hdr));
-  if (hdr.version < 0x208) return plain_error("boot protocol {:#x} has no payload fields (2.08 added them)", hdr.version);
+  if (hdr.version < 0x208) return plain_error("boot protocol {:#x} has no payload fields (2.08 added them)", std::uint16_t{hdr.version});
   const std::uint64_t setup = (std::uint64_t{hdr.setup_sects == 0 ? 4u : hdr.setup_sects} + 1) * 512;
   const std::uint64_t off = setup + hdr.payload_offset, len = hdr.payload_length;
   if (len == 0 || off > bzimage.size() || len > bzimage.size() - off)
