@@ -1,12 +1,13 @@
-// Debian's stock linux-image-cloud-amd64, unmodified, from its bzImage with one vCPU and from its
-// ELF vmlinux with two, ACPI on. On nested-PVM hosts its user space cannot make system calls (see
-// shared/guide/this-host.md), so the check is that the kernel boots all the way to starting init,
-// with every CPU up and the ACPI tables taken without complaint.
+// Debian's stock linux-image-cloud-amd64, unmodified, from its bzImage with one vCPU, ACPI on. On
+// nested-PVM hosts its user space cannot make system calls (see shared/guide/this-host.md), so the
+// check is that the kernel boots all the way to starting init, with its CPU up and the ACPI tables
+// taken without complaint.
 //
-// Each boot takes 25-35 minutes there; both run at once, at the end of the ctest run. Four vCPUs are
-// not tried here: on nested-PVM hosts the kernel's stop_machine() for the clocksource switch waits
-// behind the ftrace start-up check on another CPU while three vCPUs spin, emulated, on two host
-// cores (see the README).
+// One boot only, for CI time: on nested-PVM hosts it takes ~10-15 minutes with kiln unpacking the
+// bzImage, beside the other e2e tests. The same kernel's ELF vmlinux with two vCPUs took 45 minutes
+// and more there (it was the longest part of every CI run), and four vCPUs do not get through the
+// kernel's stop_machine() for the clocksource switch (see the README). The test kernel covers SMP
+// and the vmlinux (PVH) path.
 #include <gtest/gtest.h>
 
 
@@ -17,7 +18,7 @@ namespace kiln::test {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr auto kToInit = 3000s;  // ~1590-1800 s in CI runs here
+constexpr auto kToInit = 1500s;  // ~890 s seen here with another boot beside it
 
 struct StockCase {
   const char* form;
@@ -76,7 +77,7 @@ TEST_P(StockKernel, BootsToInitWithEveryCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Forms, StockKernel,
-                         ::testing::Values(StockCase{"bzImage", 1}, StockCase{"vmlinux", 2}),
+                         ::testing::Values(StockCase{"bzImage", 1}),
                          [](const auto& p) { return std::string(p.param.form) + "_" + std::to_string(p.param.cpus) + "cpu"; });
 
 }  // namespace
