@@ -19,11 +19,20 @@ std::vector<std::string> host_kernel_args(HostKind k) {
   // On PVM the host's emulator runs guest kernel code and gives up on XSAVE state, several SIMD
   // extensions and SMAP's stac/clac: hide them so the kernel does not use them, and skip the
   // crypto self-tests and I/O delays that take minutes under emulation.
+  //
+  // With noxsave the kernel switches only the x87/SSE state between tasks (FXSAVE), but guest user
+  // space runs natively and sees the host's CPUID and XCR0 (AVX and AVX-512 enabled), so glibc
+  // picks its AVX2/EVEX string functions and one task's YMM/ZMM upper halves leak into another's
+  // (seen: busybox segfaulting in its first instructions, a static test's YMM registers wrong in
+  // 1 of 2 time slices). The kernel passes GLIBC_TUNABLES on to init's environment; with it every
+  // glibc program (Debian's user space included) keeps to SSE. Code that uses AVX on its own
+  // is not covered; kiln's emulating XSAVE would be.
   return {
       "noxsave",
       "clearcpuid=308,151,137,147,148,129,153,317,520,521,522,156,293,304,140,157",
       "io_delay=none",
       "cryptomgr.notests",
+      kGlibcNoAvxTunables,
   };
 }
 

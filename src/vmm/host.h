@@ -14,6 +14,11 @@ enum class HostKind {
 HostKind detect_host(const std::string& sysfs_module_dir = "/sys/module");
 const char* host_name(HostKind k);
 
+// On nested PVM: glibc in the guest must not use AVX or AVX-512 (see host_kernel_args).
+inline constexpr const char* kGlibcNoAvxTunables =
+    "GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD,-FMA,-F16C,"
+    "-AVX_VNNI,-XSAVE,-XSAVEC";
+
 // Kernel arguments a Linux guest needs on this host (empty on ordinary hosts).
 std::vector<std::string> host_kernel_args(HostKind k);
 

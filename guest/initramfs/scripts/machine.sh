@@ -6,6 +6,8 @@ echo "KILN-NPROC: $(nproc)"
 sed -n 's/^\(processor\|physical id\|core id\|apicid\)[[:space:]]*: /\1=/p' /proc/cpuinfo | tr ' ' '_' |
   while read -r a; read -r b; read -r c; read -r d; do echo "KILN-CPU: $a $b $c $d"; done
 echo "KILN-CLOCKSOURCE: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+# What glibc was told (kiln adds GLIBC_TUNABLES on nested-PVM hosts; the kernel hands it to init).
+echo "KILN-GLIBC-TUNABLES: ${GLIBC_TUNABLES:-none}"
 echo "KILN-ACPI-TABLES: $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' ')"
 # With more than one CPU, every other CPU takes an NMI (sysrq l: "NMI backtrace for cpu N"): the
 # NMI entry is code KVM's emulator cannot always run (lsl, for its CPU number), and the kernel's own
