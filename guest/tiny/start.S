@@ -85,6 +85,35 @@ other_handler_gp:
 	outb %al, %dx
 	hlt
 
+	/*
+	 * syscall-fix: a #PF from CPL3 at the syscall entry (0x400000, a supervisor page) is what a
+	 * SYSCALL becomes on nested PVM without kiln's redirect: exit 41; any other #PF: exit 42.
+	 */
+	.globl pf_handler
+pf_handler:
+	cmpq $0x400000, 8(%rsp)
+	jne 1f
+	testb $3, 16(%rsp)
+	jz 1f
+	movb $41, %al
+	jmp 2f
+1:	movb $42, %al
+2:	movw $0xf4, %dx
+	outb %al, %dx
+	hlt
+
+	/* The syscall entry (reached through the trampoline at LSTAR): note RCX, RSP and CS, then C. */
+	.globl syscall_entry
+syscall_entry:
+	movq %rcx, syscall_rcx(%rip)
+	movq %rsp, syscall_rsp(%rip)
+	movw %cs, %ax
+	movzwq %ax, %rax
+	movq %rax, syscall_cs(%rip)
+	movq $stack_top, %rsp
+	call syscall_arrived
+	hlt
+
 	/* Drop to CPL3 with IOPL 3 and run user_fn(arg) there: rdi = fn, rsi = arg. */
 	.globl enter_user
 enter_user:
@@ -135,11 +164,13 @@ gdt_desc:
 
 	.bss
 	.balign 4096
+	.globl pd
 pml4: .skip 4096
 pdpt: .skip 4096
 pd: .skip 4096
 pd2: .skip 4096
 	.skip 16384
+	.globl stack_top, user_stack_top
 stack_top:
 	.skip 16384
 user_stack_top:

@@ -23,6 +23,12 @@
  *   profile-spin N at CPL3, N iterations of a loop in profile_hot, then N/4 in profile_cold, exit 0
  *                  (kiln's --profile must find them on top, in that order)
  *   virtio-...     drive virtio devices from CPL3 by polling (virtio_driver.c lists the tests)
+ *   syscall-fix    a kernel's syscall set-up as kiln's run-time redirect expects it: LSTAR in a
+ *                  supervisor 2 MiB page whose last 64 bytes are int3 padding, a #PF gate; waits a
+ *                  while for kiln to point the gate elsewhere (says whether it did), then makes a
+ *                  SYSCALL from CPL3. Exit 0 if it reached the entry at CPL0 with the user's RIP
+ *                  and stack; 41 if it became a #PF at the entry instead (nested PVM, no redirect)
+ *   syscall-fix-nopad  the same without the padding (kiln must refuse and leave the gate alone)
  * Every exit goes through the debug-exit port (0xf4).
  */
 #include <stdint.h>
@@ -185,6 +191,77 @@ static void fallback(void) {
   finish(0);
 }
 
+/* syscall-fix (see the list above). */
+extern uint64_t pd[512];
+extern uint8_t stack_top[], user_stack_top[];
+extern void pf_handler(void), syscall_entry(void);
+extern char syscall_return[];
+uint64_t syscall_rcx, syscall_rsp, syscall_cs;
+
+static void wrmsr(uint32_t msr, uint64_t v) {
+  __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+static uint64_t rdmsr(uint32_t msr) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+  return lo | ((uint64_t)hi << 32);
+}
+
+void __attribute__((noreturn)) syscall_arrived(void) {
+  if ((syscall_cs & 3) != 0) {
+    puts_serial("tiny: the syscall entry ran at CPL3\n");
+    finish(43);
+  }
+  if (syscall_rcx != (uint64_t)syscall_return) {
+    puts_serial("tiny: RCX at the syscall entry is not the user's return address\n");
+    finish(44);
+  }
+  if (syscall_rsp > (uint64_t)user_stack_top || syscall_rsp < (uint64_t)stack_top) {
+    puts_serial("tiny: RSP at the syscall entry is not the user's stack\n");
+    finish(45);
+  }
+  puts_serial("tiny: syscall reached the kernel at CPL0 with the user's RIP and stack\n");
+  finish(0);
+}
+
+static void make_syscall(uint64_t unused) {
+  (void)unused;
+  __asm__ volatile("syscall\n.globl syscall_return\nsyscall_return:" ::: "rcx", "r11", "memory");
+  finish(46); /* never returns here: the entry ends the run */
+}
+
+static void __attribute__((noreturn)) syscall_fix(int padding) {
+  const uint64_t lstar = 0x400000, page_end = 0x600000;
+  pd[2] = lstar | 0x83; /* present | writable | 2 MiB, supervisor only */
+  __asm__ volatile("mov %%cr3, %%rax; mov %%rax, %%cr3" ::: "rax", "memory");
+  uint8_t* t = (uint8_t*)lstar; /* jmp *0(%rip); .quad syscall_entry */
+  const uint8_t jmp[6] = {0xff, 0x25, 0, 0, 0, 0};
+  for (int i = 0; i < 6; ++i) t[i] = jmp[i];
+  const uint64_t target = (uint64_t)syscall_entry;
+  for (int i = 0; i < 8; ++i) t[6 + i] = (uint8_t)(target >> (8 * i));
+  for (uint64_t a = page_end - 64; a < page_end; ++a) *(volatile uint8_t*)a = padding ? 0xcc : 0x00;
+  set_gate(14, pf_handler);
+  set_gate(6, other_handler_ud);
+  set_gate(13, other_handler_gp);
+  load_idt(sizeof(idt) - 1);
+  load_tss();
+  wrmsr(0xc0000080, rdmsr(0xc0000080) | 1);  /* EFER.SCE */
+  wrmsr(0xc0000081, (0x08ull << 32) | (0x10ull << 48)); /* STAR: kernel CS 0x08 */
+  wrmsr(0xc0000084, 0x200);                  /* SFMASK: IF */
+  wrmsr(0xc0000082, lstar);
+  /* Wait for kiln (it looks every 100 ms, after an exit): the gate's offset changes. */
+  const uint64_t ours = (uint64_t)pf_handler;
+  int patched = 0;
+  for (unsigned i = 0; i < 50000 && !patched; ++i) {
+    const volatile struct idt_entry* g = &idt[14];
+    const uint64_t now = g->off_lo | ((uint64_t)g->off_mid << 16) | ((uint64_t)g->off_hi << 32);
+    patched = now != ours;
+    outb(0x80, 0);
+  }
+  puts_serial(patched ? "tiny: gate patched\n" : "tiny: gate not patched\n");
+  enter_user(make_syscall, 0);
+}
+
 static void __attribute__((noreturn)) halt_forever(void) {
   for (;;) __asm__ volatile("cli; hlt");
 }
@@ -204,14 +281,6 @@ static void __attribute__((noreturn)) reset_kbd(void) {
   halt_forever();
 }
 
-static inline uint64_t rdmsr(uint32_t msr) {
-  uint32_t lo, hi;
-  __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-  return ((uint64_t)hi << 32) | lo;
-}
-static inline void wrmsr(uint32_t msr, uint64_t v) {
-  __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
-}
 
 uint64_t rdtsc(void) {
   uint32_t lo, hi;
@@ -305,6 +374,8 @@ void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
     load_tss();
     enter_user(virtio_main, (uint64_t)cmd);
   }
+  if (starts_with(cmd, "syscall-fix-nopad")) syscall_fix(0);
+  if (starts_with(cmd, "syscall-fix")) syscall_fix(1);
   if (starts_with(cmd, "cpl0-loop")) {
     uint64_t n = parse_u64(cmd + 9);
     if (n != 0) __asm__ volatile("1: dec %0; jnz 1b" : "+r"(n)::"cc");

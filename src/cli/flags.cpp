@@ -151,6 +151,12 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
                   "is found from its syscall entry (MSR_LSTAR)");
   bool no_host_args = false;
   run->add_flag("--no-host-args", no_host_args, "do not add the kernel arguments this kind of KVM host needs");
+  bool no_syscall_fix = false;
+  run->add_flag("--no-syscall-fix", no_syscall_fix,
+                "on nested-PVM hosts, do not install the syscall redirect: there a guest's 64-bit SYSCALL from user "
+                "mode faults instead of entering the kernel, and kiln points the kernel's page-fault gate at a "
+                "64-byte stub (in the int3 padding after its entry code) that turns such a fault into the system "
+                "call, so an unmodified kernel's user space runs. Other hosts never get it");
   run->add_option("--api-sock", cmd.api_sock, "also serve Firecracker's REST API on this Unix socket while the VM runs");
   run->add_option("--log-level", cmd.log_level, "trace, debug, info, warn, error or off")
       ->default_val("info")
@@ -198,6 +204,7 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   KILN_ASSIGN(c.machine_config.cpu_template, parse_cpu_template_name(cpu_template));
   KILN_ASSIGN(c.kiln.serial, parse_serial(serial));
   c.kiln.host_kernel_args = !no_host_args;
+  c.kiln.syscall_fix = !no_syscall_fix;
   KILN_ASSIGN(c.kiln.unpack_kernel, parse_unpack_kernel(unpack, "--unpack-kernel"));
   for (std::size_t i = 0; i < disks.size(); ++i) {
     KILN_ASSIGN(auto d, parse_disk_flag(disks[i], i));

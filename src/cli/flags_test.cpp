@@ -14,7 +14,7 @@ Result<std::variant<RunCommand, ShowText>> parse(std::vector<std::string> a) {
 
 TEST(Flags, RunFillsTheConfig) {
   auto r = parse({"run", "--kernel", "/proc/self/exe", "--cpus", "2", "--memory", "1G", "--cmdline", "quiet",
-                  "--serial", "file:/tmp/c", "--boot-timer", "--no-host-args"});
+                  "--serial", "file:/tmp/c", "--boot-timer", "--no-host-args", "--no-syscall-fix"});
   ASSERT_TRUE(r) << r.error().message();
   const auto& c = std::get<RunCommand>(*r).config;
   EXPECT_EQ(c.boot_source.kernel_image_path, "/proc/self/exe");
@@ -24,7 +24,11 @@ TEST(Flags, RunFillsTheConfig) {
   EXPECT_EQ(c.kiln.serial.mode, SerialConfig::Mode::kFile);
   EXPECT_TRUE(c.kiln.boot_timer);
   EXPECT_FALSE(c.kiln.host_kernel_args);
+  EXPECT_FALSE(c.kiln.syscall_fix);
   EXPECT_FALSE(c.boot_source.initrd_path);
+  auto plain = parse({"run", "--kernel", "/proc/self/exe"});
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(std::get<RunCommand>(*plain).config.kiln.syscall_fix) << "on by default (nested-PVM hosts use it)";
 }
 
 TEST(Flags, ProfileFlagsFillTheProfileAndNeedAFile) {

@@ -33,7 +33,7 @@ Result<void> check_profile(const ProfileConfig& p, std::string_view prefix) {
 
 Result<KilnConfig> kiln_config_from_json(const json& k) {
   KilnConfig out;
-  KILN_CHECK(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args", "profile", "unpack_kernel"}));
+  KILN_CHECK(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args", "profile", "unpack_kernel", "syscall_fix"}));
   if (k.contains("serial")) {
     std::string s;
     KILN_CHECK(get_field(k, "kiln", "serial", s));
@@ -41,6 +41,7 @@ Result<KilnConfig> kiln_config_from_json(const json& k) {
   }
   KILN_CHECK(get_field(k, "kiln", "boot_timer", out.boot_timer));
   KILN_CHECK(get_field(k, "kiln", "host_kernel_args", out.host_kernel_args));
+  KILN_CHECK(get_field(k, "kiln", "syscall_fix", out.syscall_fix));
   if (k.contains("unpack_kernel")) {
     std::string u;
     KILN_CHECK(get_field(k, "kiln", "unpack_kernel", u));
@@ -67,7 +68,8 @@ json to_json(const KilnConfig& k) {
     case SerialConfig::Mode::kNone: serial = "none"; break;
     case SerialConfig::Mode::kFile: serial = "file:" + k.serial.path; break;
   }
-  json out = {{"serial", serial}, {"boot_timer", k.boot_timer}, {"host_kernel_args", k.host_kernel_args}};
+  json out = {{"serial", serial}, {"boot_timer", k.boot_timer}, {"host_kernel_args", k.host_kernel_args},
+              {"syscall_fix", k.syscall_fix}};
   out["unpack_kernel"] = unpack_kernel_name(k.unpack_kernel);
   if (k.profile) out["profile"] = {{"path", k.profile->path}, {"hz", k.profile->hz}, {"symbols", k.profile->symbols}};
   return out;

@@ -38,6 +38,8 @@ struct KilnConfig {
   std::optional<ProfileConfig> profile;
   bool boot_timer = false;
   bool host_kernel_args = true;  // add the kernel arguments this kind of host needs
+  // The run-time syscall redirect for guest user space (nested-PVM hosts only; off elsewhere).
+  bool syscall_fix = true;
 };
 
 // "stdio", "none", "file:PATH"

@@ -68,7 +68,11 @@ TEST(KilnSettingsJson, SerialBootTimerAndHostArguments) {
   EXPECT_EQ(k->serial.mode, SerialConfig::Mode::kFile);
   EXPECT_EQ(k->serial.path, "/tmp/s");
   EXPECT_EQ(to_json(*k), (json{{"serial", "file:/tmp/s"}, {"boot_timer", true}, {"host_kernel_args", false},
-                              {"unpack_kernel", "auto"}}));
+                              {"syscall_fix", true}, {"unpack_kernel", "auto"}}));
+  auto off = kiln_config_from_json({{"syscall_fix", false}});
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->syscall_fix);
+  EXPECT_NE(error_of(kiln_config_from_json({{"syscall_fix", "no"}})).find("syscall_fix"), std::string::npos);
   EXPECT_NE(error_of(kiln_config_from_json({{"serial", "tcp:1"}})).find("--serial 'tcp:1'"), std::string::npos);
   EXPECT_NE(error_of(kiln_config_from_json({{"colour", true}})).find("unknown field 'colour'"), std::string::npos);
 }

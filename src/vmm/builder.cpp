@@ -187,6 +187,8 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
         .timer = std::nullopt,
         .started = {}});
   }
+  if (config.kiln.syscall_fix && m->host_ == HostKind::kNestedPvm)
+    m->syscall_fix_ = std::make_unique<Machine::SyscallFix>();
   if (registered.valid()) KILN_CHECK(registered.get());
   return m;
 }

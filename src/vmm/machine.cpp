@@ -72,6 +72,13 @@ void Machine::kick_vcpus() {
   }
 }
 
+void Machine::kick_vcpu(std::size_t index) {
+  std::lock_guard lock(kick_mu_);
+  if (index >= vcpus_.size()) return;
+  vcpus_[index]->set_immediate_exit(true);
+  if (index < vcpu_tids_.size() && vcpu_tids_[index]) ::pthread_kill(*vcpu_tids_[index], kick_signal());
+}
+
 void Machine::on_console_event(ConsoleOutput::Event e) {
   switch (e) {
     case ConsoleOutput::Event::kPanicStart: {
@@ -139,6 +146,17 @@ Result<void> Machine::start() {
     });
     if (!t) return std::unexpected(with_context(t.error(), "--profile's timer"));
     profiling_->timer = *t;
+  }
+  if (syscall_fix_) {
+    auto t = loop_->add_timer(std::chrono::milliseconds(100), std::chrono::milliseconds(100), [this] {
+      SyscallFix& f = *syscall_fix_;
+      if (f.given_up.load(std::memory_order_relaxed)) return;
+      if (f.installed.load(std::memory_order_relaxed) && ++f.ticks % 20 != 0) return;
+      f.wanted.store(true, std::memory_order_relaxed);
+      kick_vcpu(0);
+    });
+    if (!t) return std::unexpected(with_context(t.error(), "the syscall fix's timer"));
+    syscall_fix_->timer = *t;
   }
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] {
@@ -243,6 +261,10 @@ VmExitStatus Machine::wait() {
   vcpu_threads_.clear();
   stop_watching();
   if (profiling_) write_profile();
+  if (syscall_fix_ && syscall_fix_->timer) {
+    (void)loop_->cancel_timer(*syscall_fix_->timer);
+    syscall_fix_->timer.reset();
+  }
 
   {
     std::lock_guard stats(stats_mu_);

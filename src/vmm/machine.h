@@ -87,6 +87,7 @@ class Machine {
   void on_console_event(ConsoleOutput::Event e);
   void on_console_input();
   void kick_vcpus();
+  void kick_vcpu(std::size_t index);
   void watch_console_input();
   std::string vcpu_report(const kvm::Vcpu& vcpu) const;
   void count_emulation(const std::string& name);
@@ -169,6 +170,21 @@ class Machine {
   std::unique_ptr<Profiling> profiling_;
   void take_sample(kvm::Vcpu& vcpu, std::size_t index);
   void write_profile();
+
+  // The syscall redirect (nested-PVM hosts; arch/x86/syscall_fix.h): a loop timer asks vCPU 0 (a
+  // flag and a kick) to look at the running kernel after its next exit and install the stub,
+  // every 100 ms until it is in place and every 2 s after that (a kernel may rewrite its #PF gate).
+  // A kernel without what the stub needs gets one line, and no more looks.
+  struct SyscallFix {
+    std::atomic<bool> wanted{false};
+    std::atomic<bool> installed{false};
+    std::atomic<bool> given_up{false};
+    unsigned ticks = 0;        // the loop's thread only
+    unsigned reinstalls = 0;   // vCPU 0's thread only
+    std::optional<EventLoop::TimerId> timer;
+  };
+  std::unique_ptr<SyscallFix> syscall_fix_;
+  void check_syscall_fix(kvm::Vcpu& vcpu);
 };
 
 }  // namespace kiln

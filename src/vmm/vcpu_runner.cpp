@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "arch/x86/emulation.h"
+#include "arch/x86/syscall_fix.h"
 #include "base/log.h"
 #include "vmm/machine.h"
 
@@ -133,7 +134,42 @@ bool Machine::run_vcpu_once(std::size_t index) {
         *exit);
   }
   if (profiling_ && profiling_->wanted[index].exchange(false, std::memory_order_relaxed)) take_sample(vcpu, index);
+  if (index == 0 && syscall_fix_ && syscall_fix_->wanted.exchange(false, std::memory_order_relaxed))
+    check_syscall_fix(vcpu);
   return !stopping_;
+}
+
+void Machine::check_syscall_fix(kvm::Vcpu& vcpu) {
+  SyscallFix& f = *syscall_fix_;
+  auto sregs = vcpu.get_sregs();
+  const std::uint32_t which[] = {x86::kMsrLstar};
+  auto msrs = vcpu.get_msrs(which);
+  if (!sregs || !msrs || msrs->empty()) return;
+  const std::uint64_t lstar = msrs->front().second;
+  const auto st = x86::install_syscall_fix(mem_, *sregs, lstar);
+  using Kind = x86::SyscallFixState::Kind;
+  switch (st.kind) {
+    case Kind::kNotYet: break;
+    case Kind::kInPlace: break;
+    case Kind::kInstalled:
+      if (!f.installed.exchange(true)) {
+        SPDLOG_INFO("syscall fix: the guest kernel's page-fault gate points at kiln's stub at {:#x} now (LSTAR {:#x}, "
+                    "its own handler {:#x}): 64-bit system calls from its user space work on this host "
+                    "(--no-syscall-fix leaves the kernel alone)",
+                    st.stub, lstar, st.original);
+      } else {
+        ++f.reinstalls;
+        SPDLOG_DEBUG("syscall fix: the kernel rewrote its page-fault gate (handler {:#x}); it points at the stub again",
+                     st.original);
+      }
+      break;
+    case Kind::kRefused:
+      if (!f.given_up.exchange(true))
+        SPDLOG_WARN("syscall fix: not installed: {}. The kernel runs on, but its user space cannot make 64-bit "
+                    "system calls on this host",
+                    st.why);
+      break;
+  }
 }
 
 void Machine::take_sample(kvm::Vcpu& vcpu, std::size_t index) {

@@ -96,6 +96,56 @@ TEST_F(TinyGuest, CplThreePortLoopRunsToTheEnd) {
   EXPECT_EQ(*st, 0) << k.errors();
 }
 
+// The run-time syscall redirect: the tiny guest sets up LSTAR, a #PF gate and int3 padding as a
+// kernel does, then makes a SYSCALL from CPL3. On nested-PVM hosts that SYSCALL becomes a #PF at
+// LSTAR unless kiln has pointed the gate at its stub; elsewhere it works natively and kiln leaves
+// the guest alone. Either way it must reach the entry at CPL0 with the user's RIP and stack.
+TEST_F(TinyGuest, ASyscallFromUserModeReachesTheKernel) {
+  KilnProcess k(args("syscall-fix"));
+  auto st = k.wait_exit(60s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, 0) << k.output() << k.errors();
+  EXPECT_NE(k.output().find("tiny: syscall reached the kernel at CPL0"), std::string::npos) << k.output();
+  const bool installed = k.errors().find("syscall fix: the guest kernel's page-fault gate points at kiln's stub at "
+                                         "0x5fffc0") != std::string::npos;
+  EXPECT_EQ(installed, nested_pvm_host()) << k.errors();
+  EXPECT_NE(k.output().find(nested_pvm_host() ? "tiny: gate patched" : "tiny: gate not patched"), std::string::npos)
+      << k.output();
+}
+
+// Without the redirect a nested-PVM host turns the SYSCALL into a #PF at LSTAR (status 41):
+// what --no-syscall-fix leaves, and what the redirect is for.
+TEST_F(TinyGuest, WithoutTheSyscallFixTheSyscallFaultsOnNestedPvm) {
+  if (!nested_pvm_host()) GTEST_SKIP() << "on hardware-virtualization hosts SYSCALL works natively";
+  auto a = args("syscall-fix");
+  a.push_back("--no-syscall-fix");
+  KilnProcess k(a);
+  auto st = k.wait_exit(60s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, 41) << k.output() << k.errors();
+  EXPECT_NE(k.output().find("tiny: gate not patched"), std::string::npos) << k.output();
+  EXPECT_EQ(k.errors().find("syscall fix"), std::string::npos) << k.errors();
+}
+
+// A kernel without the int3 padding the stub needs: one line saying why, the gate left alone,
+// and the guest runs on (its SYSCALL then faults as it would without kiln's help).
+TEST_F(TinyGuest, AKernelWithoutPaddingGetsOneLineAndRunsOn) {
+  KilnProcess k(args("syscall-fix-nopad"));
+  auto st = k.wait_exit(60s);
+  ASSERT_TRUE(st);
+  EXPECT_NE(k.output().find("tiny: gate not patched"), std::string::npos) << k.output();
+  if (nested_pvm_host()) {
+    EXPECT_EQ(*st, 41) << k.output() << k.errors();
+    const std::string e = k.errors();
+    const auto at = e.find("syscall fix: not installed: no int3 padding at the end of LSTAR's 2 MiB page");
+    EXPECT_NE(at, std::string::npos) << e;
+    EXPECT_EQ(e.find("syscall fix", at + 1), std::string::npos) << "one line\n" << e;
+  } else {
+    EXPECT_EQ(*st, 0) << k.output() << k.errors();
+    EXPECT_EQ(k.errors().find("syscall fix"), std::string::npos) << k.errors();
+  }
+}
+
 // kiln's own profiler: the guest spins in profile_hot, then a quarter as long in profile_cold;
 // sampled from the VMM side and symbolized with the guest's own ELF symbols, they come out on top,
 // in that order and in about that proportion.
