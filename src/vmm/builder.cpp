@@ -43,8 +43,8 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, Ho
       (unpack == UnpackKernel::kOn || (unpack == UnpackKernel::kAuto && host == HostKind::kNestedPvm))) {
     auto u = boot::unpack_bzimage(images.kernel);
     if (u) {
+      images.unpacked_note = u->describe();  // before the move: it gives the vmlinux's size
       images.unpacked = std::move(u->vmlinux);
-      images.unpacked_note = u->describe();
     } else if (unpack == UnpackKernel::kOn) {
       return std::unexpected(with_context(u.error(), "--unpack-kernel on: " + config.boot_source.kernel_image_path));
     } else {

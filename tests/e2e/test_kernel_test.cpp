@@ -99,6 +99,7 @@ TEST_P(Machine, BootsWithAllCpusAndEndsThroughTheKernelsOwnPath) {
   EXPECT_EQ(k.errors().find("unpacked the bzImage's kernel on the host") != std::string::npos,
             c.bzimage && nested_pvm_host())
       << k.errors();
+  EXPECT_EQ(k.errors().find("on the host (0.0 MiB"), std::string::npos) << "the vmlinux's size\n" << k.errors();
   EXPECT_NE(out.find(smp_brought_up_line(c.cpus)), std::string::npos) << out;
   // On nested PVM, glibc in the guest is told to keep to SSE (the kernel runs with noxsave).
   EXPECT_EQ(out.find("KILN-GLIBC-TUNABLES: glibc.cpu.hwcaps=-AVX,-AVX2,") != std::string::npos, nested_pvm_host())
