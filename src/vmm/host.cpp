@@ -26,7 +26,9 @@ std::vector<std::string> host_kernel_args(HostKind k) {
   // (seen: busybox segfaulting in its first instructions, a static test's YMM registers wrong in
   // 1 of 2 time slices). The kernel passes GLIBC_TUNABLES on to init's environment; with it every
   // glibc program (Debian's user space included) keeps to SSE. Code that uses AVX on its own
-  // is not covered; kiln's emulating XSAVE would be.
+  // is not covered, and kiln cannot cover it here: PVM does not switch XCR0 for the guest, and a
+  // kernel that saved AVX state would have to believe it has AVX, and use it where the host's
+  // emulator gives up.
   return {
       "noxsave",
       "clearcpuid=308,151,137,147,148,129,153,317,520,521,522,156,293,304,140,157",

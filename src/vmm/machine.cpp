@@ -66,15 +66,15 @@ void Machine::request_stop(VmExitStatus status) {
 
 void Machine::kick_vcpus() {
   std::lock_guard lock(kick_mu_);
-  for (std::size_t i = 0; i < vcpus_.size(); ++i) {
-    vcpus_[i]->set_immediate_exit(true);
-    if (i < vcpu_tids_.size() && vcpu_tids_[i]) ::pthread_kill(*vcpu_tids_[i], kick_signal());
-  }
+  for (std::size_t i = 0; i < vcpus_.size(); ++i) kick_vcpu_locked(i);
 }
 
 void Machine::kick_vcpu(std::size_t index) {
   std::lock_guard lock(kick_mu_);
-  if (index >= vcpus_.size()) return;
+  if (index < vcpus_.size()) kick_vcpu_locked(index);
+}
+
+void Machine::kick_vcpu_locked(std::size_t index) {
   vcpus_[index]->set_immediate_exit(true);
   if (index < vcpu_tids_.size() && vcpu_tids_[index]) ::pthread_kill(*vcpu_tids_[index], kick_signal());
 }

@@ -88,6 +88,7 @@ class Machine {
   void on_console_input();
   void kick_vcpus();
   void kick_vcpu(std::size_t index);
+  void kick_vcpu_locked(std::size_t index);  // kick_mu_ held
   void watch_console_input();
   std::string vcpu_report(const kvm::Vcpu& vcpu) const;
   void count_emulation(const std::string& name);
@@ -179,8 +180,7 @@ class Machine {
     std::atomic<bool> wanted{false};
     std::atomic<bool> installed{false};
     std::atomic<bool> given_up{false};
-    unsigned ticks = 0;        // the loop's thread only
-    unsigned reinstalls = 0;   // vCPU 0's thread only
+    unsigned ticks = 0;  // the loop's thread only
     std::optional<EventLoop::TimerId> timer;
   };
   std::unique_ptr<SyscallFix> syscall_fix_;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "arch/x86/emulation.h"
+#include "arch/x86/msrs.h"
 #include "arch/x86/syscall_fix.h"
 #include "base/log.h"
 #include "vmm/machine.h"
@@ -142,14 +143,14 @@ bool Machine::run_vcpu_once(std::size_t index) {
 void Machine::check_syscall_fix(kvm::Vcpu& vcpu) {
   SyscallFix& f = *syscall_fix_;
   auto sregs = vcpu.get_sregs();
-  const std::uint32_t which[] = {x86::kMsrLstar};
+  const std::uint32_t which[] = {x86::msr::kLstar};
   auto msrs = vcpu.get_msrs(which);
   if (!sregs || !msrs || msrs->empty()) return;
   const std::uint64_t lstar = msrs->front().second;
   const auto st = x86::install_syscall_fix(mem_, *sregs, lstar);
   using Kind = x86::SyscallFixState::Kind;
   switch (st.kind) {
-    case Kind::kNotYet: break;
+    case Kind::kNotYet:
     case Kind::kInPlace: break;
     case Kind::kInstalled:
       if (!f.installed.exchange(true)) {
@@ -158,7 +159,6 @@ void Machine::check_syscall_fix(kvm::Vcpu& vcpu) {
                     "(--no-syscall-fix leaves the kernel alone)",
                     st.stub, lstar, st.original);
       } else {
-        ++f.reinstalls;
         SPDLOG_DEBUG("syscall fix: the kernel rewrote its page-fault gate (handler {:#x}); it points at the stub again",
                      st.original);
       }
@@ -191,8 +191,7 @@ void Machine::write_profile() {
       .top = 40};
   if (p.symbols && !vcpus_.empty()) {
     // KASLR: the kernel's syscall entry is in MSR_LSTAR once it has set it up.
-    constexpr std::uint32_t kMsrLstar = 0xc0000082;
-    const std::uint32_t which[] = {kMsrLstar};
+    const std::uint32_t which[] = {x86::msr::kLstar};
     const auto in_file = p.symbols->address_of("entry_SYSCALL_64");
     if (auto msrs = vcpus_[0]->get_msrs(which); msrs && !msrs->empty() && msrs->front().second != 0 && in_file) {
       p.symbols->set_slide(msrs->front().second - *in_file);

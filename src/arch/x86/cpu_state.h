@@ -67,5 +67,6 @@ inline bool is_reset_state(const Registers& r, const SpecialRegisters& s) {
 inline constexpr std::uint8_t kVectorBreakpoint = 3;
 inline constexpr std::uint8_t kVectorInvalidOpcode = 6;
 inline constexpr std::uint8_t kVectorGeneralProtection = 13;
+inline constexpr std::uint8_t kVectorPageFault = 14;
 
 }  // namespace kiln::x86

@@ -23,9 +23,6 @@
 
 namespace kiln::x86 {
 
-inline constexpr std::uint32_t kMsrLstar = 0xc0000082;
-inline constexpr std::uint8_t kVectorPageFault = 14;
-
 // The stub's bytes for a given LSTAR and kernel #PF handler (the two 8-byte literals at its end).
 inline constexpr std::size_t kSyscallStubSize = 64;
 std::array<std::byte, kSyscallStubSize> syscall_stub(std::uint64_t lstar, std::uint64_t original_handler);
