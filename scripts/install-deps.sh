@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libcli11-dev nlohmann-json3-dev libboost1.81-dev curl libspdlog-dev libfmt-dev libzydis-dev libzycore-dev liburing-dev fio
+  libcli11-dev nlohmann-json3-dev libboost1.81-dev curl libspdlog-dev libfmt-dev libzydis-dev libzycore-dev liburing-dev libslirp-dev fio
   zlib1g-dev liblzma-dev liblz4-dev libzstd-dev libbz2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev

@@ -1,0 +1,241 @@
+#include "virtio/net/net.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/log.h"
+
+namespace kiln::virtio {
+
+bool complete_checksum(std::span<std::byte> frame, std::uint16_t csum_start, std::uint16_t csum_offset) {
+  const std::size_t at = std::size_t{csum_start} + csum_offset;
+  if (csum_start >= frame.size() || at + 2 > frame.size()) return false;
+  std::uint32_t sum = 0;
+  const auto* p = reinterpret_cast<const std::uint8_t*>(frame.data());
+  std::size_t i = csum_start;
+  for (; i + 1 < frame.size(); i += 2) sum += static_cast<std::uint32_t>(p[i] << 8 | p[i + 1]);
+  if (i < frame.size()) sum += static_cast<std::uint32_t>(p[i] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  const std::uint16_t c = static_cast<std::uint16_t>(~sum);
+  frame[at] = static_cast<std::byte>(c >> 8);
+  frame[at + 1] = static_cast<std::byte>(c & 0xff);
+  return true;
+}
+
+Result<std::unique_ptr<NetDevice>> NetDevice::create(NetConfig config, std::unique_ptr<NetBackend> backend) {
+  std::unique_ptr<NetDevice> d(new NetDevice(std::move(config), std::move(backend)));
+  d->epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!d->epoll_) return errno_error("virtio-net {}: epoll_create1", d->config_.id);
+  d->kick_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!d->kick_) return errno_error("virtio-net {}: eventfd", d->config_.id);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  if (::epoll_ctl(d->epoll_.get(), EPOLL_CTL_ADD, d->kick_.get(), &ev) != 0)
+    return errno_error("virtio-net {}: epoll_ctl", d->config_.id);
+  if (d->backend_->rx_fd() >= 0 && ::epoll_ctl(d->epoll_.get(), EPOLL_CTL_ADD, d->backend_->rx_fd(), &ev) != 0)
+    return errno_error("virtio-net {}: epoll_ctl", d->config_.id);
+  d->rx_buf_.resize(sizeof(NetHeader) + kMaxFrame);
+  d->tx_buf_.resize(sizeof(NetHeader) + kMaxFrame);
+  return d;
+}
+
+std::uint64_t NetDevice::features() const {
+  std::uint64_t f = kFeatureVersion1 | kFeatureRingEventIdx | kFeatureRingIndirectDesc | kFeatureMrgRxbuf | kFeatureStatus;
+  if (config_.mac) f |= kFeatureMac;
+  return f;
+}
+
+void NetDevice::read_config(std::uint64_t offset, std::span<std::byte> data) const {
+  // mac[6], status, max_virtqueue_pairs (section 5.1.4).
+  std::array<std::uint8_t, 10> cfg{};
+  if (config_.mac) std::memcpy(cfg.data(), config_.mac->data(), 6);
+  cfg[6] = kLinkUp;
+  cfg[8] = 1;
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = offset + i < cfg.size() ? static_cast<std::byte>(cfg[offset + i]) : std::byte{0};
+}
+
+void NetDevice::kick() {
+  const std::uint64_t one = 1;
+  (void)!::write(kick_.get(), &one, sizeof one);
+}
+
+Result<void> NetDevice::activate(const Activation& a) {
+  act_ = a;
+  mrg_ = (a.features & kFeatureMrgRxbuf) != 0;
+  // Frames may have arrived while the driver set up: the loop takes them (this is a vCPU thread).
+  kick();
+  return {};
+}
+
+void NetDevice::reset() {
+  act_ = {};
+  rx_chains_.clear();
+  if (rx_len_ != 0) counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
+  rx_len_ = 0;
+  tx_deferred_ = false;
+}
+
+Result<void> NetDevice::queue_notify(std::uint16_t index) {
+  if (index == kRxQueue) return process_rx();
+  return process_tx();
+}
+
+Result<void> NetDevice::backend_ready() {
+  epoll_event evs[4];
+  while (::epoll_wait(epoll_.get(), evs, 4, 0) > 0) {
+  }
+  std::uint64_t n = 0;
+  (void)!::read(kick_.get(), &n, sizeof n);
+  if (act_.mem == nullptr) return {};
+  if (tx_deferred_) {
+    tx_deferred_ = false;
+    KILN_CHECK(process_tx());
+  }
+  return process_rx();
+}
+
+Result<void> NetDevice::process_tx() {
+  if (act_.mem == nullptr) return {};
+  Queue& q = act_.queues[kTxQueue];
+  const GuestMemory& mem = *act_.mem;
+  static RateLimit log_limit;
+  for (int done = 0;;) {
+    if (done == kBudget) {
+      tx_deferred_ = true;  // the rest on the loop's next turn
+      kick();
+      break;
+    }
+    KILN_ASSIGN(auto chain, q.pop(mem));
+    if (!chain) {
+      KILN_ASSIGN(const bool more, q.enable_notification(mem));
+      if (!more) break;
+      continue;
+    }
+    ++done;
+    const std::uint32_t len = chain->readable_len;
+    if (len < sizeof(NetHeader) || len > tx_buf_.size()) {
+      counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
+      KILN_CHECK(q.add_used(mem, chain->head, 0));
+      continue;
+    }
+    std::size_t at = 0;
+    for (const Buffer& b : chain->readable) {
+      KILN_CHECK(mem.read(b.addr, std::span(tx_buf_).subspan(at, b.len)));
+      at += b.len;
+    }
+    NetHeader hdr;
+    std::memcpy(&hdr, tx_buf_.data(), sizeof hdr);
+    auto frame = std::span(tx_buf_).subspan(sizeof hdr, len - sizeof hdr);
+    // No offload was offered: a GSO frame or a checksum left to kiln is not a frame kiln sends.
+    if (hdr.gso_type != kNetGsoNone || (hdr.flags & kNetHdrNeedsCsum) || frame.size() < 14) {
+      counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
+      KILN_CHECK(q.add_used(mem, chain->head, 0));
+      continue;
+    }
+    auto sent = backend_->send(frame);
+    if (sent && *sent) {
+      counters_.tx_frames.fetch_add(1, std::memory_order_relaxed);
+      counters_.tx_bytes.fetch_add(frame.size(), std::memory_order_relaxed);
+    } else {
+      counters_.tx_dropped.fetch_add(1, std::memory_order_relaxed);
+      if (!sent && log_limit.allow())
+        SPDLOG_WARN("virtio-net {}: {}: {}{}", config_.id, backend_->describe(), sent.error().message(),
+                    log_limit.suppressed_note());
+    }
+    KILN_CHECK(q.add_used(mem, chain->head, 0));
+  }
+  KILN_ASSIGN(const bool wanted, q.needs_interrupt(mem));
+  if (wanted) act_.interrupt->used_buffers(kTxQueue);
+  return {};
+}
+
+Result<void> NetDevice::deliver(std::size_t n, std::size_t len) {
+  const GuestMemory& mem = *act_.mem;
+  Queue& q = act_.queues[kRxQueue];
+  NetHeader hdr;
+  hdr.num_buffers = static_cast<std::uint16_t>(n);
+  std::memcpy(rx_buf_.data(), &hdr, sizeof hdr);
+  std::size_t at = 0;
+  for (std::size_t c = 0; c < n; ++c) {
+    const DescriptorChain& chain = rx_chains_[c];
+    std::uint32_t written = 0;
+    for (const Buffer& b : chain.writable) {
+      if (at == len) break;
+      const std::size_t k = std::min<std::size_t>(b.len, len - at);
+      KILN_CHECK(mem.write(b.addr, std::span(rx_buf_).subspan(at, k)));
+      at += k;
+      written += static_cast<std::uint32_t>(k);
+    }
+    KILN_CHECK(q.add_used(mem, chain.head, written));
+  }
+  rx_chains_.erase(rx_chains_.begin(), rx_chains_.begin() + static_cast<std::ptrdiff_t>(n));
+  return {};
+}
+
+Result<void> NetDevice::process_rx() {
+  if (act_.mem == nullptr) return {};
+  Queue& q = act_.queues[kRxQueue];
+  const GuestMemory& mem = *act_.mem;
+  static RateLimit log_limit;
+  for (int done = 0;; ++done) {
+    if (done == kBudget) {
+      kick();
+      break;
+    }
+    if (rx_len_ == 0) {
+      auto got = backend_->receive(std::span(rx_buf_).subspan(sizeof(NetHeader)));
+      if (!got) {
+        if (log_limit.allow())
+          SPDLOG_WARN("virtio-net {}: {}: {}{}", config_.id, backend_->describe(), got.error().message(),
+                      log_limit.suppressed_note());
+        break;
+      }
+      if (*got == 0) break;
+      rx_len_ = *got;
+    }
+    const std::size_t need = sizeof(NetHeader) + rx_len_;
+    // Chains enough to hold it: one without mergeable buffers, as many as it takes with them.
+    std::size_t n = 0, have = 0;
+    bool blocked = false;
+    for (;;) {
+      for (; n < rx_chains_.size() && have < need; ++n) have += rx_chains_[n].writable_len;
+      if (have >= need || (!mrg_ && n >= 1)) break;
+      KILN_ASSIGN(auto chain, q.pop(mem));
+      if (!chain) {
+        KILN_ASSIGN(const bool more, q.enable_notification(mem));
+        if (more) continue;
+        blocked = true;
+        break;
+      }
+      if (chain->writable_len == 0) {  // nothing to receive into: given back empty
+        KILN_CHECK(q.add_used(mem, chain->head, 0));
+        continue;
+      }
+      rx_chains_.push_back(std::move(*chain));
+    }
+    if (blocked) {
+      counters_.rx_no_buffers.fetch_add(1, std::memory_order_relaxed);
+      break;  // the guest notifies when it adds buffers
+    }
+    if (have < need) {
+      // Without mergeable buffers the guest's buffer is too small for this frame: it is dropped and
+      // the buffer kept for the next one.
+      counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
+      rx_len_ = 0;
+      continue;
+    }
+    KILN_CHECK(deliver(n, need));
+    counters_.rx_frames.fetch_add(1, std::memory_order_relaxed);
+    counters_.rx_bytes.fetch_add(rx_len_, std::memory_order_relaxed);
+    rx_len_ = 0;
+  }
+  KILN_ASSIGN(const bool wanted, q.needs_interrupt(mem));
+  if (wanted) act_.interrupt->used_buffers(kRxQueue);
+  return {};
+}
+
+}  // namespace kiln::virtio

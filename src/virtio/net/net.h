@@ -1,0 +1,117 @@
+#pragma once
+// virtio-net (virtio 1.x, section 5.1): one receive and one transmit queue, a MAC address, link
+// status and mergeable receive buffers, over a back end (a tap device or user-mode networking).
+//
+// Offloads: none are offered yet (no CSUM, GUEST_CSUM, TSO or UFO): the guest sends whole frames
+// with their checksums and gets whole frames, which both back ends take as they are. A driver
+// that sets a GSO type anyway gets that frame dropped and counted.
+//
+// Where the work runs: queue notifications and the back end's readiness both arrive on the VMM's
+// event loop, never on a vCPU thread. Each call does a bounded amount of work (kBudget frames) and
+// then kicks itself through its own eventfd, so a flooding guest or host cannot hold the loop.
+//
+// Bounds: the device holds at most one received frame that no guest buffer has taken yet; beyond
+// it frames wait in the back end, whose queue is bounded. A transmitted frame the back end cannot
+// take is dropped and counted.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "virtio/net/addresses.h"
+#include "virtio/net/backend.h"
+#include "virtio/transport/virtio_device.h"
+
+namespace kiln::virtio {
+
+struct NetConfig {
+  std::string id;                  // the interface's id (logs, the API)
+  std::optional<MacAddress> mac;   // none: the guest's driver picks a random one
+  std::uint16_t queue_size = 256;
+};
+
+struct NetCounters {
+  std::atomic<std::uint64_t> rx_frames{0}, rx_bytes{0}, tx_frames{0}, tx_bytes{0};
+  // Frames the back end could not take, received frames no guest buffer could hold, transmitted
+  // chains that were not a frame (too short, too long, a GSO type kiln did not offer).
+  std::atomic<std::uint64_t> tx_dropped{0}, rx_dropped{0}, tx_malformed{0};
+  // Times the device stopped receiving because the guest had no buffers.
+  std::atomic<std::uint64_t> rx_no_buffers{0};
+};
+
+// The virtio-net header with VERSION_1 (section 5.1.6): 12 bytes before every frame.
+struct NetHeader {
+  std::uint8_t flags = 0;
+  std::uint8_t gso_type = 0;
+  std::uint16_t hdr_len = 0;
+  std::uint16_t gso_size = 0;
+  std::uint16_t csum_start = 0;
+  std::uint16_t csum_offset = 0;
+  std::uint16_t num_buffers = 0;
+};
+static_assert(sizeof(NetHeader) == 12);
+inline constexpr std::uint8_t kNetHdrNeedsCsum = 1;
+inline constexpr std::uint8_t kNetHdrDataValid = 2;
+inline constexpr std::uint8_t kNetGsoNone = 0;
+
+// Fills in the checksum a header with NEEDS_CSUM asks for: the Internet checksum of the frame from
+// csum_start on, stored at csum_start + csum_offset. False when those point outside the frame.
+bool complete_checksum(std::span<std::byte> frame, std::uint16_t csum_start, std::uint16_t csum_offset);
+
+class NetDevice : public VirtioDevice {
+ public:
+  static constexpr std::uint64_t kFeatureMac = 1ull << 5, kFeatureMrgRxbuf = 1ull << 15,
+                                 kFeatureStatus = 1ull << 16;
+  static constexpr std::uint16_t kRxQueue = 0, kTxQueue = 1;
+  static constexpr std::uint16_t kLinkUp = 1;
+  static constexpr int kBudget = 256;
+
+  static Result<std::unique_ptr<NetDevice>> create(NetConfig config, std::unique_ptr<NetBackend> backend);
+
+  [[nodiscard]] std::uint32_t device_type() const override { return kDeviceNet; }
+  [[nodiscard]] std::string name() const override { return "virtio-net " + config_.id; }
+  [[nodiscard]] std::uint64_t features() const override;
+  [[nodiscard]] std::vector<std::uint16_t> queue_max_sizes() const override {
+    return {config_.queue_size, config_.queue_size};
+  }
+  void read_config(std::uint64_t offset, std::span<std::byte> data) const override;
+  void write_config(std::uint64_t, std::span<const std::byte>) override {}
+  [[nodiscard]] Result<void> activate(const Activation& a) override;
+  [[nodiscard]] Result<void> queue_notify(std::uint16_t index) override;
+  [[nodiscard]] Result<void> backend_ready() override;
+  void reset() override;
+
+  // Readable when the device has work: frames from the back end, or its own kick. Watch it
+  // edge-triggered (EPOLLET) and call backend_ready().
+  [[nodiscard]] int event_fd() const { return epoll_.get(); }
+  [[nodiscard]] const NetCounters& counters() const { return counters_; }
+  [[nodiscard]] const NetBackend& backend() const { return *backend_; }
+  [[nodiscard]] const NetConfig& config() const { return config_; }
+
+ private:
+  NetDevice(NetConfig config, std::unique_ptr<NetBackend> backend) : config_(std::move(config)), backend_(std::move(backend)) {}
+  Result<void> process_rx();
+  Result<void> process_tx();
+  // Copies the pending frame (with its header) into the first `n` popped receive chains.
+  Result<void> deliver(std::size_t n, std::size_t len);
+  void kick();
+
+  NetConfig config_;
+  std::unique_ptr<NetBackend> backend_;
+  UniqueFd epoll_, kick_;
+  Activation act_;
+  bool mrg_ = false;
+  bool tx_deferred_ = false;
+  // The received frame waiting for guest buffers: header space, then the frame (rx_len_ bytes).
+  std::vector<std::byte> rx_buf_, tx_buf_;
+  std::size_t rx_len_ = 0;
+  // Receive chains taken off the queue and not yet used (mergeable buffers gather several).
+  std::vector<DescriptorChain> rx_chains_;
+  NetCounters counters_;
+};
+
+}  // namespace kiln::virtio

@@ -1,0 +1,72 @@
+#pragma once
+// User-mode networking through libslirp, as QEMU's `-netdev user`: the guest is on 10.0.2.0/24
+// with the host's side at 10.0.2.2 (gateway), DNS at 10.0.2.3 and DHCP handing out 10.0.2.15;
+// its TCP and UDP leave through ordinary host sockets, so no root and no host set-up are needed.
+// Host port forwards (hostfwd) let host programs reach servers in the guest.
+//
+// libslirp is not thread-safe and wants a poll loop of its own: it runs on a thread of its own
+// here. Frames cross between that thread and the VMM's loop through two bounded queues (each
+// kQueueFrames frames); a frame that finds its queue full is dropped and counted, and TCP in the
+// guest or in slirp sends it again.
+#include <netinet/in.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "virtio/net/addresses.h"
+#include "virtio/net/backend.h"
+
+struct Slirp;
+
+namespace kiln::virtio {
+
+struct UserNetCounters {
+  std::atomic<std::uint64_t> to_guest_dropped{0}, to_host_dropped{0};
+};
+
+class UserNetBackend : public NetBackend {
+ public:
+  static constexpr std::size_t kQueueFrames = 1024;
+  // The guest's address, its gateway (the host) and its DNS server.
+  static constexpr const char* kGuestAddr = kUserNetGuestAddr;
+  static constexpr const char* kHostAddr = "10.0.2.2";
+  static constexpr const char* kDnsAddr = "10.0.2.3";
+
+  // Every forward is bound before this returns: a port in use is an error naming it.
+  static Result<std::unique_ptr<UserNetBackend>> create(const std::vector<HostForward>& forwards);
+  ~UserNetBackend() override;
+  UserNetBackend(const UserNetBackend&) = delete;
+
+  [[nodiscard]] std::string describe() const override { return "user-mode networking"; }
+  [[nodiscard]] Result<bool> send(std::span<const std::byte> frame) override;
+  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf) override;
+  [[nodiscard]] int rx_fd() const override { return rx_ready_.get(); }
+  [[nodiscard]] const UserNetCounters& counters() const { return counters_; }
+
+  // Called by slirp (its thread).
+  void from_slirp(const void* buf, std::size_t len);
+
+ private:
+  UserNetBackend() = default;
+  void run();
+  struct Timer;
+  friend struct SlirpGlue;
+
+  Slirp* slirp_ = nullptr;
+  UniqueFd wake_, rx_ready_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::deque<std::vector<std::byte>> to_guest_, to_host_;  // under mu_
+  std::vector<std::unique_ptr<Timer>> timers_;             // slirp's thread only
+  UserNetCounters counters_;
+};
+
+}  // namespace kiln::virtio
