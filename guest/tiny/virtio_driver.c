@@ -13,6 +13,9 @@
  *                 "tiny: flushed n" printed, for ever (the host kills kiln at a random moment)
  *   blk-resize    waits for the disk's capacity to change (the host swaps the image), then checks
  *                 the config generation and the config-change interrupt status; exit 0 or 100 + step
+ *   net-arp       virtio-net: an ARP request for 10.0.2.2, whose reply must come; exit 0 or 110 + step
+ *   net-flood N   N full-size frames sent as fast as the queue takes them, nothing read; then the
+ *                 ARP exchange must still work; exit 0 or 120 + step
  *   blk-bench K D N   N requests of kind K (randread4k, seqread128k, seqwrite128k) with D in
  *                 flight; prints the TSC cycles taken, exit 0
  */
@@ -41,7 +44,7 @@ struct desc {
   uint16_t flags, next;
 };
 struct vq {
-  uint16_t size, used_seen, avail_idx;
+  uint16_t size, used_seen, avail_idx, index;
   volatile struct desc* desc;
   volatile uint16_t* avail; /* flags, idx, ring[] */
   volatile uint16_t* used;  /* flags, idx, then {u32 id, u32 len}[] */
@@ -152,29 +155,33 @@ static void dev_set_driver_features(uint32_t sel, uint32_t v) {
 }
 static uint32_t dev_cfg32(uint32_t off) { return dev.pci ? RD(dev.cfg, off) : RD(dev.regs, kConfig + off); }
 
-/* Driver initialization (virtio 1.x, 3.1.1) with VERSION_1 (and a block device's FLUSH); queue 0 at
- * QUEUE_AREA. */
-static int setup(struct vq* q, uint16_t size, uint32_t* features_lo) {
+/* Driver initialization (virtio 1.x, 3.1.1), in three parts so that a device with several queues
+ * can set each up: features (VERSION_1, and of `want_lo` what the device offers), each queue at its
+ * own area, then DRIVER_OK. */
+static int negotiate(uint32_t want_lo, uint32_t* features_lo) {
   if (!dev.pci && RD(dev.regs, kVersion) != 2) return 1;
   dev_set_status(0);
   dev_set_status(kAck);
   dev_set_status(kAck | kDriver);
   *features_lo = dev_features(0);
   if ((dev_features(1) & 1) == 0) return 2;
-  /* FLUSH, if offered (a block device): the write cache stays on, as with Linux's driver; without
-   * it the device must write every request through (fdatasync each). */
-  dev_set_driver_features(0, *features_lo & (1u << 9));
+  dev_set_driver_features(0, *features_lo & want_lo);
   dev_set_driver_features(1, 1); /* VERSION_1 */
   dev_set_status(kAck | kDriver | kFeaturesOk);
   if ((dev_status() & kFeaturesOk) == 0) return 3;
+  return 0;
+}
+
+static int setup_queue(struct vq* q, uint16_t index, uint16_t size, uintptr_t area) {
   q->size = size;
+  q->index = index;
   q->used_seen = q->avail_idx = 0;
-  q->desc = (volatile struct desc*)QUEUE_AREA;
-  q->avail = (volatile uint16_t*)(QUEUE_AREA + 16ull * size);
-  q->used = (volatile uint16_t*)(QUEUE_AREA + 16ull * size + 0x1000);
-  for (volatile uint8_t* p = (volatile uint8_t*)QUEUE_AREA; p < (volatile uint8_t*)(QUEUE_AREA + 0x20000); ++p) *p = 0;
+  q->desc = (volatile struct desc*)area;
+  q->avail = (volatile uint16_t*)(area + 16ull * size);
+  q->used = (volatile uint16_t*)(area + 16ull * size + 0x1000);
+  for (volatile uint8_t* p = (volatile uint8_t*)area; p < (volatile uint8_t*)(area + 0x20000); ++p) *p = 0;
   if (dev.pci) {
-    wr16(dev.common + 0x16, 0);
+    wr16(dev.common + 0x16, index);
     if (rd16(dev.common + 0x18) < size) return 4;
     wr16(dev.common + 0x18, size);
     WR(dev.common, 0x20, (uint32_t)(uintptr_t)q->desc);
@@ -186,7 +193,7 @@ static int setup(struct vq* q, uint16_t size, uint32_t* features_lo) {
     q->notify_at = dev.notify + rd16(dev.common + 0x1e) * dev.notify_mult;
     wr16(dev.common + 0x1c, 1);
   } else {
-    WR(dev.regs, kQueueSel, 0);
+    WR(dev.regs, kQueueSel, index);
     if (RD(dev.regs, kQueueNumMax) < size) return 4;
     WR(dev.regs, kQueueNum, size);
     WR(dev.regs, kDescLo, (uint32_t)(uintptr_t)q->desc);
@@ -198,8 +205,20 @@ static int setup(struct vq* q, uint16_t size, uint32_t* features_lo) {
     WR(dev.regs, kQueueReady, 1);
     q->notify_at = dev.regs + kQueueNotify;
   }
+  return 0;
+}
+
+static int driver_ok(void) {
   dev_set_status(kAck | kDriver | kFeaturesOk | kDriverOk);
   return (dev_status() & kNeedsReset) ? 5 : 0;
+}
+
+/* One queue at QUEUE_AREA. FLUSH, if offered (a block device): the write cache stays on, as with
+ * Linux's driver; without it the device must write every request through (fdatasync each). */
+static int setup(struct vq* q, uint16_t size, uint32_t* features_lo) {
+  int r = negotiate(1u << 9, features_lo);
+  if (r == 0) r = setup_queue(q, 0, size, QUEUE_AREA);
+  return r ? r : driver_ok();
 }
 
 static void make_available(struct vq* q, uint16_t head) {
@@ -210,8 +229,8 @@ static void make_available(struct vq* q, uint16_t head) {
 }
 
 static void notify(struct vq* q) {
-  if (dev.pci) wr16(q->notify_at, 0);
-  else WR(q->notify_at, 0, 0);
+  if (dev.pci) wr16(q->notify_at, q->index);
+  else WR(q->notify_at, 0, q->index);
 }
 
 /* Waits for the device to return one chain; its head, or -1 after ~10 s. */
@@ -470,10 +489,132 @@ static void __attribute__((noreturn)) blk_bench(const char* args) {
   finish(0);
 }
 
+/* virtio-net: the receive queue (0) and the transmit queue (1), at their own areas; receive
+ * buffers of 2 KiB from DATA on, transmit frames from DATA + 1 MiB on. */
+#define NET_RX_BUFS 32
+static const uint8_t kDefaultMac[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
+
+static void net_post_rx(struct vq* rx, uint16_t i) {
+  rx->desc[i] = (struct desc){DATA + 2048ull * i, 2048, WRITE, 0};
+  make_available(rx, i);
+}
+
+static int net_setup(struct vq* rx, struct vq* tx, uint8_t mac[6]) {
+  uint32_t f = 0;
+  int r = negotiate(1u << 5, &f); /* MAC, if the device has one */
+  if (r == 0) r = setup_queue(rx, 0, 64, QUEUE_AREA);
+  if (r == 0) r = setup_queue(tx, 1, 64, QUEUE_AREA + 0x20000);
+  if (r == 0) r = driver_ok();
+  if (r) return r;
+  for (int i = 0; i < 6; ++i) mac[i] = (f & (1u << 5)) ? rd8((dev.pci ? dev.cfg : dev.regs + kConfig) + (uintptr_t)i) : kDefaultMac[i];
+  for (uint16_t i = 0; i < NET_RX_BUFS; ++i) net_post_rx(rx, i);
+  notify(rx);
+  return 0;
+}
+
+/* A frame of `len` bytes at DATA + 1 MiB + 2 KiB * slot, its 12-byte header zeroed in front. */
+static volatile uint8_t* net_frame(uint16_t slot) { return (volatile uint8_t*)(DATA + 0x100000 + 2048ull * slot + 12); }
+static void net_send(struct vq* tx, uint16_t slot, uint32_t len) {
+  volatile uint8_t* hdr = net_frame(slot) - 12;
+  for (int i = 0; i < 12; ++i) hdr[i] = 0;
+  tx->desc[slot] = (struct desc){(uint64_t)(uintptr_t)hdr, 12 + len, 0, 0};
+  make_available(tx, slot);
+}
+
+/* An ARP request from 10.0.2.15 for 10.0.2.2 in slot `slot`. */
+static void net_arp_request(struct vq* tx, uint16_t slot, const uint8_t mac[6]) {
+  volatile uint8_t* f = net_frame(slot);
+  static const uint8_t tail[] = {0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1};
+  for (int i = 0; i < 6; ++i) f[i] = 0xff, f[6 + i] = mac[i], f[22 + i] = mac[i], f[32 + i] = 0;
+  for (int i = 0; i < 10; ++i) f[12 + i] = tail[i];
+  f[28] = 10, f[29] = 0, f[30] = 2, f[31] = 15;
+  f[38] = 10, f[39] = 0, f[40] = 2, f[41] = 2;
+  for (int i = 42; i < 60; ++i) f[i] = 0;
+  net_send(tx, slot, 60);
+}
+
+/* Waits for an ARP reply from 10.0.2.2 to `mac` among the received frames (others are given
+ * back); 1 when it came. */
+static int net_wait_arp_reply(struct vq* rx, const uint8_t mac[6]) {
+  for (int frames = 0; frames < 64; ++frames) {
+    uint32_t len = 0;
+    const int head = wait_used(rx, &len);
+    if (head < 0) return 0;
+    const volatile uint8_t* f = (const volatile uint8_t*)(DATA + 2048ull * (uint32_t)head + 12);
+    int ok = len >= 12 + 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 2 && f[28] == 10 && f[29] == 0 &&
+             f[30] == 2 && f[31] == 2;
+    for (int i = 0; i < 6 && ok; ++i) ok = f[i] == mac[i];
+    net_post_rx(rx, (uint16_t)head);
+    notify(rx);
+    if (ok) return 1;
+  }
+  return 0;
+}
+
+/* net-arp: the host's side at 10.0.2.2 (slirp's gateway, or the tap's address) answers. */
+static void __attribute__((noreturn)) net_arp(void) {
+  struct vq rx, tx;
+  uint8_t mac[6];
+  if (net_setup(&rx, &tx, mac)) finish(111);
+  net_arp_request(&tx, 0, mac);
+  notify(&tx);
+  uint32_t len = 0;
+  if (wait_used(&tx, &len) != 0) finish(112);
+  if (!net_wait_arp_reply(&rx, mac)) finish(113);
+  say("arp reply from 10.0.2.2");
+  finish(0);
+}
+
+/* net-flood N: N frames as fast as the queue takes them (UDP to 10.0.2.2's discard port, never
+ * waiting for the host), while never reading what comes back; then the ARP exchange must still
+ * work. */
+static void __attribute__((noreturn)) net_flood(const char* args) {
+  struct vq rx, tx;
+  uint8_t mac[6];
+  const uint64_t n = parse_u64(args);
+  if (net_setup(&rx, &tx, mac)) finish(121);
+  /* One UDP frame, reused by every slot (its IPv4 checksum zero: slirp drops it or sends it on). */
+  for (uint16_t s = 0; s < 64; ++s) {
+    volatile uint8_t* f = net_frame(s);
+    for (int i = 0; i < 1514; ++i) f[i] = (uint8_t)i;
+    for (int i = 0; i < 6; ++i) f[i] = 0xff, f[6 + i] = mac[i];
+    f[12] = 0x08, f[13] = 0;
+  }
+  uint64_t sent = 0;
+  uint16_t in_flight = 0;
+  const uint64_t t0 = rdtsc();
+  while (sent < n) {
+    while (in_flight < 64 && sent < n) {
+      tx.desc[tx.avail_idx % 64] = (struct desc){(uint64_t)(uintptr_t)(net_frame((uint16_t)(tx.avail_idx % 64)) - 12), 12 + 1514, 0, 0};
+      make_available(&tx, (uint16_t)(tx.avail_idx % 64));
+      ++in_flight;
+      ++sent;
+    }
+    if ((tx.used[0] & 1) == 0) notify(&tx);
+    uint32_t len = 0;
+    if (wait_used(&tx, &len) < 0) finish(122);
+    --in_flight;
+    while (tx.used[1] != tx.used_seen) {
+      wait_used(&tx, &len);
+      --in_flight;
+    }
+  }
+  const uint64_t cycles = rdtsc() - t0;
+  puts_serial("tiny: flood sent, cycles ");
+  put_hex((uint32_t)(cycles >> 32));
+  put_hex((uint32_t)cycles);
+  puts_serial("\n");
+  net_arp_request(&tx, (uint16_t)(tx.avail_idx % 64), mac);
+  notify(&tx);
+  if (!net_wait_arp_reply(&rx, mac)) finish(123);
+  say("arp reply after the flood");
+  finish(0);
+}
+
 void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   const char* cmd = (const char*)cmdline;
   const char* test = cmd + 7; /* after "virtio-" */
-  const uint32_t type = starts_with(test, "rng") ? 4 : 2;
+  const uint32_t type = starts_with(test, "rng") ? 4 : starts_with(test, "net") ? 1 : 2;
   if (!find_mmio(cmd, type) && !find_pci(type)) {
     say("no such virtio device on the command line");
     finish(39);
@@ -485,6 +626,8 @@ void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   if (starts_with(test, "blk-resize")) blk_resize();
   if (starts_with(test, "blk-bench")) blk_bench(test + 10);
   if (starts_with(test, "rng")) rng();
+  if (starts_with(test, "net-arp")) net_arp();
+  if (starts_with(test, "net-flood")) net_flood(test + 10);
   say("unknown virtio test");
   finish(38);
 }

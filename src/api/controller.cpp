@@ -22,7 +22,6 @@ struct MissingResource {
   std::string_view what;
 };
 constexpr std::array kMissing = {
-    MissingResource{"/network-interfaces", true, "network interfaces"},
     MissingResource{"/vsock", false, "vsock device"},
     MissingResource{"/balloon", false, "balloon device"},
     MissingResource{"/balloon/statistics", false, "balloon device"},
@@ -145,6 +144,11 @@ Result<HttpResponse> Controller::route(const HttpRequest& r) {
       const std::string id = p.substr(8);
       return put ? put_drive(id, body) : patch_drive(id, body);
     }
+    if (p.starts_with("/network-interfaces/")) {
+      KILN_ASSIGN(const nlohmann::json body, parse_body(r));
+      const std::string id = p.substr(20);
+      return put ? put_network_interface(id, body) : patch_network_interface(id, body);
+    }
     if (put && p == "/entropy") {
       KILN_ASSIGN(const nlohmann::json body, parse_body(r));
       KILN_CHECK(pre_boot());
@@ -234,6 +238,35 @@ Result<HttpResponse> Controller::patch_drive(const std::string& id, const json& 
   updated.path_on_host = path;
   KILN_CHECK(with_where(backend_.update_drive(updated), where));
   *it = std::move(updated);
+  return no_content();
+}
+
+Result<HttpResponse> Controller::put_network_interface(const std::string& id, const json& body) {
+  const std::string where = "network-interfaces/" + id;
+  KILN_ASSIGN(auto net, network_interface_from_json(body, where));
+  if (net.iface_id != id)
+    return plain_error("{}: the body's iface_id '{}' is not the path's '{}'", where, net.iface_id, id);
+  KILN_CHECK(pre_boot());
+  auto nets = config_.network_interfaces;
+  auto it = std::find_if(nets.begin(), nets.end(), [&](const auto& n) { return n.iface_id == id; });
+  if (it != nets.end()) *it = net;
+  else nets.push_back(net);
+  KILN_CHECK(check_network_interfaces(nets));
+  config_.network_interfaces = std::move(nets);
+  return no_content();
+}
+
+// Firecracker's PATCH changes an interface's rate limiters, which kiln does not have yet.
+Result<HttpResponse> Controller::patch_network_interface(const std::string& id, const json& body) {
+  const std::string where = "network-interfaces/" + id;
+  if (!body.is_object()) return plain_error("{}: expected a JSON object", where);
+  KILN_CHECK(only_fields(body, where, {"iface_id", "rx_rate_limiter", "tx_rate_limiter"}));
+  for (const char* limiter : {"rx_rate_limiter", "tx_rate_limiter"})
+    if (body.contains(limiter) && !body.at(limiter).is_null())
+      return plain_error("{}.{}: rate limiters are not there yet in kiln; remove the field", where, limiter);
+  if (std::none_of(config_.network_interfaces.begin(), config_.network_interfaces.end(),
+                   [&](const auto& n) { return n.iface_id == id; }))
+    return plain_error("{}: no such network interface in this VM", where);
   return no_content();
 }
 

@@ -62,6 +62,8 @@ class Controller {
   Result<HttpResponse> patch_vm(const nlohmann::json& body);
   Result<HttpResponse> put_drive(const std::string& id, const nlohmann::json& body);
   Result<HttpResponse> patch_drive(const std::string& id, const nlohmann::json& body);
+  Result<HttpResponse> put_network_interface(const std::string& id, const nlohmann::json& body);
+  Result<HttpResponse> patch_network_interface(const std::string& id, const nlohmann::json& body);
   Result<void> instance_start();
   Result<void> pre_boot() const;
   Result<void> post_boot() const;

@@ -118,7 +118,7 @@ TEST_F(ControllerTest, WrongMethodOrPathAndMissingResources) {
   expect_fault(call("GET", "/nope"), "Invalid request method and/or path");
   expect_fault(call("POST", "/actions", R"({"action_type": "InstanceStart"})"), "Invalid request method");
   expect_fault(call("PUT", "/drives/rootfs", R"({"drive_id": "rootfs"})"), "path_on_host is required");
-  expect_fault(call("PUT", "/network-interfaces/eth0", "{}"), "network interfaces");
+  expect_fault(call("PUT", "/network-interfaces/eth0", "{}"), "iface_id is required");
   expect_fault(call("PUT", "/vsock", "{}"), "vsock");
   expect_fault(call("PUT", "/entropy", R"({"rate_limiter": {}})"), "rate limiters are not there yet");
   EXPECT_FALSE(b.started);
@@ -244,6 +244,44 @@ TEST_F(ControllerTest, DrivesArePutBeforeBootAndPatchedAfter) {
   ASSERT_EQ(call("PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": "/bigger.img"})").status, 204);
   EXPECT_EQ(b.updated, std::vector<std::string>{"/bigger.img"});
   EXPECT_EQ(json::parse(call("GET", "/vm/config").body)["drives"][1]["path_on_host"], "/bigger.img");
+}
+
+TEST_F(ControllerTest, NetworkInterfacesAreTapsOrUserModeAndCheckedWhole) {
+  ASSERT_EQ(call("PUT", "/network-interfaces/eth0",
+                 R"({"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:AC:10:00:02"})")
+                .status,
+            204);
+  ASSERT_EQ(call("PUT", "/network-interfaces/user0",
+                 R"({"iface_id": "user0", "kiln_user_net": {"hostfwd": ["tcp::8080-:80"]}})")
+                .status,
+            204);
+  auto cfg = json::parse(call("GET", "/vm/config").body);
+  ASSERT_EQ(cfg["network-interfaces"].size(), 2u);
+  EXPECT_EQ(cfg["network-interfaces"][0]["guest_mac"], "06:00:ac:10:00:02");
+  EXPECT_EQ(cfg["network-interfaces"][1]["kiln_user_net"]["hostfwd"][0], "tcp::8080-:80");
+  // Mistakes are 400s that name the field, and change nothing.
+  expect_fault(call("PUT", "/network-interfaces/eth1", R"({"iface_id": "eth1", "host_dev_name": "tap1",
+                                                            "rx_rate_limiter": {"bandwidth": {}}})"),
+               "rate limiters are not there yet");
+  expect_fault(call("PUT", "/network-interfaces/eth1", R"({"iface_id": "eth1", "host_dev_name": "tap1",
+                                                            "guest_mac": "06:00:ac:10:00"})"),
+               "guest_mac");
+  expect_fault(call("PUT", "/network-interfaces/eth1", R"({"iface_id": "eth1", "host_dev_name": "tap0"})"),
+               "both use tap tap0");
+  expect_fault(call("PUT", "/network-interfaces/eth1", R"({"iface_id": "eth1"})"), "host_dev_name");
+  expect_fault(call("PUT", "/network-interfaces/eth1",
+                    R"({"iface_id": "eth1", "kiln_user_net": {"hostfwd": ["tcp::99999-:80"]}})"),
+               "hostfwd[0]");
+  expect_fault(call("PUT", "/network-interfaces/eth1", R"({"iface_id": "eth2", "host_dev_name": "tap1"})"),
+               "is not the path's 'eth1'");
+  expect_fault(call("PATCH", "/network-interfaces/eth0", R"({"iface_id": "eth0", "rx_rate_limiter": {}})"),
+               "rate limiters");
+  EXPECT_EQ(json::parse(call("GET", "/vm/config").body)["network-interfaces"].size(), 2u);
+  boot();
+  ASSERT_TRUE(b.started);
+  EXPECT_EQ(b.started->network_interfaces.size(), 2u);
+  expect_fault(call("PUT", "/network-interfaces/eth0", R"({"iface_id": "eth0", "host_dev_name": "tap0"})"),
+               "not supported after starting");
 }
 
 TEST_F(ControllerTest, MetricsOnceThenFlush) {

@@ -128,6 +128,15 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
       ->check(CLI::IsMember({"mmio", "pci"}));
   bool rng = false;
   run->add_flag("--rng", rng, "a virtio-rng device, fed by the host's getrandom(2)");
+  std::vector<std::string> nets;
+  run->add_option("--net", nets,
+                  "a virtio-net interface (repeatable): tap=NAME[,mac=MAC][,id=ID] on a tap you made (`ip tuntap add "
+                  "NAME mode tap user $USER`), or user[,hostfwd=tcp:[HOSTADDR]:HOSTPORT-:GUESTPORT ...][,mac=MAC][,id=ID]: "
+                  "user-mode networking (libslirp, as QEMU's -netdev user; no root): the guest gets 10.0.2.15 by DHCP, "
+                  "its gateway 10.0.2.2 is the host, DNS at 10.0.2.3, and each hostfwd (repeatable) forwards a host "
+                  "port to the guest. Without mac= the guest's driver picks a random address")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   std::string unpack = "auto";
   run->add_option("--unpack-kernel", unpack,
                   "auto (default), on or off: kiln unpacks a bzImage's compressed kernel itself (gzip, xz, lzma, "
@@ -211,6 +220,10 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
     c.drives.push_back(std::move(d));
   }
   if (rng) c.entropy = EntropyConfig{};
+  for (std::size_t i = 0; i < nets.size(); ++i) {
+    KILN_ASSIGN(auto n, parse_net_flag(nets[i], i));
+    c.network_interfaces.push_back(std::move(n));
+  }
   if (run->count("--profile") > 0 || run->count("--profile-hz") > 0 || run->count("--profile-symbols") > 0) {
     if (profile_path.empty()) return plain_error("--profile-hz and --profile-symbols need --profile FILE");
     c.kiln.profile = ProfileConfig{.path = profile_path, .hz = profile_hz, .symbols = profile_symbols};

@@ -13,6 +13,7 @@ json to_json(const VmConfig& c) {
       {"kiln", to_json(c.kiln)},
   };
   for (const auto& d : c.drives) out["drives"].push_back(to_json(d));
+  for (const auto& n : c.network_interfaces) out["network-interfaces"].push_back(to_json(n));
   if (c.entropy) out["entropy"] = to_json(*c.entropy);
   if (c.cpu_config) out["cpu-config"] = c.cpu_config->source;
   if (c.logger) out["logger"] = to_json(*c.logger);
@@ -29,10 +30,6 @@ Result<VmConfig> vm_config_from_json(const json& j) {
     if (j.contains(unsupported) && !j.at(unsupported).is_null())
       return plain_error("config: '{}' is not supported by this kiln yet; remove it", unsupported);
   }
-  for (const char* list : {"network-interfaces"}) {
-    if (j.contains(list) && !(j.at(list).is_array() && j.at(list).empty()))
-      return plain_error("config: '{}' is not supported by this kiln yet; leave it empty", list);
-  }
   if (!j.contains("boot-source")) return plain_error("config: 'boot-source' is required");
   KILN_ASSIGN(c.boot_source, boot_source_from_json(j.at("boot-source")));
   if (j.contains("machine-config")) {
@@ -43,6 +40,14 @@ Result<VmConfig> vm_config_from_json(const json& j) {
     for (std::size_t i = 0; i < j.at("drives").size(); ++i) {
       KILN_ASSIGN(auto d, drive_config_from_json(j.at("drives")[i], fmt::format("drives[{}]", i)));
       c.drives.push_back(std::move(d));
+    }
+  }
+  if (j.contains("network-interfaces") && !j.at("network-interfaces").is_null()) {
+    const json& list = j.at("network-interfaces");
+    if (!list.is_array()) return plain_error("config: 'network-interfaces' must be a list of interface objects");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      KILN_ASSIGN(auto n, network_interface_from_json(list[i], fmt::format("network-interfaces[{}]", i)));
+      c.network_interfaces.push_back(std::move(n));
     }
   }
   if (j.contains("entropy") && !j.at("entropy").is_null()) {
@@ -69,6 +74,7 @@ Result<void> validate(const VmConfig& c) {
   if (c.boot_source.kernel_image_path.empty())
     return plain_error("boot-source.kernel_image_path (--kernel) is required: the path of a Linux bzImage or ELF vmlinux");
   KILN_CHECK(check_drives(c.drives));
+  KILN_CHECK(check_network_interfaces(c.network_interfaces));
   return validate(c.machine_config);
 }
 

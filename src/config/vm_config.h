@@ -14,6 +14,7 @@
 #include "config/kiln_settings.h"
 #include "config/logger_metrics.h"
 #include "config/machine_config.h"
+#include "config/network.h"
 
 namespace kiln {
 
@@ -23,6 +24,7 @@ struct VmConfig {
   std::optional<CpuConfig> cpu_config;
   std::vector<DriveConfig> drives;        // in the order given; the root drive becomes vda
   std::optional<EntropyConfig> entropy;   // a virtio-rng device
+  std::vector<NetworkInterfaceConfig> network_interfaces;  // virtio-net, in the order given
   std::optional<LoggerConfig> logger;
   std::optional<MetricsConfig> metrics;
   KilnConfig kiln;

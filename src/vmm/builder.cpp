@@ -21,6 +21,8 @@
 #include "boot/unpack.h"
 #include "devices/legacy_ports.h"
 #include "devices/power.h"
+#include "virtio/net/tap.h"
+#include "virtio/net/user_net.h"
 #include "vmm/firmware.h"
 #include "vmm/kvm_irq_line.h"
 
@@ -77,6 +79,20 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, Ho
     KILN_ASSIGN(auto img, virtio::DiskImage::open(d.path_on_host, d.is_read_only,
                                                   fmt::format("drive {}: path", d.drive_id)));
     images.disks.push_back(std::move(img));
+  }
+  for (const auto& n : config.network_interfaces) {
+    const std::string where = fmt::format("network interface {}", n.iface_id);
+    if (n.host_dev_name) {
+      auto tap = virtio::TapBackend::open(*n.host_dev_name);
+      if (!tap) return std::unexpected(with_context(tap.error(), where));
+      images.nets.push_back(std::move(*tap));
+    } else {
+      std::vector<virtio::HostForward> fwds;
+      for (const auto& f : n.hostfwd) fwds.push_back(virtio::parse_hostfwd(f).value());  // checked with the config
+      auto user = virtio::UserNetBackend::create(fwds);
+      if (!user) return std::unexpected(with_context(user.error(), where));
+      images.nets.push_back(std::move(*user));
+    }
   }
   return images;
 }
@@ -268,6 +284,8 @@ Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, Machin
     for (std::size_t i = 0; i < config.drives.size(); ++i)
       if (config.drives[i].is_root_device == (pass == 0))
         KILN_CHECK(m.virtio_->add_block(config.drives[i], std::move(images.disks[i])));
+  for (std::size_t i = 0; i < config.network_interfaces.size(); ++i)
+    KILN_CHECK(m.virtio_->add_net(config.network_interfaces[i], std::move(images.nets[i])));
   if (config.entropy) KILN_CHECK(m.virtio_->add_rng());
   // With a disk, the VMM loop spins briefly before it sleeps (see PollWindow): a guest waiting on
   // one request at a time (queue depth 1) gets its next one served without a thread wake-up.

@@ -42,6 +42,8 @@ class VmBuilder {
     std::vector<std::byte> unpacked;  // a bzImage's payload, unpacked by kiln (empty: boot as it is)
     std::string unpacked_note;        // what was unpacked, for the log
     std::vector<virtio::DiskImage> disks;  // config.drives', in order: opened and locked
+    // config.network_interfaces', in order: taps opened, host forwards listening.
+    std::vector<std::unique_ptr<virtio::NetBackend>> nets;
     // --profile: the report's file (opened now, so a bad path fails before KVM) and the symbols.
     UniqueFd profile_out;
     std::optional<profile::SymbolTable> profile_symbols;

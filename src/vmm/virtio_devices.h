@@ -5,6 +5,8 @@
 // interrupts go out through irqfds (virtio-mmio's line; virtio-pci's MSI-X vectors, each a GSI
 // routed to the message the guest programmed), and a block device's io_uring completions wake the
 // loop too. Registered with the device manager, so the firmware and the command line describe them.
+#include <sys/epoll.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,8 +19,10 @@
 #include "bus/range_allocator.h"
 #include "config/drive.h"
 #include "config/machine_config.h"
+#include "config/network.h"
 #include "kvm/kvm.h"
 #include "virtio/block/block.h"
+#include "virtio/net/net.h"
 #include "virtio/rng/rng.h"
 #include "virtio/transport/mmio.h"
 #include "virtio/transport/pci.h"
@@ -57,6 +61,8 @@ class VirtioDevices {
   // A block device for `drive` on `image` (opened and checked before KVM was touched).
   Result<void> add_block(const DriveConfig& drive, virtio::DiskImage image);
   Result<void> add_rng();
+  // A virtio-net interface on `backend` (opened before KVM was touched).
+  Result<void> add_net(const NetworkInterfaceConfig& net, std::unique_ptr<virtio::NetBackend> backend);
   // A new image for drive `id` while the VM runs: the guest sees the new capacity through a
   // config-change interrupt.
   Result<void> replace_drive_image(const std::string& id, virtio::DiskImage image);
@@ -71,7 +77,8 @@ class VirtioDevices {
   Result<void> watch_notifications(const std::shared_ptr<Slot>& slot, const std::vector<std::uint64_t>& addrs,
                                    const std::vector<std::optional<std::uint64_t>>& datamatch);
   struct PciState;
-  Result<void> watch_completions(const std::shared_ptr<Slot>& slot, int fd);
+  // `fd` readable → the device's backend_ready(); EPOLLET for a device that drains it itself.
+  Result<void> watch_completions(const std::shared_ptr<Slot>& slot, int fd, std::uint32_t events = EPOLLIN);
   // The engine asked for; the sync one, with a warning, where io_uring cannot start.
   static std::unique_ptr<virtio::BlockEngine> make_engine(virtio::BlockEngine::Kind kind, const std::string& drive_id,
                                                           int fd, std::uint16_t depth);

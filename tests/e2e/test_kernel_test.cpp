@@ -1,5 +1,10 @@
 // The test kernel (Debian linux-source-6.1 + the project's config and syscall fix) with the busybox
 // initramfs: each test is one boot, with its own script chosen by kiln.script= on the cmdline.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -241,6 +246,123 @@ TEST_F(TestKernel, DefaultGuestOnItsRootDiskKeepsWhatTheShellWrote) {
   EXPECT_NE(kept.find("kept-42"), std::string::npos) << kept;
   const std::string fsck = run_command("e2fsck -fn '" + disk + "'", status);
   EXPECT_EQ(status, 0) << fsck;
+}
+
+namespace {
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+std::uint16_t free_port() {
+  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+// Serves `payload` to every connection on 127.0.0.1:port (an HTTP/1.0 answer to whatever was
+// asked), until destroyed.
+class PayloadServer {
+ public:
+  explicit PayloadServer(std::string payload) : payload_(std::move(payload)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 4), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::string req;
+        char buf[1024];
+        while (req.find("\r\n\r\n") == std::string::npos) {
+          const ssize_t n = ::read(c, buf, sizeof buf);
+          if (n <= 0) break;
+          req.append(buf, static_cast<std::size_t>(n));
+        }
+        const std::string head = "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(payload_.size()) + "\r\n\r\n";
+        std::string out = head + payload_;
+        for (std::size_t at = 0; at < out.size();) {
+          const ssize_t n = ::write(c, out.data() + at, out.size() - at);
+          if (n <= 0) break;
+          at += static_cast<std::size_t>(n);
+        }
+        ::close(c);
+      }
+    });
+  }
+  ~PayloadServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::uint16_t port = 0;
+
+ private:
+  std::string payload_;
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+std::string value_after(const std::string& out, const std::string& marker) {
+  const auto at = out.find(marker);
+  if (at == std::string::npos) return {};
+  const auto end = out.find_first_of("\r\n", at + marker.size());
+  return out.substr(at + marker.size(), end - at - marker.size());
+}
+
+}  // namespace
+
+// User-mode networking (libslirp) through the guest's own virtio-net driver: 8 MiB from a server
+// on the host's loopback to the guest (wget through the gateway 10.0.2.2), then the guest's
+// httpd serves a file that the host fetches through a hostfwd; both hashes match.
+TEST_F(TestKernel, UserModeNetworkingCarriesFilesBothWays) {
+  ScratchDir dir;
+  std::string payload(8u << 20, '\0');
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (char& c : payload) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  {
+    std::ofstream(dir.path + "/from-host.bin", std::ios::binary) << payload;
+  }
+  const std::string sha_from_host = sha256_file(dir.path + "/from-host.bin");
+  PayloadServer server(payload);
+  const std::uint16_t fwd = free_port(), done = free_port();
+  const std::string mac = "06:00:ac:10:00:02";
+  KilnProcess k(kiln_run({"--kernel", g_.test_vmlinux, "--initrd", g_.initramfs, "--memory", "256M", "--net",
+                          "user,hostfwd=tcp:127.0.0.1:" + std::to_string(fwd) + "-:8080,hostfwd=tcp:127.0.0.1:" +
+                              std::to_string(done) + "-:8081,mac=" + mac,
+                          "--cmdline",
+                          "console=ttyS0 panic=1 kiln.script=net kiln.hostport=" + std::to_string(server.port) +
+                              " kiln.mac=" + mac}));
+  ASSERT_TRUE(k.wait_for_output("KILN-NET-READY", kBoot)) << k.output() << k.errors();
+  EXPECT_EQ(value_after(k.output(), "KILN-SHA-FROM-HOST: "), sha_from_host) << k.output();
+  int status = 0;
+  const std::string got = dir.path + "/to-host.bin";
+  const std::string curl_out = run_command(
+      "curl -sS --max-time 300 -o '" + got + "' http://127.0.0.1:" + std::to_string(fwd) + "/to-host.bin", status);
+  EXPECT_EQ(status, 0) << curl_out;
+  EXPECT_EQ(std::filesystem::file_size(got), payload.size() + 65536);
+  EXPECT_EQ(sha256_file(got), value_after(k.output(), "KILN-SHA-TO-HOST: ")) << k.output();
+  // Tells the guest it is done: a connection through the second forward.
+  run_command("curl -s --max-time 30 http://127.0.0.1:" + std::to_string(done) + "/ >/dev/null 2>&1", status);
+  auto st = k.wait_exit(120s);
+  ASSERT_TRUE(st) << k.output() << k.errors();
+  EXPECT_EQ(*st, 0) << k.output() << k.errors();
+  EXPECT_NE(k.output().find("KILN-SUMMARY: 0 failed"), std::string::npos) << k.output();
+  EXPECT_NE(k.errors().find("network interface eth0: virtio-net on user-mode networking, MAC " + mac),
+            std::string::npos)
+      << k.errors();
 }
 
 // Firecracker's getting-started sequence over the API boots the test kernel from a root drive (on

@@ -1,7 +1,10 @@
 // A user's bad input: a clear one-line error, a non-zero status, and no VM started.
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -129,6 +132,61 @@ TEST(BadInput, Disks) {
   expect_rejected({"--kernel", KILN_TINY_GUEST, "--disk", "path=" + img + ",id=data", "--disk", "path=" + img + ",id=data"},
                   "the id 'data' is given twice");
   expect_rejected({"--kernel", KILN_TINY_GUEST, "--transport", "virtio"}, "--transport");
+}
+
+TEST(BadInput, NetworkInterfaces) {
+  const std::string k = KILN_TINY_GUEST;
+  expect_rejected({"--kernel", k, "--net", "tap=kiln-nothere"}, "there is no network interface 'kiln-nothere'");
+  expect_rejected({"--kernel", k, "--net", "user,hostfwd=tcp::8080:80"}, "no '-' between the host and guest sides");
+  expect_rejected({"--kernel", k, "--net", "user,hostfwd=tcp::70000-:80"}, "'70000' is not a host port");
+  expect_rejected({"--kernel", k, "--net", "user,mac=06:00:ac:10:00"}, "is not a MAC address");
+  expect_rejected({"--kernel", k, "--net", "user,mac=01:00:5e:00:00:01"}, "multicast");
+  expect_rejected({"--kernel", k, "--net", "bridge=br0"}, "unknown key 'bridge'");
+  expect_rejected({"--kernel", k, "--net", "mac=06:00:ac:10:00:02"}, "say which network");
+  expect_rejected({"--kernel", k, "--net", "tap=t0,hostfwd=tcp::1-:2"}, "hostfwd is for user-mode networking");
+  expect_rejected({"--kernel", k, "--net", "user,id=a", "--net", "user,id=a"}, "the iface_id 'a' is given twice");
+  // A forward to a host port that is taken: the error names the port.
+  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(s, 1), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const std::string port = std::to_string(ntohs(a.sin_port));
+  expect_rejected({"--kernel", k, "--net", "user,hostfwd=tcp:127.0.0.1:" + port + "-:80"},
+                  "cannot listen on host port " + port);
+  ::close(s);
+}
+
+TEST(BadInput, ATapKilnMayNotOpen) {
+  // A tap owned by another user, opened by an unprivileged kiln: it says whose it is and how to fix it.
+  const char* ip = "/usr/sbin/ip";
+  if (::geteuid() != 0 || ::access(ip, X_OK) != 0) GTEST_SKIP() << "needs root and iproute2 to make a tap";
+  const std::string ns = "kiln-bad-" + std::to_string(::getpid());
+  int status = 0;
+  const std::string out = run_command(std::string(ip) + " netns add " + ns + " && " + ip + " -n " + ns +
+                                          " tuntap add kt1 mode tap user root 2>&1",
+                                      status);
+  if (status != 0) {
+    run_command(std::string(ip) + " netns del " + ns + " 2>/dev/null", status);
+    GTEST_SKIP() << "cannot make a tap here: " << out;
+  }
+  auto args = kiln_run({"--kernel", KILN_TINY_GUEST, "--net", "tap=kt1"});
+  // As nobody (65534), inside the namespace: setpriv drops root before kiln runs.
+  args.insert(args.begin(), {ip, "netns", "exec", ns, "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                             "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"});
+  KilnProcess k(args);
+  auto st = k.wait_exit(30s);
+  run_command(std::string(ip) + " netns del " + ns + " 2>/dev/null", status);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, 1) << k.errors();
+  // Where /dev/net/tun is 0666 the tap's owner is what stops it; elsewhere the device itself.
+  const std::string err = k.errors();
+  EXPECT_TRUE(err.find("tap kt1: kiln may not open it") != std::string::npos ||
+              err.find("tap kt1: kiln may not open /dev/net/tun") != std::string::npos)
+      << err;
 }
 
 TEST(BadInput, ADiskAnotherKilnHolds) {

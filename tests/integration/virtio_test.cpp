@@ -123,6 +123,66 @@ TEST_P(VirtioTransport, ADriveGivenABiggerImageTellsTheGuest) {
   std::filesystem::remove(sock);
 }
 
+// virtio-net over user-mode networking: the guest's ARP request for 10.0.2.2 is answered by slirp.
+TEST_P(VirtioTransport, NetArpAnsweredByUserModeNetworking) {
+  if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
+  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-net-arp", "--net",
+                          "user,mac=06:00:ac:10:00:07", "--transport", GetParam()}));
+  auto st = k.wait_exit(60s);
+  ASSERT_TRUE(st) << k.errors();
+  EXPECT_EQ(*st, 0) << k.output() << k.errors();
+  EXPECT_NE(k.output().find("tiny: arp reply from 10.0.2.2"), std::string::npos) << k.output();
+}
+
+// A guest that sends 100000 full-size frames as fast as its queue takes them and reads nothing:
+// kiln stays within its bounds (the guest's frames beyond the back end's queue are dropped, the
+// replies it never reads stay in slirp's bounded queue) and the network still works after.
+TEST(VirtioNet, AFloodingGuestIsSurvivedAndTheNetworkWorksAfter) {
+  if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
+  const std::string sock = ::testing::TempDir() + "kiln-flood-" + std::to_string(::getpid()) + ".sock";
+  std::filesystem::remove(sock);
+  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-net-flood 100000",
+                          "--net", "user", "--api-sock", sock}));
+  auto st = k.wait_exit(120s);
+  ASSERT_TRUE(st) << k.errors();
+  EXPECT_EQ(*st, 0) << k.output() << k.errors();
+  EXPECT_NE(k.output().find("tiny: flood sent"), std::string::npos) << k.output();
+  EXPECT_NE(k.output().find("tiny: arp reply after the flood"), std::string::npos) << k.output();
+  std::filesystem::remove(sock);
+}
+
+// The same over a tap: in a network namespace the test makes, a tap with 10.0.2.2/24 whose kernel
+// answers the guest's ARP request (kiln runs inside the namespace).
+TEST(VirtioNet, NetArpAnsweredOverATapInANetworkNamespace) {
+  if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
+  const char* ip = std::filesystem::exists("/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip";
+  if (::geteuid() != 0 || !std::filesystem::exists(ip)) GTEST_SKIP() << "needs root and iproute2 for a network namespace";
+  const std::string ns = "kiln-test-" + std::to_string(::getpid());
+  const std::string tap = "ktap0";
+  int status = 0;
+  const std::string setup = run_command(std::string(ip) + " netns add " + ns + " && " + ip + " -n " + ns +
+                                            " tuntap add " + tap + " mode tap && " + ip + " -n " + ns + " addr add 10.0.2.2/24 dev " +
+                                            tap + " && " + ip + " -n " + ns + " link set " + tap + " up 2>&1",
+                                        status);
+  struct Cleanup {
+    std::string cmd;
+    ~Cleanup() {
+      int s = 0;
+      run_command(cmd, s);
+    }
+  } cleanup{std::string(ip) + " netns del " + ns + " 2>/dev/null"};
+  if (status != 0) GTEST_SKIP() << "cannot make a network namespace with a tap here: " << setup;
+  auto a = kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-net-arp", "--net",
+                     "tap=" + tap + ",mac=06:00:ac:10:00:08"});
+  a.insert(a.begin(), {ip, "netns", "exec", ns});
+  KilnProcess k(a);
+  auto st = k.wait_exit(60s);
+  ASSERT_TRUE(st) << k.errors();
+  EXPECT_EQ(*st, 0) << k.output() << k.errors();
+  EXPECT_NE(k.output().find("tiny: arp reply from 10.0.2.2"), std::string::npos) << k.output();
+  EXPECT_NE(k.errors().find("virtio-net on tap " + tap), std::string::npos) << k.errors();
+}
+
 TEST(VirtioRngAbsent, TheGuestFindsNoDevice) {
   if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
   KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-rng"}));

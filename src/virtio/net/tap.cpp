@@ -22,6 +22,10 @@ Result<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& name) {
                        "$USER && ip link set {} up`",
                        name, name, name);
   UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!fd && (errno == EACCES || errno == EPERM))
+    return plain_error("tap {}: kiln may not open /dev/net/tun ({}): give this user read-write access to it (it is "
+                       "mode 0666 on most systems)",
+                       name, std::strerror(errno));
   if (!fd) return errno_error("tap {}: cannot open /dev/net/tun", name);
   ifreq ifr{};
   std::memcpy(ifr.ifr_name, name.data(), name.size());
