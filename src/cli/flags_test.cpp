@@ -71,6 +71,28 @@ TEST(Flags, DisksAndRngFillTheDrivesAndEntropy) {
   EXPECT_TRUE(std::get<RunCommand>(*r).config.entropy.has_value());
 }
 
+TEST(Flags, NetFlagsFillTheNetworkInterfaces) {
+  auto r = parse({"run", "--kernel", "/proc/self/exe", "--net", "tap=tap0,mac=06:00:AC:10:00:02", "--net",
+                  "user,hostfwd=tcp::8080-:80,hostfwd=udp:127.0.0.1:5353-:53,id=web"});
+  ASSERT_TRUE(r) << r.error().message();
+  const auto& n = std::get<RunCommand>(*r).config.network_interfaces;
+  ASSERT_EQ(n.size(), 2u);
+  EXPECT_EQ(n[0].iface_id, "eth0");
+  EXPECT_EQ(n[0].host_dev_name, "tap0");
+  EXPECT_EQ(n[0].guest_mac, "06:00:ac:10:00:02");
+  EXPECT_FALSE(n[0].user_mode());
+  EXPECT_EQ(n[1].iface_id, "web");
+  EXPECT_TRUE(n[1].user_mode());
+  EXPECT_EQ(n[1].hostfwd, (std::vector<std::string>{"tcp::8080-:80", "udp:127.0.0.1:5353-:53"}));
+  // The same in the config's JSON, and back.
+  const auto j = to_json(std::get<RunCommand>(*r).config);
+  EXPECT_EQ(j["network-interfaces"][0]["host_dev_name"], "tap0");
+  EXPECT_EQ(j["network-interfaces"][1]["kiln_user_net"]["hostfwd"][1], "udp:127.0.0.1:5353-:53");
+  auto back = vm_config_from_json(j);
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(back->network_interfaces, n);
+}
+
 TEST(Flags, BadDisksAreOneLineErrors) {
   const std::pair<std::vector<std::string>, const char*> cases[] = {
       {{"--disk", "path=/a,color=red"}, "unknown key 'color'"},

@@ -220,22 +220,34 @@ TEST_P(Virtio, RootDiskReadOnlyDiskAndEntropy) {
 INSTANTIATE_TEST_SUITE_P(Transports, Virtio, ::testing::Values("mmio", "pci"),
                          [](const auto& p) { return p.param == "pci" ? std::string("Pci") : std::string("Mmio"); });
 
+std::uint16_t free_port();
+
 TEST_F(TestKernel, DefaultGuestOnItsRootDiskKeepsWhatTheShellWrote) {
-  // The main command's guest (scripts/run.sh): the root file system on a virtio-blk disk, the
+  // The main command's guest (scripts/run.sh): the root file system on a virtio-blk disk, user-mode networking, the
   // machine summary, then a shell. A file written there and `exit` end the VM with status 0, and
   // the file is in the disk image (the next run sees it).
   KILN_NEED_GUEST("the root file system tree", g_.rootfs_tree);
   ScratchDir dir;
   const std::string disk = dir.path + "/default-root.ext4";
   ASSERT_TRUE(make_ext4_image(disk, "64M", g_.rootfs_tree));
+  const std::string port = std::to_string(free_port());
   KilnProcess k(kiln_run({"--kernel", g_.test_vmlinux, "--initrd", g_.initramfs, "--memory", "128M", "--disk",
-                          "path=" + disk + ",root", "--rng", "--cmdline", "console=ttyS0 panic=1"}),
+                          "path=" + disk + ",root", "--rng", "--net", "user,hostfwd=tcp:127.0.0.1:" + port + "-:80",
+                          "--cmdline", "console=ttyS0 panic=1 kiln.http_port=" + port}),
                 KilnProcess::Console::kPty);
   ASSERT_TRUE(k.wait_for_output("Type commands;", kBoot)) << k.output() << k.errors();
   const std::string out = k.output();
   EXPECT_NE(out.find("kiln test guest: Linux 6.1"), std::string::npos) << out;
   EXPECT_NE(out.find("1 CPU(s)"), std::string::npos) << out;
   EXPECT_NE(out.find("KILN-INIT: root /dev/vda (rw) mounted"), std::string::npos) << out;
+  // Its web server, through the forward run.sh gives it.
+  EXPECT_NE(out.find("network: eth0 10.0.2.15 (user-mode networking; the host is 10.0.2.2); this guest's "
+                     "http://127.0.0.1:" + port + "/ on the host"),
+            std::string::npos)
+      << out;
+  int http_status = 0;
+  const std::string page = run_command("curl -sS --max-time 60 http://127.0.0.1:" + port + "/", http_status);
+  EXPECT_EQ(page, "hello from the kiln guest\n") << http_status;
   k.send("echo kept-$((6*7)) > /kept.txt\r");
   k.send("exit\r");
   auto st = k.wait_exit(120s);
@@ -247,8 +259,6 @@ TEST_F(TestKernel, DefaultGuestOnItsRootDiskKeepsWhatTheShellWrote) {
   const std::string fsck = run_command("e2fsck -fn '" + disk + "'", status);
   EXPECT_EQ(status, 0) << fsck;
 }
-
-namespace {
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 std::uint16_t free_port() {
@@ -262,6 +272,8 @@ std::uint16_t free_port() {
   ::close(s);
   return ntohs(a.sin_port);
 }
+
+namespace {
 
 // Serves `payload` to every connection on 127.0.0.1:port (an HTTP/1.0 answer to whatever was
 // asked), until destroyed.
@@ -344,7 +356,7 @@ TEST_F(TestKernel, UserModeNetworkingCarriesFilesBothWays) {
                               std::to_string(done) + "-:8081,mac=" + mac,
                           "--cmdline",
                           "console=ttyS0 panic=1 kiln.script=net kiln.hostport=" + std::to_string(server.port) +
-                              " kiln.mac=" + mac}));
+                              " kiln.mac=" + mac + " kiln.mtu=65520"}));
   ASSERT_TRUE(k.wait_for_output("KILN-NET-READY", kBoot)) << k.output() << k.errors();
   EXPECT_EQ(value_after(k.output(), "KILN-SHA-FROM-HOST: "), sha_from_host) << k.output();
   int status = 0;

@@ -4,14 +4,19 @@
 # through the gateway 10.0.2.2 (kiln.hostport=), and serves one that the host fetches
 # through a hostfwd to port 8080 (the file it got and 64 KiB of its own); the host compares both hashes, then connects to port 8081 (a
 # second hostfwd) to say it is done.
+echo "KILN-NET-TIME: start at $(cut -d' ' -f1 /proc/uptime)"
 step eth0-exists test -e /sys/class/net/eth0
 mac=$(cmdline_value kiln.mac)
 [ -n "$mac" ] && step eth0-mac sh -c "test \"\$(cat /sys/class/net/eth0/address)\" = $mac"
+# Large frames: slirp takes them, and where the guest's kernel code is emulated each frame costs.
+mtu=$(cmdline_value kiln.mtu)
+step mtu ip link set eth0 mtu "${mtu:-1500}"
 step link-up ip link set eth0 up
 step address ip addr add 10.0.2.15/24 dev eth0
 step route ip route add default via 10.0.2.2
 port=$(cmdline_value kiln.hostport)
 step wget-from-host wget -q -O /tmp/from-host.bin "http://10.0.2.2:$port/from-host.bin"
+echo "KILN-NET-TIME: fetched at $(cut -d' ' -f1 /proc/uptime)"
 echo "KILN-SHA-FROM-HOST: $(sha256sum /tmp/from-host.bin | cut -d' ' -f1)"
 mkdir -p /tmp/www
 # What the host got, then 64 KiB of the guest's own (urandom is slow where kernel code is emulated).
@@ -20,7 +25,7 @@ echo "KILN-SHA-TO-HOST: $(sha256sum /tmp/www/to-host.bin | cut -d' ' -f1)"
 step httpd httpd -p 8080 -h /tmp/www
 echo "KILN-NET-READY"
 nc -l -p 8081 > /dev/null
-echo "KILN-NET-HOST-DONE"
+echo "KILN-NET-HOST-DONE at $(cut -d' ' -f1 /proc/uptime)"
 grep -E "eth0" /proc/net/dev | sed 's/^/KILN-NETDEV: /'
 echo "KILN-SUMMARY: $failures failed"
 status=0

@@ -34,6 +34,8 @@ struct UserNetCounters {
 class UserNetBackend : public NetBackend {
  public:
   static constexpr std::size_t kQueueFrames = 1024;
+  // The largest IP packet the guest may send and be sent (libslirp's own maximum).
+  static constexpr std::size_t kMtu = 65520;
   // The guest's address, its gateway (the host) and its DNS server.
   static constexpr const char* kGuestAddr = kUserNetGuestAddr;
   static constexpr const char* kHostAddr = "10.0.2.2";
