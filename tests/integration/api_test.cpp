@@ -132,8 +132,11 @@ TEST_F(Api, BadRequestsAre400sNamingTheProblemAndLoseNothing) {
   expect_fault(call("PATCH", "/drives/rootfs", R"({"drive_id": "rootfs", "path_on_host": "/r"})"), "before starting");
   expect_fault(call("PUT", "/entropy", R"({"rate_limiter": {"ops": {"size": 1, "refill_time": 1}}})"),
                "rate limiters are not there yet");
+  // A network interface with no back end; a MAC that is not one.
+  expect_fault(call("PUT", "/network-interfaces/eth0", R"({"iface_id": "eth0"})"), "give host_dev_name (a tap device)");
+  expect_fault(call("PUT", "/network-interfaces/eth0", R"({"iface_id": "eth0", "host_dev_name": "t", "guest_mac": "x"})"),
+               "guest_mac: 'x' is not a MAC address");
   // Resources kiln does not have yet.
-  expect_fault(call("PUT", "/network-interfaces/eth0", R"({"iface_id": "eth0"})"), "network interfaces");
   expect_fault(call("PUT", "/vsock", R"({"guest_cid": 3, "uds_path": "/v"})"), "vsock");
   // Over 50 KiB: refused, with a declared length and without one (chunked).
   const std::string big = R"({"kernel_image_path": ")" + std::string(60 * 1024, 'a') + "\"}";
