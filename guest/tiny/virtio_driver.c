@@ -16,6 +16,8 @@
  *   net-arp       virtio-net: an ARP request for 10.0.2.2, whose reply must come; exit 0 or 110 + step
  *   net-flood N   N full-size frames sent as fast as the queue takes them, nothing read; then the
  *                 ARP exchange must still work; exit 0 or 120 + step
+ *   net-bench tx|rx N   N frames sent, or received (the host floods), as fast as the queues go;
+ *                 prints the TSC cycles taken, exit 0
  *   blk-bench K D N   N requests of kind K (randread4k, seqread128k, seqwrite128k) with D in
  *                 flight; prints the TSC cycles taken, exit 0
  */
@@ -611,6 +613,72 @@ static void __attribute__((noreturn)) net_flood(const char* args) {
   finish(0);
 }
 
+/* net-bench tx|rx N: N frames of 1514 bytes. tx: sent (to 02:00:00:00:00:01, EtherType 0x88b5,
+ * which the host drops) with up to 256 in flight; rx: counted as they arrive into 256 posted
+ * buffers (the host floods the interface). Prints the TSC cycles taken; exit 0. */
+static void __attribute__((noreturn)) net_bench(const char* args) {
+  struct vq rx, tx;
+  uint8_t mac[6];
+  const int is_tx = starts_with(args, "tx");
+  while (*args && *args != ' ') ++args;
+  const uint64_t n = parse_u64(args);
+  uint32_t f = 0;
+  int r = negotiate(1u << 5, &f);
+  if (r == 0) r = setup_queue(&rx, 0, 256, QUEUE_AREA);
+  if (r == 0) r = setup_queue(&tx, 1, 256, QUEUE_AREA + 0x20000);
+  if (r == 0) r = driver_ok();
+  if (r) finish(131);
+  (void)mac;
+  uint64_t done = 0;
+  uint32_t len = 0;
+  const uint64_t t0 = rdtsc();
+  if (is_tx) {
+    for (uint16_t s = 0; s < 256; ++s) {
+      volatile uint8_t* fr = (volatile uint8_t*)(DATA + 2048ull * s);
+      for (int i = 0; i < 12; ++i) fr[i] = 0;
+      fr += 12;
+      for (int i = 0; i < 6; ++i) fr[i] = i == 0 ? 2 : i == 5 ? 1 : 0, fr[6 + i] = kDefaultMac[i];
+      fr[12] = 0x88, fr[13] = 0xb5;
+      tx.desc[s] = (struct desc){DATA + 2048ull * s, 12 + 1514, 0, 0};
+    }
+    uint64_t posted = 0;
+    while (done < n) {
+      int added = 0;
+      while (posted - done < 256 && posted < n) {
+        make_available(&tx, (uint16_t)(posted % 256));
+        ++posted;
+        ++added;
+      }
+      if (added && (tx.used[0] & 1) == 0) notify(&tx);
+      if (wait_used(&tx, &len) < 0) finish(132);
+      ++done;
+      while (tx.used[1] != tx.used_seen && done < n) {
+        wait_used(&tx, &len);
+        ++done;
+      }
+    }
+  } else {
+    for (uint16_t i = 0; i < 256; ++i) {
+      rx.desc[i] = (struct desc){DATA + 2048ull * i, 2048, WRITE, 0};
+      make_available(&rx, i);
+    }
+    notify(&rx);
+    while (done < n) {
+      const int head = wait_used(&rx, &len);
+      if (head < 0) finish(133);
+      ++done;
+      make_available(&rx, (uint16_t)head);
+      if (rx.used[1] == rx.used_seen && (rx.used[0] & 1) == 0) notify(&rx);
+    }
+  }
+  const uint64_t cycles = rdtsc() - t0;
+  puts_serial("tiny: bench cycles ");
+  put_hex((uint32_t)(cycles >> 32));
+  put_hex((uint32_t)cycles);
+  puts_serial("\n");
+  finish(0);
+}
+
 void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   const char* cmd = (const char*)cmdline;
   const char* test = cmd + 7; /* after "virtio-" */
@@ -628,6 +696,7 @@ void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   if (starts_with(test, "rng")) rng();
   if (starts_with(test, "net-arp")) net_arp();
   if (starts_with(test, "net-flood")) net_flood(test + 10);
+  if (starts_with(test, "net-bench")) net_bench(test + 10);
   say("unknown virtio test");
   finish(38);
 }

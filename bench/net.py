@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Network figures, side by side in one run (as root: it makes a network namespace with a tap):
+kiln's virtio-net (virtio-mmio and virtio-pci) and QEMU's virtio-net-device (virtio-mmio, no
+vhost) with the same guest, and the host's own rate through the same tap (the floor).
+
+The guest is the tiny guest's CPL3 virtio driver polling its rings (guest/tiny/virtio_driver.c,
+"virtio-net-bench tx|rx N"): tx sends N frames of 1514 bytes (EtherType 0x88b5, dropped by the
+host's stack) with up to 256 in flight; rx counts N frames arriving into 256 posted buffers while a
+host process floods the tap's host side with the same frames through a packet socket. Per frame =
+(T(N) - T(N0)) / (N - N0) of whole runs, so VM start-up cancels out; medians of --runs. The floor:
+a host process writing N frames to the tap's file descriptor (tx), and reading them off it while
+the same flood runs (rx). Also kiln's peak RSS with no interface, a tap, and user-mode networking.
+"""
+import argparse, json, os, shutil, socket, statistics, struct, subprocess, sys, time, fcntl
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRAME = bytes([2, 0, 0, 0, 0, 1, 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x88, 0xb5]) + bytes(1500)
+TAP = "kb0"
+
+
+def sh(*cmd):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def in_ns(ns, cmd):
+    return ["ip", "netns", "exec", ns] + cmd
+
+
+def timed(cmd, timeout=300):
+    t0 = time.monotonic_ns()
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    t1 = time.monotonic_ns()
+    if p.returncode not in (0, 1):  # QEMU's isa-debug-exit turns 0 into 1
+        raise RuntimeError(f"{cmd[4] if cmd[0] == 'ip' else cmd[0]} exited {p.returncode}: "
+                           f"{(p.stdout + p.stderr).decode(errors='replace')[-600:]}")
+    return t1 - t0
+
+
+def kiln_cmd(build, transport, test, net=f"tap={TAP}"):
+    return [os.path.join(build, "kiln"), "run", "--kernel", os.path.join(build, "guests", "tiny.elf"), "--memory", "64M",
+            "--net", net, "--transport", transport, "--cmdline", test]
+
+
+def qemu_cmd(build, test):
+    return ["qemu-system-x86_64", "-M", "microvm,acpi=off", "-enable-kvm", "-global", "virtio-mmio.force-legacy=false",
+            "-cpu", "host,-arch-capabilities", "-m", "64M", "-nodefaults", "-no-user-config", "-nographic",
+            "-serial", "none", "-kernel", os.path.join(build, "guests", "tiny.elf"), "-append", test,
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=1",
+            "-netdev", f"tap,id=n0,ifname={TAP},script=no,downscript=no,vhost=off", "-device", "virtio-net-device,netdev=n0"]
+
+
+def per_frame(ns, make, kind, n, n0, runs):
+    samples = []
+    for _ in range(runs):
+        big = timed(in_ns(ns, make(f"virtio-net-bench {kind} {n}")))
+        small = timed(in_ns(ns, make(f"virtio-net-bench {kind} {n0}")))
+        samples.append((big - small) / 1e9 / (n - n0))
+    return statistics.median(samples)
+
+
+FLOOD = """
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+f = bytes.fromhex(sys.argv[2])
+while True:
+    try:
+        s.send(f)
+    except OSError:
+        pass
+"""
+
+TAP_FLOOR = """
+import fcntl, os, struct, sys, time
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000))
+f = bytes.fromhex(sys.argv[2]); n = int(sys.argv[4])
+t0 = time.monotonic()
+if sys.argv[3] == "tx":
+    for _ in range(n):
+        os.write(fd, f)
+else:
+    for _ in range(n):
+        os.read(fd, 2048)
+print((time.monotonic() - t0) / n)
+"""
+
+
+def floor(ns, kind, n):
+    out = subprocess.run(in_ns(ns, [sys.executable, "-c", TAP_FLOOR, TAP, FRAME.hex(), kind, str(n)]), check=True,
+                         capture_output=True, timeout=300).stdout
+    return float(out)
+
+
+def peak_rss_kib(cmd):
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, ru = os.wait4(p.pid, 0)
+    return ru.ru_maxrss
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--frames", type=int, default=200000)
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/net.py: needs root (a network namespace and a tap)")
+    ns = f"kiln-bench-{os.getpid()}"
+    sh("ip", "netns", "add", ns)
+    flood = None
+    try:
+        sh("ip", "-n", ns, "tuntap", "add", TAP, "mode", "tap")
+        sh("ip", "-n", ns, "link", "set", TAP, "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        have_qemu = shutil.which("qemu-system-x86_64") is not None
+        n, n0 = args.frames, args.frames // 10
+        rows = {}
+        for kind in ("tx", "rx"):
+            if kind == "rx":
+                flood = subprocess.Popen(in_ns(ns, [sys.executable, "-c", FLOOD, TAP, FRAME.hex()]))
+                time.sleep(0.5)
+            row = {}
+            for transport in ("mmio", "pci"):
+                row[f"kiln_{transport}"] = per_frame(ns, lambda t: kiln_cmd(args.build, transport, t), kind, n, n0, args.runs)
+            if have_qemu:
+                try:
+                    row["qemu_mmio"] = per_frame(ns, lambda t: qemu_cmd(args.build, t), kind, n, n0, args.runs)
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    print(f"bench/net.py: QEMU {kind}: {e}", file=sys.stderr)
+            row["floor"] = floor(ns, kind, n)
+            rows[kind] = row
+            if flood:
+                flood.kill()
+                flood.wait()
+                flood = None
+        rss = {
+            "none": peak_rss_kib([os.path.join(args.build, "kiln"), "run", "--kernel",
+                                  os.path.join(args.build, "guests", "tiny.elf"), "--memory", "64M", "--cmdline", "hello"]),
+            "tap": peak_rss_kib(in_ns(ns, kiln_cmd(args.build, "mmio", "hello"))),
+            "user": peak_rss_kib(kiln_cmd(args.build, "mmio", "hello", "user")),
+        }
+    finally:
+        if flood:
+            flood.kill()
+        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+    def cell(s):
+        return f"{1 / s / 1e3:8.0f} k ({1514 * 8 / s / 1e9:5.2f})" if s else "—"
+
+    print(f"\n1514-byte frames over a tap, frames/s (Gbit/s of frames); medians of {args.runs}, N = {n}")
+    print(f"{'':6}{'kiln mmio':>22}{'kiln pci':>22}{'QEMU mmio':>22}{'host floor':>22}{'mmio/QEMU':>11}{'pci/QEMU':>10}")
+    for kind, row in rows.items():
+        q = row.get("qemu_mmio")
+        ratio = lambda k: f"{q / row[k]:.2f}" if q else "—"
+        print(f"{kind:<6}{cell(row['kiln_mmio']):>22}{cell(row['kiln_pci']):>22}{cell(q):>22}{cell(row['floor']):>22}"
+              f"{ratio('kiln_mmio'):>11}{ratio('kiln_pci'):>10}")
+    print(f"kiln peak RSS (tiny guest, 64 MiB): no interface {rss['none'] / 1024:.1f} MiB, a tap "
+          f"{rss['tap'] / 1024:.1f} MiB, user-mode networking {rss['user'] / 1024:.1f} MiB")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"per_frame_s": rows, "rss_kib": rss, "frames": n, "runs": args.runs}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
