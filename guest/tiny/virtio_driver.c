@@ -292,6 +292,14 @@ static void say(const char* what) {
   puts_serial("\n");
 }
 
+/* "<what><16 hex digits>\n": a benchmark's TSC cycles. */
+static void say_cycles(const char* what, uint64_t cycles) {
+  puts_serial(what);
+  put_hex((uint32_t)(cycles >> 32));
+  put_hex((uint32_t)cycles);
+  puts_serial("\n");
+}
+
 static void __attribute__((noreturn)) blk_io(void) {
   struct vq q;
   uint32_t f = 0, used = 0;
@@ -483,11 +491,7 @@ static void __attribute__((noreturn)) blk_bench(const char* args) {
     }
     if (posted && (q.used[0] & 1) == 0) notify(&q);
   }
-  const uint64_t cycles = rdtsc() - t0;
-  puts_serial("tiny: bench cycles ");
-  put_hex((uint32_t)(cycles >> 32));
-  put_hex((uint32_t)cycles);
-  puts_serial("\n");
+  say_cycles("tiny: bench cycles ", rdtsc() - t0);
   finish(0);
 }
 
@@ -601,11 +605,7 @@ static void __attribute__((noreturn)) net_flood(const char* args) {
       --in_flight;
     }
   }
-  const uint64_t cycles = rdtsc() - t0;
-  puts_serial("tiny: flood sent, cycles ");
-  put_hex((uint32_t)(cycles >> 32));
-  put_hex((uint32_t)cycles);
-  puts_serial("\n");
+  say_cycles("tiny: flood sent, cycles ", rdtsc() - t0);
   net_arp_request(&tx, (uint16_t)(tx.avail_idx % 64), mac);
   notify(&tx);
   if (!net_wait_arp_reply(&rx, mac)) finish(123);
@@ -671,11 +671,7 @@ static void __attribute__((noreturn)) net_bench(const char* args) {
       if (rx.used[1] == rx.used_seen && (rx.used[0] & 1) == 0) notify(&rx);
     }
   }
-  const uint64_t cycles = rdtsc() - t0;
-  puts_serial("tiny: bench cycles ");
-  put_hex((uint32_t)(cycles >> 32));
-  put_hex((uint32_t)cycles);
-  puts_serial("\n");
+  say_cycles("tiny: bench cycles ", rdtsc() - t0);
   finish(0);
 }
 

@@ -87,15 +87,7 @@ json to_json(const EntropyConfig&) { return json::object(); }
 Result<DriveConfig> parse_disk_flag(std::string_view spec, std::size_t index) {
   DriveConfig d;
   bool have_id = false;
-  std::string_view rest = spec;
-  while (!rest.empty()) {
-    const auto comma = rest.find(',');
-    const std::string_view item = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    const auto eq = item.find('=');
-    const std::string_view key = item.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
-    const bool has_value = eq != std::string_view::npos;
+  for (const auto& [key, value, has_value] : split_flag_items(spec)) {
     auto need_value = [&]() -> Result<void> {
       if (!has_value || value.empty()) return plain_error("--disk {}: '{}' needs a value ({}=...)", spec, key, key);
       return {};

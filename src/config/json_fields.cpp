@@ -15,4 +15,17 @@ Result<void> only_fields(const json& obj, std::string_view where, std::initializ
   return {};
 }
 
+std::vector<FlagItem> split_flag_items(std::string_view spec) {
+  std::vector<FlagItem> items;
+  while (!spec.empty()) {
+    const auto comma = spec.find(',');
+    const std::string_view item = spec.substr(0, comma);
+    spec = comma == std::string_view::npos ? std::string_view{} : spec.substr(comma + 1);
+    const auto eq = item.find('=');
+    items.push_back({item.substr(0, eq), eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1),
+                     eq != std::string_view::npos});
+  }
+  return items;
+}
+
 }  // namespace kiln

@@ -1,8 +1,9 @@
 #pragma once
-// What every resource's parser shares: strict fields (an unknown one is an error naming it) and
-// typed reads (a wrong type is an error naming the field).
+// What every resource's parser shares: strict fields (an unknown one is an error naming it),
+// typed reads (a wrong type is an error naming the field), and the flags' KEY=VALUE lists.
 #include <initializer_list>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -25,5 +26,13 @@ Result<void> get_field(const nlohmann::json& obj, std::string_view where, const 
   }
   return {};
 }
+
+// A flag's KEY[=VALUE],... list (--disk, --net), split at commas: each item's key, its value and
+// whether it had an '='.
+struct FlagItem {
+  std::string_view key, value;
+  bool has_value = false;
+};
+std::vector<FlagItem> split_flag_items(std::string_view spec);
 
 }  // namespace kiln

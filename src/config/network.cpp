@@ -96,21 +96,14 @@ Result<NetworkInterfaceConfig> parse_net_flag(std::string_view spec, std::size_t
   NetworkInterfaceConfig n;
   bool have_kind = false, user = false;
   const std::string where = fmt::format("--net {}", spec);
-  std::string_view rest = spec;
-  while (!rest.empty()) {
-    const auto comma = rest.find(',');
-    const std::string_view item = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    const auto eq = item.find('=');
-    const std::string_view key = item.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
-    if (key != "user" && (eq == std::string_view::npos || value.empty()))
+  for (const auto& [key, value, has_value] : split_flag_items(spec)) {
+    if (key != "user" && (!has_value || value.empty()))
       return plain_error("{}: '{}' needs a value ({}=...)", where, key, key);
     if (key == "user" || key == "tap") {
       if (have_kind) return plain_error("{}: give one of tap=NAME and user", where);
       have_kind = true;
       if (key == "user") {
-        if (eq != std::string_view::npos) return plain_error("{}: 'user' takes no value", where);
+        if (has_value) return plain_error("{}: 'user' takes no value", where);
         user = true;
       } else {
         if (value.size() > 15) return plain_error("{}: tap name '{}' is longer than 15 characters", where, value);

@@ -1,7 +1,5 @@
 // The test kernel (Debian linux-source-6.1 + the project's config and syscall fix) with the busybox
 // initramfs: each test is one boot, with its own script chosen by kiln.script= on the cmdline.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 #include "support/curl.h"
 #include "support/guests.h"
 #include "support/kiln_process.h"
+#include "support/net.h"
 
 namespace kiln::test {
 namespace {
@@ -220,8 +219,6 @@ TEST_P(Virtio, RootDiskReadOnlyDiskAndEntropy) {
 INSTANTIATE_TEST_SUITE_P(Transports, Virtio, ::testing::Values("mmio", "pci"),
                          [](const auto& p) { return p.param == "pci" ? std::string("Pci") : std::string("Mmio"); });
 
-std::uint16_t free_port();
-
 TEST_F(TestKernel, DefaultGuestOnItsRootDiskKeepsWhatTheShellWrote) {
   // The main command's guest (scripts/run.sh): the root file system on a virtio-blk disk, user-mode networking, the
   // machine summary, then a shell. A file written there and `exit` end the VM with status 0, and
@@ -260,19 +257,6 @@ TEST_F(TestKernel, DefaultGuestOnItsRootDiskKeepsWhatTheShellWrote) {
   EXPECT_EQ(status, 0) << fsck;
 }
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
-std::uint16_t free_port() {
-  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
 namespace {
 
 // Serves `payload` to every connection on 127.0.0.1:port (an HTTP/1.0 answer to whatever was
@@ -280,18 +264,11 @@ namespace {
 class PayloadServer {
  public:
   explicit PayloadServer(std::string payload) : payload_(std::move(payload)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(::listen(fd_, 4), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
+    EXPECT_NE(listener_.port(), 0);
+    port = listener_.port();
     thread_ = std::thread([this] {
       for (;;) {
-        const int c = ::accept(fd_, nullptr, nullptr);
+        const int c = ::accept(listener_.fd(), nullptr, nullptr);
         if (c < 0) return;
         std::string req;
         char buf[1024];
@@ -312,15 +289,14 @@ class PayloadServer {
     });
   }
   ~PayloadServer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
+    listener_.shutdown();
     thread_.join();
   }
   std::uint16_t port = 0;
 
  private:
   std::string payload_;
-  int fd_ = -1;
+  LoopbackListener listener_;
   std::thread thread_;
 };
 

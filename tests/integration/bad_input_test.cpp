@@ -1,10 +1,7 @@
 // A user's bad input: a clear one-line error, a non-zero status, and no VM started.
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -13,6 +10,7 @@
 
 #include "support/guests.h"
 #include "support/kiln_process.h"
+#include "support/net.h"
 
 namespace kiln::test {
 namespace {
@@ -146,18 +144,11 @@ TEST(BadInput, NetworkInterfaces) {
   expect_rejected({"--kernel", k, "--net", "tap=t0,hostfwd=tcp::1-:2"}, "hostfwd is for user-mode networking");
   expect_rejected({"--kernel", k, "--net", "user,id=a", "--net", "user,id=a"}, "the iface_id 'a' is given twice");
   // A forward to a host port that is taken: the error names the port.
-  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(s, 1), 0);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  const std::string port = std::to_string(ntohs(a.sin_port));
+  LoopbackListener taken;
+  ASSERT_NE(taken.port(), 0);
+  const std::string port = std::to_string(taken.port());
   expect_rejected({"--kernel", k, "--net", "user,hostfwd=tcp:127.0.0.1:" + port + "-:80"},
                   "cannot listen on host port " + port);
-  ::close(s);
 }
 
 TEST(BadInput, ATapKilnMayNotOpen) {
