@@ -51,6 +51,17 @@ const char* state_name(VmState s) {
   return "?";
 }
 
+// A copy of `list` with `item` in place of the entry with its id (`id` is the id's member), or
+// after the others when there is none: what a PUT of a resource by id does, checked before it is kept.
+template <class T>
+std::vector<T> with_put(const std::vector<T>& list, const T& item, std::string T::*id) {
+  std::vector<T> out = list;
+  auto it = std::find_if(out.begin(), out.end(), [&](const T& e) { return e.*id == item.*id; });
+  if (it != out.end()) *it = item;
+  else out.push_back(item);
+  return out;
+}
+
 Result<json> parse_body(const HttpRequest& r) {
   if (r.body.empty()) return plain_error("{} {}: the request needs a JSON body", r.method, r.path);
   json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
@@ -209,10 +220,7 @@ Result<HttpResponse> Controller::put_drive(const std::string& id, const json& bo
     return plain_error("{}: the body's drive_id '{}' is not the path's '{}'", where, drive.drive_id, id);
   KILN_CHECK(pre_boot());
   // A drive with this id is replaced; the list is checked as a whole before anything changes.
-  auto drives = config_.drives;
-  auto it = std::find_if(drives.begin(), drives.end(), [&](const DriveConfig& d) { return d.drive_id == id; });
-  if (it != drives.end()) *it = drive;
-  else drives.push_back(drive);
+  auto drives = with_put(config_.drives, drive, &DriveConfig::drive_id);
   KILN_CHECK(check_drives(drives));
   KILN_CHECK(with_where(backend_.check_drive(drive), where));
   config_.drives = std::move(drives);
@@ -247,10 +255,7 @@ Result<HttpResponse> Controller::put_network_interface(const std::string& id, co
   if (net.iface_id != id)
     return plain_error("{}: the body's iface_id '{}' is not the path's '{}'", where, net.iface_id, id);
   KILN_CHECK(pre_boot());
-  auto nets = config_.network_interfaces;
-  auto it = std::find_if(nets.begin(), nets.end(), [&](const auto& n) { return n.iface_id == id; });
-  if (it != nets.end()) *it = net;
-  else nets.push_back(net);
+  auto nets = with_put(config_.network_interfaces, net, &NetworkInterfaceConfig::iface_id);
   KILN_CHECK(check_network_interfaces(nets));
   config_.network_interfaces = std::move(nets);
   return no_content();

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cctype>
 
 #include "config/json_fields.h"
 
@@ -11,12 +10,7 @@ namespace kiln {
 using nlohmann::json;
 
 Result<void> check_drive_id(std::string_view id, std::string_view where) {
-  if (id.empty() || id.size() > 64)
-    return plain_error("{}: drive id '{}' must be 1 to 64 characters long", where, id);
-  for (const char ch : id)
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_')
-      return plain_error("{}: drive id '{}' may hold only letters, digits and '_'", where, id);
-  return {};
+  return check_resource_id(id, "drive id", where);
 }
 
 Result<DriveConfig> drive_config_from_json(const json& j, std::string_view where) {

@@ -1,5 +1,7 @@
 #include "config/json_fields.h"
 
+#include <cctype>
+
 #include <set>
 
 namespace kiln {
@@ -12,6 +14,14 @@ Result<void> only_fields(const json& obj, std::string_view where, std::initializ
   for (const auto& [k, v] : obj.items()) {
     if (!ok.contains(k)) return plain_error("{}: unknown field '{}'", where, k);
   }
+  return {};
+}
+
+Result<void> check_resource_id(std::string_view id, std::string_view what, std::string_view where) {
+  if (id.empty() || id.size() > 64) return plain_error("{}: {} '{}' must be 1 to 64 characters long", where, what, id);
+  for (const char ch : id)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_')
+      return plain_error("{}: {} '{}' may hold only letters, digits and '_'", where, what, id);
   return {};
 }
 

@@ -27,6 +27,10 @@ Result<void> get_field(const nlohmann::json& obj, std::string_view where, const 
   return {};
 }
 
+// A resource id as Firecracker takes it (drive_id, iface_id): 1-64 letters, digits and '_'.
+// `what` names it in the error ("drive id", "iface_id").
+Result<void> check_resource_id(std::string_view id, std::string_view what, std::string_view where);
+
 // A flag's KEY[=VALUE],... list (--disk, --net), split at commas: each item's key, its value and
 // whether it had an '='.
 struct FlagItem {

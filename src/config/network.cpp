@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cctype>
 
 #include "config/json_fields.h"
 #include "virtio/net/addresses.h"
@@ -14,11 +13,7 @@ using nlohmann::json;
 namespace {
 
 Result<void> check_iface_id(std::string_view id, std::string_view where) {
-  if (id.empty() || id.size() > 64) return plain_error("{}: iface_id '{}' must be 1 to 64 characters long", where, id);
-  for (const char ch : id)
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_')
-      return plain_error("{}: iface_id '{}' may hold only letters, digits and '_'", where, id);
-  return {};
+  return check_resource_id(id, "iface_id", where);
 }
 
 Result<std::string> checked_mac(std::string_view text, std::string_view where) {
