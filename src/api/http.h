@@ -1,7 +1,10 @@
 #pragma once
-// One HTTP request and its answer, as the API sees them (the server does the wire format).
+// One HTTP request and its answer, as kiln's HTTP services see them (the server does the wire
+// format): Firecracker's API and the guest's metadata service (MMDS).
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace kiln::api {
 
@@ -9,11 +12,17 @@ struct HttpRequest {
   std::string method;  // "GET", "PUT", "PATCH", ...
   std::string path;    // "/machine-config" (no query string)
   std::string body;
+  // The header fields in the order sent, names in lower case.
+  std::vector<std::pair<std::string, std::string>> headers = {};
+  // The first field named `name` (lower case), or nullptr.
+  [[nodiscard]] const std::string* header(std::string_view name) const;
 };
 
 struct HttpResponse {
   int status = 204;
   std::string body;  // JSON, or empty for 204
+  std::string content_type = "application/json";  // sent when there is a body
+  std::vector<std::pair<std::string, std::string>> headers = {};  // more fields (Allow, ...)
 };
 
 // An answer as Firecracker gives its faults: `status` with {"fault_message": message}. The message

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <limits>
@@ -132,7 +133,13 @@ class Session : public std::enable_shared_from_this<Session> {
     target = target.substr(0, target.find('?'));
     HttpResponse response;
     try {
-      response = server_.handler({std::string(req.method_string()), std::string(target), std::move(req.body())});
+      HttpRequest request{std::string(req.method_string()), std::string(target), std::move(req.body())};
+      for (const auto& field : req) {
+        std::string name(field.name_string());
+        for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        request.headers.emplace_back(std::move(name), std::string(field.value()));
+      }
+      response = server_.handler(request);
     } catch (const std::exception& e) {
       // Nothing in the handler should throw; if it does, the client hears of it and kiln goes on.
       response = fault(500, fmt::format("internal error: {}", e.what()));
@@ -143,7 +150,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void answer(HttpResponse r, bool close_after) {
     const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
     response_.emplace(static_cast<http::status>(r.status), version);
-    if (!r.body.empty()) response_->set(http::field::content_type, "application/json");
+    if (!r.body.empty()) response_->set(http::field::content_type, r.content_type);
+    for (const auto& [name, value] : r.headers) response_->set(name, value);
     response_->body() = std::move(r.body);
     response_->keep_alive(!close_after);
     response_->prepare_payload();
@@ -197,17 +205,17 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& path, H
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path))
-    return plain_error("--api-sock '{}': a socket path must have 1 to {} characters", path, sizeof(addr.sun_path) - 1);
+    return plain_error("{} '{}': a socket path must have 1 to {} characters", options.what, path, sizeof(addr.sun_path) - 1);
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   struct stat st{};
   if (::lstat(path.c_str(), &st) == 0)
-    return plain_error("--api-sock '{}': the path already exists; remove it, or choose another path", path);
+    return plain_error("{} '{}': the path already exists; remove it, or choose another path", options.what, path);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return errno_error("--api-sock: socket");
+  if (!fd) return errno_error("{}: socket", options.what);
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0)
-    return errno_error("--api-sock '{}': bind (check that the directory exists and is writable)", path);
+    return errno_error("{} '{}': bind (check that the directory exists and is writable)", options.what, path);
   if (::listen(fd.get(), 64) != 0) {
-    auto e = errno_error("--api-sock '{}': listen", path);
+    auto e = errno_error("{} '{}': listen", options.what, path);
     ::unlink(path.c_str());
     return e;
   }
@@ -216,7 +224,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& path, H
   impl->acceptor.assign(Local(), fd.get(), ec);
   if (ec) {
     ::unlink(path.c_str());
-    return plain_error("--api-sock '{}': the HTTP server did not start: {}", path, ec.message());
+    return plain_error("{} '{}': the HTTP server did not start: {}", options.what, path, ec.message());
   }
   (void)fd.release();  // the acceptor owns it now
   impl->accept();

@@ -20,6 +20,8 @@ class HttpServer {
     // A connection with a request (its header, or its body) unfinished for this long, or idle
     // between requests for this long, is closed.
     std::chrono::milliseconds idle_timeout{std::chrono::seconds(30)};
+    // What errors in start() name the socket by: the flag that gave it.
+    std::string what = "--api-sock";
   };
 
   // Binds and listens on `path` (which must not exist), then serves until destroyed. The handler
