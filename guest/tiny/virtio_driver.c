@@ -14,6 +14,7 @@
  *   blk-resize    waits for the disk's capacity to change (the host swaps the image), then checks
  *                 the config generation and the config-change interrupt status; exit 0 or 100 + step
  *   net-arp       virtio-net: an ARP request for 10.0.2.2, whose reply must come; exit 0 or 110 + step
+ *   net-arp-mmds  the same for 169.254.169.254, kiln's metadata service (--mmds)
  *   net-flood N   N full-size frames sent as fast as the queue takes them, nothing read; then the
  *                 ARP exchange must still work; exit 0 or 120 + step
  *   net-bench tx|rx N   N frames sent, or received (the host floods), as fast as the queues go;
@@ -527,28 +528,30 @@ static void net_send(struct vq* tx, uint16_t slot, uint32_t len) {
   make_available(tx, slot);
 }
 
-/* An ARP request from 10.0.2.15 for 10.0.2.2 in slot `slot`. */
-static void net_arp_request(struct vq* tx, uint16_t slot, const uint8_t mac[6]) {
+static const uint8_t kHostIp[4] = {10, 0, 2, 2}, kMmdsIp[4] = {169, 254, 169, 254};
+
+/* An ARP request from 10.0.2.15 for `ip` in slot `slot`. */
+static void net_arp_request(struct vq* tx, uint16_t slot, const uint8_t mac[6], const uint8_t ip[4]) {
   volatile uint8_t* f = net_frame(slot);
   static const uint8_t tail[] = {0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1};
   for (int i = 0; i < 6; ++i) f[i] = 0xff, f[6 + i] = mac[i], f[22 + i] = mac[i], f[32 + i] = 0;
   for (int i = 0; i < 10; ++i) f[12 + i] = tail[i];
   f[28] = 10, f[29] = 0, f[30] = 2, f[31] = 15;
-  f[38] = 10, f[39] = 0, f[40] = 2, f[41] = 2;
+  for (int i = 0; i < 4; ++i) f[38 + i] = ip[i];
   for (int i = 42; i < 60; ++i) f[i] = 0;
   net_send(tx, slot, 60);
 }
 
-/* Waits for an ARP reply from 10.0.2.2 to `mac` among the received frames (others are given
- * back); 1 when it came. */
-static int net_wait_arp_reply(struct vq* rx, const uint8_t mac[6]) {
+/* Waits for an ARP reply from `ip` to `mac` among the received frames (others are given back);
+ * 1 when it came. */
+static int net_wait_arp_reply(struct vq* rx, const uint8_t mac[6], const uint8_t ip[4]) {
   for (int frames = 0; frames < 64; ++frames) {
     uint32_t len = 0;
     const int head = wait_used(rx, &len);
     if (head < 0) return 0;
     const volatile uint8_t* f = (const volatile uint8_t*)(DATA + 2048ull * (uint32_t)head + 12);
-    int ok = len >= 12 + 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 2 && f[28] == 10 && f[29] == 0 &&
-             f[30] == 2 && f[31] == 2;
+    int ok = len >= 12 + 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 2 && f[28] == ip[0] && f[29] == ip[1] &&
+             f[30] == ip[2] && f[31] == ip[3];
     for (int i = 0; i < 6 && ok; ++i) ok = f[i] == mac[i];
     net_post_rx(rx, (uint16_t)head);
     notify(rx);
@@ -557,17 +560,19 @@ static int net_wait_arp_reply(struct vq* rx, const uint8_t mac[6]) {
   return 0;
 }
 
-/* net-arp: the host's side at 10.0.2.2 (slirp's gateway, or the tap's address) answers. */
-static void __attribute__((noreturn)) net_arp(void) {
+/* net-arp: the host's side at 10.0.2.2 (slirp's gateway, or the tap's address) answers; with
+ * `mmds`, kiln's metadata service at 169.254.169.254 does. */
+static void __attribute__((noreturn)) net_arp(int mmds) {
   struct vq rx, tx;
   uint8_t mac[6];
+  const uint8_t* ip = mmds ? kMmdsIp : kHostIp;
   if (net_setup(&rx, &tx, mac)) finish(111);
-  net_arp_request(&tx, 0, mac);
+  net_arp_request(&tx, 0, mac, ip);
   notify(&tx);
   uint32_t len = 0;
   if (wait_used(&tx, &len) != 0) finish(112);
-  if (!net_wait_arp_reply(&rx, mac)) finish(113);
-  say("arp reply from 10.0.2.2");
+  if (!net_wait_arp_reply(&rx, mac, ip)) finish(113);
+  say(mmds ? "arp reply from 169.254.169.254" : "arp reply from 10.0.2.2");
   finish(0);
 }
 
@@ -606,9 +611,9 @@ static void __attribute__((noreturn)) net_flood(const char* args) {
     }
   }
   say_cycles("tiny: flood sent, cycles ", rdtsc() - t0);
-  net_arp_request(&tx, (uint16_t)(tx.avail_idx % 64), mac);
+  net_arp_request(&tx, (uint16_t)(tx.avail_idx % 64), mac, kHostIp);
   notify(&tx);
-  if (!net_wait_arp_reply(&rx, mac)) finish(123);
+  if (!net_wait_arp_reply(&rx, mac, kHostIp)) finish(123);
   say("arp reply after the flood");
   finish(0);
 }
@@ -690,7 +695,8 @@ void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   if (starts_with(test, "blk-resize")) blk_resize();
   if (starts_with(test, "blk-bench")) blk_bench(test + 10);
   if (starts_with(test, "rng")) rng();
-  if (starts_with(test, "net-arp")) net_arp();
+  if (starts_with(test, "net-arp-mmds")) net_arp(1);
+  if (starts_with(test, "net-arp")) net_arp(0);
   if (starts_with(test, "net-flood")) net_flood(test + 10);
   if (starts_with(test, "net-bench")) net_bench(test + 10);
   say("unknown virtio test");

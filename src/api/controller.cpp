@@ -25,8 +25,6 @@ constexpr std::array kMissing = {
     MissingResource{"/vsock", false, "vsock device"},
     MissingResource{"/balloon", false, "balloon device"},
     MissingResource{"/balloon/statistics", false, "balloon device"},
-    MissingResource{"/mmds", false, "MMDS (the microVM metadata service)"},
-    MissingResource{"/mmds/config", false, "MMDS (the microVM metadata service)"},
     MissingResource{"/snapshot/create", false, "snapshots"},
     MissingResource{"/snapshot/load", false, "snapshots"},
     MissingResource{"/serial", false, "serial device configured over the API (use --serial)"},
@@ -104,6 +102,7 @@ Result<HttpResponse> Controller::route(const HttpRequest& r) {
     if (p == "/version") return ok_json({{"firecracker_version", info_.version}});
     if (p == "/machine-config") return ok_json(to_json(config_)["machine-config"]);
     if (p == "/vm/config") return ok_json(to_json(config_));
+    if (p == "/mmds") return ok_json(mmds_->get().value_or(json::object()));
   } else if (m == "PUT" || m == "PATCH") {
     const bool put = m == "PUT";
     if (p == "/machine-config") {
@@ -164,6 +163,19 @@ Result<HttpResponse> Controller::route(const HttpRequest& r) {
       KILN_ASSIGN(const nlohmann::json body, parse_body(r));
       KILN_CHECK(pre_boot());
       KILN_ASSIGN(config_.entropy, entropy_config_from_json(body));
+      return no_content();
+    }
+    if (p == "/mmds") {
+      KILN_ASSIGN(const nlohmann::json body, parse_body(r));
+      KILN_CHECK(put ? mmds_->put(body) : mmds_->patch(body));
+      return no_content();
+    }
+    if (put && p == "/mmds/config") {
+      KILN_ASSIGN(const nlohmann::json body, parse_body(r));
+      KILN_CHECK(pre_boot());
+      KILN_ASSIGN(auto mmds, mmds_config_from_json(body, "mmds/config"));
+      KILN_CHECK(check_mmds_interfaces(mmds, config_.network_interfaces));
+      config_.mmds = std::move(mmds);
       return no_content();
     }
     if (!put && p == "/vm") {

@@ -2,12 +2,14 @@
 // Firecracker's REST API, answered for one VM: routing, body parsing and the pre-boot / post-boot
 // rules. The VM itself is behind VmBackend, so this layer has no KVM in it and is unit-tested and
 // fuzzed with a fake backend. Thread-safe: the HTTP server calls handle() from its own thread.
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include "api/http.h"
 #include "base/error.h"
 #include "config/vm_config.h"
+#include "mmds/store.h"
 
 namespace kiln::api {
 
@@ -45,8 +47,10 @@ struct InstanceInfo {
 
 class Controller {
  public:
-  Controller(VmBackend& backend, InstanceInfo info, VmConfig initial = {})
-      : backend_(backend), info_(std::move(info)), config_(std::move(initial)) {}
+  // `mmds`: the metadata service's data store (/mmds), shared with the VM that serves it.
+  Controller(VmBackend& backend, InstanceInfo info, VmConfig initial = {},
+             std::shared_ptr<mmds::DataStore> mmds = std::make_shared<mmds::DataStore>())
+      : backend_(backend), info_(std::move(info)), config_(std::move(initial)), mmds_(std::move(mmds)) {}
 
   HttpResponse handle(const HttpRequest& request);
 
@@ -72,6 +76,7 @@ class Controller {
   InstanceInfo info_;
   mutable std::mutex mu_;
   VmConfig config_;
+  std::shared_ptr<mmds::DataStore> mmds_;
   bool boot_source_set_ = false;
   VmState state_ = VmState::kNotStarted;
 };

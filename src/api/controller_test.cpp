@@ -284,6 +284,52 @@ TEST_F(ControllerTest, NetworkInterfacesAreTapsOrUserModeAndCheckedWhole) {
                "not supported after starting");
 }
 
+TEST_F(ControllerTest, MmdsDataIsPutPatchedAndReadBeforeAndAfterBoot) {
+  EXPECT_EQ(json::parse(call("GET", "/mmds").body), json::object());  // nothing yet
+  expect_fault(call("PATCH", "/mmds", R"({"a": 1})"), "PUT /mmds before a PATCH");
+  ASSERT_EQ(call("PUT", "/mmds", R"({"latest": {"meta-data": {"ami-id": "ami-1", "old": "x"}}})").status, 204);
+  ASSERT_EQ(call("PATCH", "/mmds", R"({"latest": {"meta-data": {"ami-id": "ami-2", "old": null}}})").status, 204);
+  EXPECT_EQ(json::parse(call("GET", "/mmds").body), json::parse(R"({"latest": {"meta-data": {"ami-id": "ami-2"}}})"));
+  expect_fault(call("PUT", "/mmds", "{not json"), "not valid JSON");
+  boot();
+  ASSERT_EQ(call("PATCH", "/mmds", R"({"extra": "y"})").status, 204);
+  EXPECT_EQ(json::parse(call("GET", "/mmds").body)["extra"], "y");
+}
+
+TEST(ControllerMmds, ABodyOverTheStoreLimitIsA400ThatChangesNothing) {
+  FakeBackend b;
+  Controller c(b, {}, {}, std::make_shared<mmds::DataStore>(100));
+  ASSERT_EQ(c.handle({"PUT", "/mmds", R"({"k": "v"})"}).status, 204);
+  const HttpResponse r = c.handle({"PUT", "/mmds", json{{"k", std::string(200, 'x')}}.dump()});
+  ASSERT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("over its limit of 100"), std::string::npos) << r.body;
+  EXPECT_EQ(c.handle({"PATCH", "/mmds", json{{"more", std::string(100, 'x')}}.dump()}).status, 400);
+  EXPECT_EQ(json::parse(c.handle({"GET", "/mmds", ""}).body), json({{"k", "v"}}));
+}
+
+TEST_F(ControllerTest, MmdsConfigNamesInterfacesTheVmHasAndALinkLocalAddress) {
+  expect_fault(call("PUT", "/mmds/config", R"({"network_interfaces": ["eth0"]})"), "no network interface 'eth0'");
+  ASSERT_EQ(call("PUT", "/network-interfaces/eth0", R"({"iface_id": "eth0", "host_dev_name": "tap0"})").status, 204);
+  expect_fault(call("PUT", "/mmds/config", R"({"network_interfaces": []})"), "at least one");
+  expect_fault(call("PUT", "/mmds/config", R"({"version": "V1"})"), "network_interfaces is required");
+  expect_fault(call("PUT", "/mmds/config", R"({"network_interfaces": ["eth0"], "version": "V3"})"), "V1 or V2");
+  expect_fault(call("PUT", "/mmds/config", R"({"network_interfaces": ["eth0"], "ipv4_address": "10.0.0.1"})"),
+               "link-local");
+  expect_fault(call("PUT", "/mmds/config", R"({"network_interfaces": ["eth0"], "ipv4_address": "169.254.0.9"})"),
+               "link-local");
+  expect_fault(call("PUT", "/mmds/config", R"({"network_interfaces": ["eth0"], "ipv4_address": "nope"})"),
+               "not an IPv4 address");
+  EXPECT_FALSE(json::parse(call("GET", "/vm/config").body).contains("mmds-config"));  // nothing changed
+  ASSERT_EQ(call("PUT", "/mmds/config", R"({"network_interfaces": ["eth0"], "version": "V2"})").status, 204);
+  const json cfg = json::parse(call("GET", "/vm/config").body)["mmds-config"];
+  EXPECT_EQ(cfg["version"], "V2");
+  EXPECT_EQ(cfg["ipv4_address"], "169.254.169.254");
+  boot();
+  ASSERT_TRUE(b.started && b.started->mmds);
+  EXPECT_EQ(b.started->mmds->network_interfaces, std::vector<std::string>{"eth0"});
+  expect_fault(call("PUT", "/mmds/config", R"({"network_interfaces": ["eth0"]})"), "not supported after starting");
+}
+
 TEST_F(ControllerTest, MetricsOnceThenFlush) {
   ASSERT_EQ(call("PUT", "/metrics", R"({"metrics_path": "/tmp/m"})").status, 204);
   expect_fault(call("PUT", "/metrics", R"({"metrics_path": "/tmp/m2"})"), "once");

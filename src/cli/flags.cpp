@@ -56,6 +56,14 @@ Result<CpuConfig> read_cpu_config_file(const std::string& path) {
   return CpuConfig{std::move(j), std::move(*t)};
 }
 
+Result<nlohmann::json> read_metadata_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return plain_error("--metadata: cannot open '{}' (check the path)", path);
+  nlohmann::json j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return plain_error("--metadata '{}': not valid JSON", path);
+  return j;
+}
+
 std::string first_line(std::string s) {
   if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
   return s;
@@ -82,6 +90,16 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   app.add_flag("--boot-timer", top_boot_timer,
                "log the time from kiln's start to the guest's write of 123 to port 0x3f0");
   app.add_option("--serial", top_serial, "where COM1 goes: stdio, file:PATH or none (default stdio)");
+  std::string metadata_file;
+  auto add_mmds_store_flags = [&](CLI::App& to) {
+    to.add_option("--metadata", metadata_file,
+                  "a JSON file put into the metadata service's store (MMDS) at start, as PUT /mmds would")
+        ->check(CLI::ExistingFile);
+    to.add_option("--mmds-size-limit", cmd.mmds_size_limit,
+                  "the largest the metadata service's store may grow, in bytes of compact JSON (default 51200)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+  };
+  add_mmds_store_flags(app);
   app.add_option("--level", cmd.log_level, "log level: error, warn, info, debug, trace or off")
       ->default_val("info")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}, CLI::ignore_case));
@@ -137,6 +155,13 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
                   "port to the guest. Without mac= the guest's driver picks a random address")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  std::string mmds;
+  run->add_option("--mmds", mmds,
+                  "the metadata service (Firecracker's MMDS) on --net interfaces: [version=V1|V2][,ipv4=ADDR]"
+                  "[,iface=ID ...]. The guest reaches it at ADDR (default 169.254.169.254) port 80 over those "
+                  "interfaces (default: all), without its packets reaching the host's network; V2 wants a session "
+                  "token (PUT /latest/api/token) on every GET. Its data: --metadata FILE or PUT /mmds on --api-sock");
+  add_mmds_store_flags(*run);
   std::string unpack = "auto";
   run->add_option("--unpack-kernel", unpack,
                   "auto (default), on or off: kiln unpacks a bzImage's compressed kernel itself (gzip, xz, lzma, "
@@ -204,6 +229,9 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
       }
     }
     if (top_boot_timer) c.kiln.boot_timer = true;
+    if (!metadata_file.empty()) {
+      KILN_ASSIGN(cmd.metadata, read_metadata_file(metadata_file));
+    }
     return cmd;
   }
 
@@ -223,6 +251,12 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   for (std::size_t i = 0; i < nets.size(); ++i) {
     KILN_ASSIGN(auto n, parse_net_flag(nets[i], i));
     c.network_interfaces.push_back(std::move(n));
+  }
+  if (!mmds.empty()) {
+    KILN_ASSIGN(c.mmds, parse_mmds_flag(mmds, c.network_interfaces));
+  }
+  if (!metadata_file.empty()) {
+    KILN_ASSIGN(cmd.metadata, read_metadata_file(metadata_file));
   }
   if (run->count("--profile") > 0 || run->count("--profile-hz") > 0 || run->count("--profile-symbols") > 0) {
     if (profile_path.empty()) return plain_error("--profile-hz and --profile-symbols need --profile FILE");

@@ -2,6 +2,7 @@
 // kiln's command line. `kiln run --kernel ...` fills one VmConfig and boots it; `kiln --api-sock
 // PATH` waits for Firecracker API calls to configure and start the VM; `--config-file FILE` boots
 // a VM described in the shape of GET /vm/config (and serves the API too unless --no-api).
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -17,6 +18,9 @@ struct RunCommand {
   std::string api_sock;   // empty: no API
   std::string id = "anonymous-instance";
   std::string log_level = "info";
+  // The metadata service's store: its bound, and what is in it at start (--metadata).
+  std::size_t mmds_size_limit = 51200;
+  std::optional<nlohmann::json> metadata;
 };
 struct ShowText {  // --help or --version: print and exit 0
   std::string text;

@@ -93,6 +93,36 @@ TEST(Flags, NetFlagsFillTheNetworkInterfaces) {
   EXPECT_EQ(back->network_interfaces, n);
 }
 
+TEST(Flags, MmdsFlagsFillTheMetadataServiceAndItsStore) {
+  const std::string meta = ::testing::TempDir() + "/kiln-flags-metadata.json";
+  {
+    std::ofstream(meta) << R"({"latest": {"meta-data": {"ami-id": "ami-1"}}})";
+  }
+  auto r = parse({"run", "--kernel", "/proc/self/exe", "--net", "user", "--net", "user,id=web", "--mmds", "version=V2",
+                  "--metadata", meta, "--mmds-size-limit", "4096"});
+  ASSERT_TRUE(r) << r.error().message();
+  const auto& cmd = std::get<RunCommand>(*r);
+  ASSERT_TRUE(cmd.config.mmds);
+  EXPECT_EQ(cmd.config.mmds->version, "V2");
+  EXPECT_EQ(cmd.config.mmds->ipv4_address, "169.254.169.254");
+  EXPECT_EQ(cmd.config.mmds->network_interfaces, (std::vector<std::string>{"eth0", "web"}));  // all, by default
+  EXPECT_EQ(cmd.mmds_size_limit, 4096u);
+  ASSERT_TRUE(cmd.metadata);
+  EXPECT_EQ((*cmd.metadata)["latest"]["meta-data"]["ami-id"], "ami-1");
+  // As a config file has it, and back.
+  const auto j = to_json(cmd.config);
+  EXPECT_EQ(j["mmds-config"]["network_interfaces"][1], "web");
+  auto back = vm_config_from_json(j);
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(back->mmds, cmd.config.mmds);
+  r = parse({"run", "--kernel", "/proc/self/exe", "--net", "user", "--net", "user,id=web", "--mmds",
+             "iface=web,ipv4=169.254.170.2"});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(std::get<RunCommand>(*r).config.mmds->network_interfaces, std::vector<std::string>{"web"});
+  EXPECT_EQ(std::get<RunCommand>(*r).config.mmds->ipv4_address, "169.254.170.2");
+  EXPECT_FALSE(parse({"run", "--kernel", "/proc/self/exe", "--net", "user", "--mmds", "color=blue"}));
+}
+
 TEST(Flags, BadDisksAreOneLineErrors) {
   const std::pair<std::vector<std::string>, const char*> cases[] = {
       {{"--disk", "path=/a,color=red"}, "unknown key 'color'"},

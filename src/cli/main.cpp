@@ -58,7 +58,19 @@ int main(int argc, char** argv) {
     SPDLOG_ERROR("{}", loop.error().message());
     return kiln::kExitVmmError;
   }
-  kiln::VmmBackend backend({.console_in = STDIN_FILENO, .console_out = STDOUT_FILENO, .stop_signals = stop_signals.get()},
+  // The metadata service's store: the API writes it, the VM's metadata service reads it.
+  auto mmds_store = std::make_shared<kiln::mmds::DataStore>(cmd.mmds_size_limit);
+  if (cmd.metadata) {
+    if (auto r = mmds_store->put(*cmd.metadata); !r) {
+      SPDLOG_ERROR("--metadata: {}", r.error().message());
+      return kiln::kExitVmmError;
+    }
+  }
+  kiln::VmmBackend backend({.console_in = STDIN_FILENO,
+                            .console_out = STDOUT_FILENO,
+                            .stop_signals = stop_signals.get(),
+                            .loop = nullptr,
+                            .mmds_store = mmds_store},
                            **loop);
   // Started once the API socket listens, so that nothing delays that; a request that comes first
   // waits in the loop's queue. Stopped and joined on every way out of main.
@@ -76,7 +88,7 @@ int main(int argc, char** argv) {
     }
   } vmm_thread{**loop, {}};
   kiln::api::PostedBackend posted(**loop, backend);
-  kiln::api::Controller controller(posted, {.id = cmd.id, .version = KILN_VERSION}, cmd.config);
+  kiln::api::Controller controller(posted, {.id = cmd.id, .version = KILN_VERSION}, cmd.config, mmds_store);
   std::unique_ptr<kiln::api::HttpServer> server;
   if (!cmd.api_sock.empty()) {
     auto s = kiln::api::HttpServer::start(cmd.api_sock, [&](const kiln::api::HttpRequest& r) {

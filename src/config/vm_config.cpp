@@ -15,6 +15,7 @@ json to_json(const VmConfig& c) {
   for (const auto& d : c.drives) out["drives"].push_back(to_json(d));
   for (const auto& n : c.network_interfaces) out["network-interfaces"].push_back(to_json(n));
   if (c.entropy) out["entropy"] = to_json(*c.entropy);
+  if (c.mmds) out["mmds-config"] = to_json(*c.mmds);
   if (c.cpu_config) out["cpu-config"] = c.cpu_config->source;
   if (c.logger) out["logger"] = to_json(*c.logger);
   if (c.metrics) out["metrics"] = to_json(*c.metrics);
@@ -26,7 +27,7 @@ Result<VmConfig> vm_config_from_json(const json& j) {
   KILN_CHECK(only_fields(j, "config", {"boot-source", "machine-config", "drives", "network-interfaces", "kiln",
                                      "logger", "metrics", "vsock", "entropy", "balloon", "mmds-config",
                                      "cpu-config"}));
-  for (const char* unsupported : {"vsock", "balloon", "mmds-config"}) {
+  for (const char* unsupported : {"vsock", "balloon"}) {
     if (j.contains(unsupported) && !j.at(unsupported).is_null())
       return plain_error("config: '{}' is not supported by this kiln yet; remove it", unsupported);
   }
@@ -49,6 +50,9 @@ Result<VmConfig> vm_config_from_json(const json& j) {
       KILN_ASSIGN(auto n, network_interface_from_json(list[i], fmt::format("network-interfaces[{}]", i)));
       c.network_interfaces.push_back(std::move(n));
     }
+  }
+  if (j.contains("mmds-config") && !j.at("mmds-config").is_null()) {
+    KILN_ASSIGN(c.mmds, mmds_config_from_json(j.at("mmds-config"), "mmds-config"));
   }
   if (j.contains("entropy") && !j.at("entropy").is_null()) {
     KILN_ASSIGN(c.entropy, entropy_config_from_json(j.at("entropy")));
@@ -75,6 +79,7 @@ Result<void> validate(const VmConfig& c) {
     return plain_error("boot-source.kernel_image_path (--kernel) is required: the path of a Linux bzImage or ELF vmlinux");
   KILN_CHECK(check_drives(c.drives));
   KILN_CHECK(check_network_interfaces(c.network_interfaces));
+  if (c.mmds) KILN_CHECK(check_mmds_interfaces(*c.mmds, c.network_interfaces));
   return validate(c.machine_config);
 }
 

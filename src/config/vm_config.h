@@ -14,6 +14,7 @@
 #include "config/kiln_settings.h"
 #include "config/logger_metrics.h"
 #include "config/machine_config.h"
+#include "config/mmds.h"
 #include "config/network.h"
 
 namespace kiln {
@@ -25,6 +26,7 @@ struct VmConfig {
   std::vector<DriveConfig> drives;        // in the order given; the root drive becomes vda
   std::optional<EntropyConfig> entropy;   // a virtio-rng device
   std::vector<NetworkInterfaceConfig> network_interfaces;  // virtio-net, in the order given
+  std::optional<MmdsConfig> mmds;  // the metadata service, reached over some of those interfaces
   std::optional<LoggerConfig> logger;
   std::optional<MetricsConfig> metrics;
   KilnConfig kiln;

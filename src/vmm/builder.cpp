@@ -32,7 +32,8 @@ namespace kiln {
 
 // Everything that can be wrong with the user's input shows up here, before KVM is touched: the
 // config, and the images read and checked.
-Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, HostKind host) {
+Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, HostKind host,
+                                                     std::shared_ptr<const mmds::DataStore> mmds_store) {
   KILN_CHECK(validate(config));
   GuestImages images;
   KILN_ASSIGN(images.kernel, boot::read_image_file(config.boot_source.kernel_image_path, "--kernel"));
@@ -94,6 +95,15 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, Ho
       images.nets.push_back(std::move(*user));
     }
   }
+  if (config.mmds) {
+    if (!mmds_store) mmds_store = std::make_shared<mmds::DataStore>();
+    KILN_ASSIGN(images.mmds, MmdsEndpoint::start(std::move(mmds_store), *config.mmds));
+    for (std::size_t i = 0; i < config.network_interfaces.size(); ++i) {
+      const auto& ids = config.mmds->network_interfaces;
+      if (std::find(ids.begin(), ids.end(), config.network_interfaces[i].iface_id) == ids.end()) continue;
+      KILN_ASSIGN(images.nets[i], images.mmds->attach(std::move(images.nets[i])));
+    }
+  }
   return images;
 }
 
@@ -142,7 +152,7 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
   if (prepared && prepared->mem_size_mib != config.machine_config.mem_size_mib) prepared.reset();
   if (prepared) SPDLOG_DEBUG("using the VM prepared ahead ({} MiB registered)", prepared->mem_size_mib);
   const HostKind host = detect_host();
-  KILN_ASSIGN(GuestImages images, read_images(config, host));
+  KILN_ASSIGN(GuestImages images, read_images(config, host, io.mmds_store));
   std::optional<GuestMemory> mem;
   if (prepared) {
     mem = std::move(prepared->mem);
@@ -284,6 +294,7 @@ Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, Machin
     for (std::size_t i = 0; i < config.drives.size(); ++i)
       if (config.drives[i].is_root_device == (pass == 0))
         KILN_CHECK(m.virtio_->add_block(config.drives[i], std::move(images.disks[i])));
+  m.mmds_ = std::move(images.mmds);
   for (std::size_t i = 0; i < config.network_interfaces.size(); ++i)
     KILN_CHECK(m.virtio_->add_net(config.network_interfaces[i], std::move(images.nets[i])));
   if (config.entropy) KILN_CHECK(m.virtio_->add_rng());

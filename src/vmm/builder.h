@@ -44,12 +44,15 @@ class VmBuilder {
     std::vector<virtio::DiskImage> disks;  // config.drives', in order: opened and locked
     // config.network_interfaces', in order: taps opened, host forwards listening.
     std::vector<std::unique_ptr<virtio::NetBackend>> nets;
+    // The metadata service, serving already (its interfaces' back ends in nets wear it).
+    std::unique_ptr<MmdsEndpoint> mmds;
     // --profile: the report's file (opened now, so a bad path fails before KVM) and the symbols.
     UniqueFd profile_out;
     std::optional<profile::SymbolTable> profile_symbols;
     std::string profile_symbols_note;  // why there are none
   };
-  static Result<GuestImages> read_images(const VmConfig& config, HostKind host);
+  static Result<GuestImages> read_images(const VmConfig& config, HostKind host,
+                                         std::shared_ptr<const mmds::DataStore> mmds_store);
   static Result<void> setup_devices(Machine& m, const VmConfig& config, MachineIo io, GuestImages& images);
   // The firmware tables (from the device manager's list, so after the devices exist), then the
   // kernel and initrd, into guest memory.

@@ -30,6 +30,7 @@
 #include "vmm/vcpu_mailbox.h"
 #include "vmm/virtio_devices.h"
 #include "vmm/host.h"
+#include "vmm/mmds_endpoint.h"
 
 namespace kiln {
 
@@ -40,6 +41,8 @@ struct MachineIo {
   // The VMM thread's event loop: the console's input and the stop signals are served there. Not
   // owned; it outlives the Machine.
   EventLoop* loop = nullptr;
+  // The metadata service's data store, the API's (shared); none: an empty one of the VM's own.
+  std::shared_ptr<const mmds::DataStore> mmds_store;
 };
 
 class VmBuilder;
@@ -120,6 +123,8 @@ class Machine {
   std::shared_ptr<I8042Device> i8042_dev_;
   std::unique_ptr<I8042> i8042_;
   std::unique_ptr<CmosRtc> rtc_;
+  // The metadata service: its HTTP server outlives the interfaces that lead to it.
+  std::unique_ptr<MmdsEndpoint> mmds_;
   // After the device manager and memory, which it refers to: destroyed before them.
   std::unique_ptr<VirtioDevices> virtio_;
   UniqueFd serial_file_;

@@ -311,8 +311,10 @@ std::string value_after(const std::string& out, const std::string& marker) {
 
 // User-mode networking (libslirp) through the guest's own virtio-net driver: 8 MiB from a server
 // on the host's loopback to the guest (wget through the gateway 10.0.2.2), then the guest's
-// httpd serves a file that the host fetches through a hostfwd; both hashes match.
-TEST_F(TestKernel, UserModeNetworkingCarriesFilesBothWays) {
+// httpd serves a file that the host fetches through a hostfwd; both hashes match. The same boot
+// does the metadata service's V2 token dance (--mmds version=V2, --metadata): a token by PUT,
+// a GET without it refused, GETs with it answered in IMDS and JSON form.
+TEST_F(TestKernel, UserModeNetworkingCarriesFilesBothWaysAndReachesTheMetadataService) {
   ScratchDir dir;
   std::string payload(8u << 20, '\0');
   std::uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -327,13 +329,22 @@ TEST_F(TestKernel, UserModeNetworkingCarriesFilesBothWays) {
   PayloadServer server(payload);
   const std::uint16_t fwd = free_port(), done = free_port();
   const std::string mac = "06:00:ac:10:00:02";
+  {
+    std::ofstream(dir.path + "/metadata.json")
+        << R"({"latest": {"meta-data": {"ami-id": "ami-kiln-e2e", "network": {"mac": "06:00:ac:10:00:02"}}}})";
+  }
   KilnProcess k(kiln_run({"--kernel", g_.test_vmlinux, "--initrd", g_.initramfs, "--memory", "256M", "--net",
                           "user,hostfwd=tcp:127.0.0.1:" + std::to_string(fwd) + "-:8080,hostfwd=tcp:127.0.0.1:" +
                               std::to_string(done) + "-:8081,mac=" + mac,
-                          "--cmdline",
-                          "console=ttyS0 panic=1 kiln.script=net kiln.hostport=" + std::to_string(server.port) +
+                          "--mmds", "version=V2", "--metadata", dir.path + "/metadata.json", "--cmdline",
+                          "console=ttyS0 panic=1 kiln.script=net kiln.mmds=1 kiln.hostport=" + std::to_string(server.port) +
                               " kiln.mac=" + mac + " kiln.mtu=65520"}));
   ASSERT_TRUE(k.wait_for_output("KILN-NET-READY", kBoot)) << k.output() << k.errors();
+  EXPECT_EQ(value_after(k.output(), "KILN-MMDS-TOKEN-LENGTH: "), "64") << k.output();
+  EXPECT_NE(k.output().find("KILN-RESULT: mmds-wants-a-token ok"), std::string::npos) << k.output();
+  EXPECT_EQ(value_after(k.output(), "KILN-MMDS-AMI: "), "ami-kiln-e2e") << k.output();
+  EXPECT_EQ(value_after(k.output(), "KILN-MMDS-LIST: "), "ami-id network/") << k.output();
+  EXPECT_EQ(value_after(k.output(), "KILN-MMDS-JSON: "), R"({"mac":"06:00:ac:10:00:02"})") << k.output();
   EXPECT_EQ(value_after(k.output(), "KILN-SHA-FROM-HOST: "), sha_from_host) << k.output();
   int status = 0;
   const std::string got = dir.path + "/to-host.bin";
@@ -351,6 +362,7 @@ TEST_F(TestKernel, UserModeNetworkingCarriesFilesBothWays) {
   EXPECT_NE(k.errors().find("network interface eth0: virtio-net on user-mode networking, MAC " + mac),
             std::string::npos)
       << k.errors();
+  EXPECT_NE(k.errors().find("metadata service (V2) at 169.254.169.254:80 on eth0"), std::string::npos) << k.errors();
 }
 
 // Firecracker's getting-started sequence over the API boots the test kernel from a root drive (on

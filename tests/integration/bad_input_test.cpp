@@ -151,6 +151,20 @@ TEST(BadInput, NetworkInterfaces) {
                   "cannot listen on host port " + port);
 }
 
+TEST(BadInput, MetadataService) {
+  const std::string k = KILN_TINY_GUEST;
+  expect_rejected({"--kernel", k, "--mmds", "version=V2"}, "add --net");
+  expect_rejected({"--kernel", k, "--net", "user", "--mmds", "version=V3"}, "expected V1 or V2");
+  expect_rejected({"--kernel", k, "--net", "user", "--mmds", "ipv4=10.0.2.9"}, "needs a link-local address");
+  expect_rejected({"--kernel", k, "--net", "user", "--mmds", "iface=eth7"}, "no network interface 'eth7'");
+  expect_rejected({"--kernel", k, "--net", "user", "--mmds", "version=V2", "--metadata", write_file("bad.json", "{oops")},
+                  "--metadata");
+  // Data over the store's bound: refused whole, before the VM starts.
+  expect_rejected({"--kernel", k, "--net", "user", "--mmds", "version=V2", "--mmds-size-limit", "16", "--metadata",
+                   write_file("big.json", R"({"latest": {"meta-data": "more than sixteen bytes"}})")},
+                  "over its limit of 16");
+}
+
 TEST(BadInput, ATapKilnMayNotOpen) {
   // A tap owned by another user, opened by an unprivileged kiln: it says whose it is and how to fix it.
   const char* ip = "/usr/sbin/ip";

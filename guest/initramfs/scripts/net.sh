@@ -14,6 +14,17 @@ step mtu ip link set eth0 mtu "${mtu:-1500}"
 step link-up ip link set eth0 up
 step address ip addr add 10.0.2.15/24 dev eth0
 step route ip route add default via 10.0.2.2
+# The metadata service (kiln.mmds=1; kiln runs with --mmds version=V2 and --metadata): V2's token
+# dance. busybox wget cannot PUT, so the token comes through nc; the GETs are wget's.
+if [ -n "$(cmdline_value kiln.mmds)" ]; then
+  mmds=169.254.169.254
+  token=$( (printf 'PUT /latest/api/token HTTP/1.0\r\nX-metadata-token-ttl-seconds: 60\r\n\r\n'; sleep 3) | nc $mmds 80 | sed -n '$p')
+  echo "KILN-MMDS-TOKEN-LENGTH: ${#token}"
+  step mmds-wants-a-token sh -c "! wget -q -O /dev/null http://$mmds/latest/meta-data/ami-id"
+  echo "KILN-MMDS-AMI: $(wget -q -O - --header "X-metadata-token: $token" http://$mmds/latest/meta-data/ami-id)"
+  echo "KILN-MMDS-LIST: $(wget -q -O - --header "X-metadata-token: $token" http://$mmds/latest/meta-data/ | tr '\n' ' ')"
+  echo "KILN-MMDS-JSON: $(wget -q -O - --header "X-metadata-token: $token" --header 'Accept: application/json' http://$mmds/latest/meta-data/network)"
+fi
 port=$(cmdline_value kiln.hostport)
 step wget-from-host wget -q -O /tmp/from-host.bin "http://10.0.2.2:$port/from-host.bin"
 echo "KILN-NET-TIME: fetched at $(cut -d' ' -f1 /proc/uptime)"

@@ -76,4 +76,11 @@ std::string format_hostfwd(const HostForward& f) {
   return fmt::format("{}:{}:{}-:{}", f.udp ? "udp" : "tcp", addr, f.host_port, f.guest_port);
 }
 
+std::string format_ipv4(std::uint32_t addr) {
+  char text[INET_ADDRSTRLEN] = {};
+  in_addr a{addr};
+  ::inet_ntop(AF_INET, &a, text, sizeof text);
+  return text;
+}
+
 }  // namespace kiln::virtio

@@ -19,6 +19,9 @@ using MacAddress = std::array<std::uint8_t, 6>;
 Result<MacAddress> parse_mac(std::string_view text);
 std::string format_mac(const MacAddress& mac);
 
+// An IPv4 address (network byte order) in dotted form.
+std::string format_ipv4(std::uint32_t addr);
+
 // The address user-mode networking's DHCP gives the guest.
 inline constexpr const char* kUserNetGuestAddr = "10.0.2.15";
 

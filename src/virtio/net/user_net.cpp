@@ -103,10 +103,6 @@ const SlirpCb kCallbacks = {
 }  // namespace
 
 Result<std::unique_ptr<UserNetBackend>> UserNetBackend::create(const std::vector<HostForward>& forwards) {
-  std::unique_ptr<UserNetBackend> b(new UserNetBackend());
-  b->wake_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  b->rx_ready_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!b->wake_ || !b->rx_ready_) return errno_error("user-mode networking: eventfd");
   SlirpConfig cfg{};
   cfg.version = 4;
   cfg.restricted = 0;
@@ -122,8 +118,7 @@ Result<std::unique_ptr<UserNetBackend>> UserNetBackend::create(const std::vector
   // stack passes), which is what a guest whose kernel code is emulated needs most.
   cfg.if_mtu = kMtu;
   cfg.if_mru = kMtu;
-  b->slirp_ = ::slirp_new(&cfg, &kCallbacks, b.get());
-  if (b->slirp_ == nullptr) return plain_error("user-mode networking: libslirp would not start");
+  KILN_ASSIGN(auto b, start(cfg));
   in_addr guest{};
   ::inet_pton(AF_INET, kGuestAddr, &guest);
   for (const HostForward& f : forwards) {
@@ -134,8 +129,56 @@ Result<std::unique_ptr<UserNetBackend>> UserNetBackend::create(const std::vector
                          f.host_port, err == 0 ? std::string(" (in use?)") : fmt::format(" ({})", std::strerror(err)));
     }
   }
-  b->thread_ = std::thread([raw = b.get()] { raw->run(); });
+  b->run_thread();
   return b;
+}
+
+Result<std::unique_ptr<UserNetBackend>> UserNetBackend::create_service(std::uint32_t service_addr, std::uint16_t port,
+                                                                       const std::string& unix_path) {
+  // slirp's own addresses (its host, DNS and DHCP) must be in its network and must not be the
+  // service's: the service's /24, with the first of .1, .2, .3, .4 that are not the service.
+  const std::uint32_t h = ntohl(service_addr);
+  const std::uint32_t net = h & 0xffffff00u;
+  std::uint32_t own[3] = {};
+  for (std::uint32_t i = 1, k = 0; k < 3; ++i)
+    if (net + i != h) own[k++] = net + i;
+  SlirpConfig cfg{};
+  cfg.version = 4;
+  cfg.restricted = 1;  // nothing leaves for the host's network: only the forward below answers
+  cfg.in_enabled = true;
+  cfg.vnetwork.s_addr = htonl(net);
+  cfg.vnetmask.s_addr = htonl(0xffffff00u);
+  cfg.vhost.s_addr = htonl(own[0]);
+  cfg.vnameserver.s_addr = htonl(own[1]);
+  cfg.vdhcp_start.s_addr = htonl(own[2]);
+  cfg.in6_enabled = false;
+  cfg.disable_host_loopback = true;
+  cfg.disable_dns = true;
+  cfg.if_mtu = 1500;
+  cfg.if_mru = 1500;
+  KILN_ASSIGN(auto b, start(cfg));
+  b->service_addr_ = service_addr;
+  b->own_addr_ = cfg.vhost.s_addr;
+  in_addr addr{service_addr};
+  if (::slirp_add_unix(b->slirp_, unix_path.c_str(), &addr, port) < 0)
+    return plain_error("metadata service: libslirp would not forward {}:{} to {}", format_ipv4(service_addr), port,
+                       unix_path);
+  b->run_thread();
+  return b;
+}
+
+Result<std::unique_ptr<UserNetBackend>> UserNetBackend::start(const SlirpConfig& cfg) {
+  std::unique_ptr<UserNetBackend> b(new UserNetBackend());
+  b->wake_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  b->rx_ready_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!b->wake_ || !b->rx_ready_) return errno_error("user-mode networking: eventfd");
+  b->slirp_ = ::slirp_new(&cfg, &kCallbacks, b.get());
+  if (b->slirp_ == nullptr) return plain_error("user-mode networking: libslirp would not start");
+  return b;
+}
+
+void UserNetBackend::run_thread() {
+  thread_ = std::thread([this] { run(); });
 }
 
 UserNetBackend::~UserNetBackend() {

@@ -24,6 +24,7 @@
 #include "virtio/net/backend.h"
 
 struct Slirp;
+struct SlirpConfig;
 
 namespace kiln::virtio {
 
@@ -43,6 +44,12 @@ class UserNetBackend : public NetBackend {
 
   // Every forward is bound before this returns: a port in use is an error naming it.
   static Result<std::unique_ptr<UserNetBackend>> create(const std::vector<HostForward>& forwards);
+  // A network stack for one service kiln itself serves to the guest (the metadata service): the
+  // guest's TCP connections to `service_addr`:`port` (network order, from any guest address) are
+  // each connected to the Unix socket at `unix_path`; nothing else leaves it. slirp's own address
+  // (own_addr(), which it asks the guest's MAC from) is another in the service's /24.
+  static Result<std::unique_ptr<UserNetBackend>> create_service(std::uint32_t service_addr, std::uint16_t port,
+                                                                const std::string& unix_path);
   ~UserNetBackend() override;
   UserNetBackend(const UserNetBackend&) = delete;
 
@@ -51,12 +58,17 @@ class UserNetBackend : public NetBackend {
   [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf) override;
   [[nodiscard]] int rx_fd() const override { return rx_ready_.get(); }
   [[nodiscard]] const UserNetCounters& counters() const { return counters_; }
+  // For create_service(): the service's address and slirp's own (network order).
+  [[nodiscard]] std::uint32_t service_addr() const { return service_addr_; }
+  [[nodiscard]] std::uint32_t own_addr() const { return own_addr_; }
 
   // Called by slirp (its thread).
   void from_slirp(const void* buf, std::size_t len);
 
  private:
   UserNetBackend() = default;
+  static Result<std::unique_ptr<UserNetBackend>> start(const SlirpConfig& cfg);
+  void run_thread();
   void run();
   struct Timer;
   friend struct SlirpGlue;
@@ -69,6 +81,7 @@ class UserNetBackend : public NetBackend {
   std::deque<std::vector<std::byte>> to_guest_, to_host_;  // under mu_
   std::vector<std::unique_ptr<Timer>> timers_;             // slirp's thread only
   UserNetCounters counters_;
+  std::uint32_t service_addr_ = 0, own_addr_ = 0;
 };
 
 }  // namespace kiln::virtio

@@ -11,47 +11,12 @@
 #include <chrono>
 #include <cstring>
 
+#include "virtio/net/test_frames.h"
+
 namespace kiln::virtio {
 namespace {
 
-constexpr std::uint8_t kGuestMac[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
-
-// Waits up to 5 s for a frame from slirp that `want` accepts; empty if none came.
-template <class Pred>
-std::vector<std::byte> wait_frame(UserNetBackend& b, Pred want) {
-  std::vector<std::byte> buf(kMaxFrame);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto n = b.receive(buf);
-    EXPECT_TRUE(n.has_value());
-    if (n && *n > 0) {
-      std::vector<std::byte> f(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
-      if (want(f)) return f;
-      continue;
-    }
-    pollfd p{b.rx_fd(), POLLIN, 0};
-    ::poll(&p, 1, 100);
-  }
-  return {};
-}
-
-std::uint8_t u8(const std::vector<std::byte>& f, std::size_t i) { return static_cast<std::uint8_t>(f[i]); }
-
-// An ARP request from the guest (10.0.2.15) for `target`.
-std::vector<std::byte> arp_request(const char* target) {
-  std::vector<std::uint8_t> f(42, 0);
-  std::memset(f.data(), 0xff, 6);
-  std::memcpy(f.data() + 6, kGuestMac, 6);
-  f[12] = 0x08, f[13] = 0x06;                       // ARP
-  f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0;    // Ethernet, IPv4
-  f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 1;       // request
-  std::memcpy(f.data() + 22, kGuestMac, 6);
-  ::inet_pton(AF_INET, UserNetBackend::kGuestAddr, f.data() + 28);
-  ::inet_pton(AF_INET, target, f.data() + 38);
-  std::vector<std::byte> out(f.size());
-  std::memcpy(out.data(), f.data(), f.size());
-  return out;
-}
+using namespace testing;
 
 TEST(UserNet, TheGatewayAnswersTheGuestsArp) {
   auto b = UserNetBackend::create({});
