@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${KILN_CACHE:-/var/cache/kiln}
 busybox=/bin/busybox
 [ -x "$busybox" ] && "$busybox" --list >/dev/null 2>&1 || { echo "initramfs/build.sh: busybox-static missing: run scripts/install-deps.sh" >&2; exit 1; }
-hash=$( (cd "$here" && sha256sum init build.sh scripts/*.sh; sha256sum "$busybox") | sha256sum | cut -c1-16)
+hash=$( (cd "$here" && sha256sum init build.sh scripts/*.sh ../vsock/kiln-vsock.c; sha256sum "$busybox") | sha256sum | cut -c1-16)
 out=$cache/initramfs/$hash
 if [ -f "$out/initramfs.cpio" ]; then ln -sfn "$out" "$cache/initramfs/current"; echo "$out/initramfs.cpio"; exit 0; fi
 stage=$(mktemp -d)
@@ -20,6 +20,9 @@ for a in sh ash cat cp cut date dd echo grep head kill ls mkdir mount poweroff p
          switch_root sha256sum fstrim blockdev touch ip nc wget httpd; do
   ln -s busybox "$stage/bin/$a"
 done
+# The vsock helper (busybox has none): freestanding, a few KiB.
+gcc -static -nostdlib -ffreestanding -fno-stack-protector -fno-pie -no-pie -Os -s -o "$stage/bin/kiln-vsock" \
+    "$here/../vsock/kiln-vsock.c"
 mknod -m 600 "$stage/dev/console" c 5 1
 mknod -m 666 "$stage/dev/null" c 1 3
 install -m 755 "$here/init" "$stage/init"

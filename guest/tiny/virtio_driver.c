@@ -19,6 +19,10 @@
  *                 ARP exchange must still work; exit 0 or 120 + step
  *   net-bench tx|rx N   N frames sent, or received (the host floods), as fast as the queues go;
  *                 prints the TSC cycles taken, exit 0
+ *   vsock         virtio-vsock: connects to the host's port 5000, sends "hello from the guest", prints
+ *                 what comes back, closes (SHUTDOWN, then the host's RST); then says "vsock
+ *                 listening" and accepts the host's connection to its port 7000, echoes what
+ *                 comes as "echo: ..." and waits for the host to close; exit 0 or 130 + step
  *   blk-bench K D N   N requests of kind K (randread4k, seqread128k, seqwrite128k) with D in
  *                 flight; prints the TSC cycles taken, exit 0
  */
@@ -680,10 +684,127 @@ static void __attribute__((noreturn)) net_bench(const char* args) {
   finish(0);
 }
 
+
+/* virtio-vsock: receive (0), transmit (1) and event (2) queues; receive buffers of a header and
+ * 4 KiB at DATA + 8 KiB * i, packets sent from DATA + 1 MiB. */
+struct vs_hdr {
+  uint64_t src_cid, dst_cid;
+  uint32_t src_port, dst_port, len;
+  uint16_t type, op;
+  uint32_t flags, buf_alloc, fwd_cnt;
+} __attribute__((packed));
+enum { kVsRequest = 1, kVsResponse = 2, kVsRst = 3, kVsShutdown = 4, kVsRw = 5 };
+#define VS_RX_BUFS 16
+static uint64_t vs_cid;
+static uint32_t vs_fwd; /* the current connection's bytes received (one connection at a time) */
+
+static void vs_post_rx(struct vq* rx, uint16_t i) {
+  rx->desc[i] = (struct desc){DATA + 8192ull * i, 44 + 4096, WRITE, 0};
+  make_available(rx, i);
+}
+
+static void vs_send(struct vq* tx, uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t flags,
+                    const char* data, uint32_t len) {
+  const uint16_t slot = (uint16_t)(tx->avail_idx % 16);
+  volatile struct vs_hdr* h = (volatile struct vs_hdr*)(DATA + 0x100000 + 8192ull * slot);
+  h->src_cid = vs_cid;
+  h->dst_cid = 2;
+  h->src_port = src_port;
+  h->dst_port = dst_port;
+  h->len = len;
+  h->type = 1;
+  h->op = op;
+  h->flags = flags;
+  h->buf_alloc = 65536;
+  h->fwd_cnt = vs_fwd;
+  volatile char* p = (volatile char*)(h + 1);
+  for (uint32_t i = 0; i < len; ++i) p[i] = data[i];
+  tx->desc[slot] = (struct desc){(uint64_t)(uintptr_t)h, 44 + len, 0, 0};
+  make_available(tx, slot);
+  notify(tx);
+}
+
+/* Waits for a packet with `op` (others are skipped), copies it and its payload (NUL-terminated,
+ * at most 255 bytes) out and gives the buffer back; 1 when it came. */
+static int vs_wait(struct vq* rx, uint16_t op, struct vs_hdr* out, char* payload) {
+  for (int n = 0; n < 64; ++n) {
+    uint32_t len = 0;
+    const int head = wait_used(rx, &len);
+    if (head < 0) return 0;
+    const volatile struct vs_hdr* h = (const volatile struct vs_hdr*)(DATA + 8192ull * (uint32_t)head);
+    const uint16_t got = h->op;
+    if (got == op) {
+      *out = *(const struct vs_hdr*)h;
+      uint32_t k = h->len < 255 ? h->len : 255;
+      for (uint32_t i = 0; i < k; ++i) payload[i] = ((const volatile char*)(h + 1))[i];
+      payload[k] = 0;
+      if (got == kVsRw) vs_fwd += h->len;
+    }
+    vs_post_rx(rx, (uint16_t)head);
+    notify(rx);
+    if (got == op) return 1;
+  }
+  return 0;
+}
+
+static uint32_t str_len(const char* s) {
+  uint32_t n = 0;
+  while (s[n]) ++n;
+  return n;
+}
+
+static void __attribute__((noreturn)) vsock_test(void) {
+  struct vq rx, tx, ev;
+  uint32_t f = 0;
+  int r = negotiate(0, &f);
+  if (r == 0) r = setup_queue(&rx, 0, 64, QUEUE_AREA);
+  if (r == 0) r = setup_queue(&tx, 1, 64, QUEUE_AREA + 0x20000);
+  if (r == 0) r = setup_queue(&ev, 2, 64, QUEUE_AREA + 0x40000);
+  if (r == 0) r = driver_ok();
+  if (r) finish(131);
+  vs_cid = (uint64_t)dev_cfg32(0) | (uint64_t)dev_cfg32(4) << 32;
+  puts_serial("tiny: vsock cid ");
+  put_hex((uint32_t)vs_cid);
+  puts_serial("\n");
+  for (uint16_t i = 0; i < VS_RX_BUFS; ++i) vs_post_rx(&rx, i);
+  notify(&rx);
+  struct vs_hdr h;
+  char buf[256];
+  /* The guest connects to the host's port 5000. */
+  vs_send(&tx, kVsRequest, 1234, 5000, 0, 0, 0);
+  if (!vs_wait(&rx, kVsResponse, &h, buf) || h.src_port != 5000 || h.dst_port != 1234) finish(132);
+  const char* hello = "hello from the guest";
+  vs_send(&tx, kVsRw, 1234, 5000, 0, hello, str_len(hello));
+  if (!vs_wait(&rx, kVsRw, &h, buf)) finish(133);
+  puts_serial("tiny: vsock got ");
+  puts_serial(buf);
+  puts_serial("\n");
+  vs_send(&tx, kVsShutdown, 1234, 5000, 3, 0, 0);
+  if (!vs_wait(&rx, kVsRst, &h, buf)) finish(134);
+  say("vsock guest connection closed");
+  /* The host connects to the guest's port 7000 (a new connection: its own forward count). */
+  vs_fwd = 0;
+  say("vsock listening");
+  if (!vs_wait(&rx, kVsRequest, &h, buf) || h.dst_port != 7000) finish(135);
+  const uint32_t peer = h.src_port;
+  vs_send(&tx, kVsResponse, 7000, peer, 0, 0, 0);
+  if (!vs_wait(&rx, kVsRw, &h, buf)) finish(136);
+  char echo[300] = "echo: ";
+  uint32_t n = 6;
+  for (uint32_t i = 0; buf[i] && n < 299; ++i) echo[n++] = buf[i];
+  vs_send(&tx, kVsRw, 7000, peer, 0, echo, n);
+  /* The host closes: its SHUTDOWN, then (once the guest closes too) the RST. */
+  if (!vs_wait(&rx, kVsShutdown, &h, buf)) finish(137);
+  vs_send(&tx, kVsShutdown, 7000, peer, 3, 0, 0);
+  if (!vs_wait(&rx, kVsRst, &h, buf)) finish(138);
+  say("vsock host connection closed");
+  finish(0);
+}
+
 void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   const char* cmd = (const char*)cmdline;
   const char* test = cmd + 7; /* after "virtio-" */
-  const uint32_t type = starts_with(test, "rng") ? 4 : starts_with(test, "net") ? 1 : 2;
+  const uint32_t type = starts_with(test, "rng") ? 4 : starts_with(test, "net") ? 1 : starts_with(test, "vsock") ? 19 : 2;
   if (!find_mmio(cmd, type) && !find_pci(type)) {
     say("no such virtio device on the command line");
     finish(39);
@@ -699,6 +820,7 @@ void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   if (starts_with(test, "net-arp")) net_arp(0);
   if (starts_with(test, "net-flood")) net_flood(test + 10);
   if (starts_with(test, "net-bench")) net_bench(test + 10);
+  if (starts_with(test, "vsock")) vsock_test();
   say("unknown virtio test");
   finish(38);
 }

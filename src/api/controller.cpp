@@ -22,7 +22,6 @@ struct MissingResource {
   std::string_view what;
 };
 constexpr std::array kMissing = {
-    MissingResource{"/vsock", false, "vsock device"},
     MissingResource{"/balloon", false, "balloon device"},
     MissingResource{"/balloon/statistics", false, "balloon device"},
     MissingResource{"/snapshot/create", false, "snapshots"},
@@ -168,6 +167,12 @@ Result<HttpResponse> Controller::route(const HttpRequest& r) {
     if (p == "/mmds") {
       KILN_ASSIGN(const nlohmann::json body, parse_body(r));
       KILN_CHECK(put ? mmds_->put(body) : mmds_->patch(body));
+      return no_content();
+    }
+    if (put && p == "/vsock") {
+      KILN_ASSIGN(const nlohmann::json body, parse_body(r));
+      KILN_CHECK(pre_boot());
+      KILN_ASSIGN(config_.vsock, vsock_from_json(body, "vsock"));
       return no_content();
     }
     if (put && p == "/mmds/config") {

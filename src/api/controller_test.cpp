@@ -201,8 +201,8 @@ TEST_F(ControllerTest, CpuTemplateAnswersStayInsideFirecrackersEnum) {
 }
 
 TEST_F(ControllerTest, MissingDevicesAreNamedInPlainWords) {
-  expect_fault(call("PUT", "/vsock", R"({"guest_cid": 3, "uds_path": "/v"})"), "kiln has no vsock device yet");
   expect_fault(call("PUT", "/balloon", "{}"), "kiln has no balloon device yet");
+  expect_fault(call("PUT", "/snapshot/create", "{}"), "kiln has no snapshots yet");
 }
 
 TEST_F(ControllerTest, DrivesArePutBeforeBootAndPatchedAfter) {
@@ -328,6 +328,24 @@ TEST_F(ControllerTest, MmdsConfigNamesInterfacesTheVmHasAndALinkLocalAddress) {
   ASSERT_TRUE(b.started && b.started->mmds);
   EXPECT_EQ(b.started->mmds->network_interfaces, std::vector<std::string>{"eth0"});
   expect_fault(call("PUT", "/mmds/config", R"({"network_interfaces": ["eth0"]})"), "not supported after starting");
+}
+
+TEST_F(ControllerTest, VsockIsPutBeforeBootAndChecked) {
+  const std::string path = ::testing::TempDir() + "kiln-ctl-vsock-" + std::to_string(::getpid()) + ".sock";
+  expect_fault(call("PUT", "/vsock", R"({"guest_cid": 2, "uds_path": "/tmp/x.sock"})"), "guest_cid 2");
+  expect_fault(call("PUT", "/vsock", R"({"guest_cid": -5, "uds_path": "/tmp/x.sock"})"), "whole number");
+  expect_fault(call("PUT", "/vsock", R"({"uds_path": "/tmp/x.sock"})"), "guest_cid is required");
+  expect_fault(call("PUT", "/vsock", R"({"guest_cid": 3})"), "uds_path is required");
+  expect_fault(call("PUT", "/vsock", R"({"guest_cid": 3, "uds_path": "/"})"), "already exists");
+  EXPECT_FALSE(json::parse(call("GET", "/vm/config").body).contains("vsock"));
+  ASSERT_EQ(call("PUT", "/vsock", json{{"guest_cid", 3}, {"uds_path", path}, {"vsock_id", "vsock0"}}.dump()).status, 204);
+  const json cfg = json::parse(call("GET", "/vm/config").body)["vsock"];
+  EXPECT_EQ(cfg["guest_cid"], 3);
+  EXPECT_EQ(cfg["uds_path"], path);
+  boot();
+  ASSERT_TRUE(b.started && b.started->vsock);
+  EXPECT_EQ(b.started->vsock->uds_path, path);
+  expect_fault(call("PUT", "/vsock", json{{"guest_cid", 4}, {"uds_path", path}}.dump()), "not supported after starting");
 }
 
 TEST_F(ControllerTest, MetricsOnceThenFlush) {

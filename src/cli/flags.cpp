@@ -155,6 +155,12 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
                   "port to the guest. Without mac= the guest's driver picks a random address")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  std::string vsock;
+  run->add_option("--vsock", vsock,
+                  "a virtio-vsock device: cid=N,uds=PATH (Firecracker's design): the guest is CID N (3 or more); a "
+                  "host program connects to the Unix socket PATH and writes \"CONNECT <port>\\n\" to reach the "
+                  "guest's port (kiln answers \"OK <host port>\\n\"), and the guest's connections to the host (CID "
+                  "2) port P go to the Unix socket PATH_P. PATH must not exist");
   std::string mmds;
   run->add_option("--mmds", mmds,
                   "the metadata service (Firecracker's MMDS) on --net interfaces: [version=V1|V2][,ipv4=ADDR]"
@@ -254,6 +260,9 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   }
   if (!mmds.empty()) {
     KILN_ASSIGN(c.mmds, parse_mmds_flag(mmds, c.network_interfaces));
+  }
+  if (!vsock.empty()) {
+    KILN_ASSIGN(c.vsock, parse_vsock_flag(vsock));
   }
   if (!metadata_file.empty()) {
     KILN_ASSIGN(cmd.metadata, read_metadata_file(metadata_file));

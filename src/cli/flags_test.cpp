@@ -123,6 +123,23 @@ TEST(Flags, MmdsFlagsFillTheMetadataServiceAndItsStore) {
   EXPECT_FALSE(parse({"run", "--kernel", "/proc/self/exe", "--net", "user", "--mmds", "color=blue"}));
 }
 
+TEST(Flags, VsockFlagFillsTheDevice) {
+  const std::string path = ::testing::TempDir() + "/kiln-flags-vsock.sock";
+  auto r = parse({"run", "--kernel", "/proc/self/exe", "--vsock", "cid=7,uds=" + path});
+  ASSERT_TRUE(r) << r.error().message();
+  const auto& v = std::get<RunCommand>(*r).config.vsock;
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->guest_cid, 7u);
+  EXPECT_EQ(v->uds_path, path);
+  const auto j = to_json(std::get<RunCommand>(*r).config);
+  EXPECT_EQ(j["vsock"]["guest_cid"], 7);
+  auto back = vm_config_from_json(j);
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(back->vsock, v);
+  for (const char* bad : {"cid=1,uds=/tmp/x", "uds=/tmp/x", "cid=3", "cid=3,uds=/tmp/x,port=9", "cid=99999999999,uds=/tmp/x"})
+    EXPECT_FALSE(parse({"run", "--kernel", "/proc/self/exe", "--vsock", bad})) << bad;
+}
+
 TEST(Flags, BadDisksAreOneLineErrors) {
   const std::pair<std::vector<std::string>, const char*> cases[] = {
       {{"--disk", "path=/a,color=red"}, "unknown key 'color'"},

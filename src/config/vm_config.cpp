@@ -16,6 +16,7 @@ json to_json(const VmConfig& c) {
   for (const auto& n : c.network_interfaces) out["network-interfaces"].push_back(to_json(n));
   if (c.entropy) out["entropy"] = to_json(*c.entropy);
   if (c.mmds) out["mmds-config"] = to_json(*c.mmds);
+  if (c.vsock) out["vsock"] = to_json(*c.vsock);
   if (c.cpu_config) out["cpu-config"] = c.cpu_config->source;
   if (c.logger) out["logger"] = to_json(*c.logger);
   if (c.metrics) out["metrics"] = to_json(*c.metrics);
@@ -27,7 +28,7 @@ Result<VmConfig> vm_config_from_json(const json& j) {
   KILN_CHECK(only_fields(j, "config", {"boot-source", "machine-config", "drives", "network-interfaces", "kiln",
                                      "logger", "metrics", "vsock", "entropy", "balloon", "mmds-config",
                                      "cpu-config"}));
-  for (const char* unsupported : {"vsock", "balloon"}) {
+  for (const char* unsupported : {"balloon"}) {
     if (j.contains(unsupported) && !j.at(unsupported).is_null())
       return plain_error("config: '{}' is not supported by this kiln yet; remove it", unsupported);
   }
@@ -50,6 +51,9 @@ Result<VmConfig> vm_config_from_json(const json& j) {
       KILN_ASSIGN(auto n, network_interface_from_json(list[i], fmt::format("network-interfaces[{}]", i)));
       c.network_interfaces.push_back(std::move(n));
     }
+  }
+  if (j.contains("vsock") && !j.at("vsock").is_null()) {
+    KILN_ASSIGN(c.vsock, vsock_from_json(j.at("vsock"), "vsock"));
   }
   if (j.contains("mmds-config") && !j.at("mmds-config").is_null()) {
     KILN_ASSIGN(c.mmds, mmds_config_from_json(j.at("mmds-config"), "mmds-config"));

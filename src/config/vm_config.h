@@ -16,6 +16,7 @@
 #include "config/machine_config.h"
 #include "config/mmds.h"
 #include "config/network.h"
+#include "config/vsock.h"
 
 namespace kiln {
 
@@ -27,6 +28,7 @@ struct VmConfig {
   std::optional<EntropyConfig> entropy;   // a virtio-rng device
   std::vector<NetworkInterfaceConfig> network_interfaces;  // virtio-net, in the order given
   std::optional<MmdsConfig> mmds;  // the metadata service, reached over some of those interfaces
+  std::optional<VsockSettings> vsock;  // a virtio-vsock device
   std::optional<LoggerConfig> logger;
   std::optional<MetricsConfig> metrics;
   KilnConfig kiln;

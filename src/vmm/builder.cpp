@@ -95,6 +95,11 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, Ho
       images.nets.push_back(std::move(*user));
     }
   }
+  if (config.vsock) {
+    auto v = virtio::VsockDevice::create({.guest_cid = config.vsock->guest_cid, .uds_path = config.vsock->uds_path});
+    if (!v) return std::unexpected(v.error());
+    images.vsock = std::move(*v);
+  }
   if (config.mmds) {
     if (!mmds_store) mmds_store = std::make_shared<mmds::DataStore>();
     KILN_ASSIGN(images.mmds, MmdsEndpoint::start(std::move(mmds_store), *config.mmds));
@@ -298,6 +303,7 @@ Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, Machin
   for (std::size_t i = 0; i < config.network_interfaces.size(); ++i)
     KILN_CHECK(m.virtio_->add_net(config.network_interfaces[i], std::move(images.nets[i])));
   if (config.entropy) KILN_CHECK(m.virtio_->add_rng());
+  if (images.vsock) KILN_CHECK(m.virtio_->add_vsock(std::move(images.vsock)));
   // With a disk or a network interface, the VMM loop spins briefly before it sleeps (see
   // PollWindow): a guest waiting on one request at a time (queue depth 1) gets its next one served,
   // and a frame arriving just after the last one is taken, without a thread wake-up. 32 us, QEMU's

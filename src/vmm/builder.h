@@ -46,6 +46,8 @@ class VmBuilder {
     std::vector<std::unique_ptr<virtio::NetBackend>> nets;
     // The metadata service, serving already (its interfaces' back ends in nets wear it).
     std::unique_ptr<MmdsEndpoint> mmds;
+    // The vsock device, its host socket listening already.
+    std::shared_ptr<virtio::VsockDevice> vsock;
     // --profile: the report's file (opened now, so a bad path fails before KVM) and the symbols.
     UniqueFd profile_out;
     std::optional<profile::SymbolTable> profile_symbols;

@@ -342,6 +342,13 @@ Result<void> VirtioDevices::add_net(const NetworkInterfaceConfig& net, std::uniq
   return watch_completions(slot, dev->event_fd(), EPOLLIN | EPOLLET);
 }
 
+Result<void> VirtioDevices::add_vsock(std::shared_ptr<virtio::VsockDevice> dev) {
+  KILN_ASSIGN(auto slot, attach("virtio-vsock", dev));
+  SPDLOG_INFO("vsock: guest CID {}, host programs connect to {} (guest connections to port P: {}_P)",
+              dev->config().guest_cid, dev->config().uds_path, dev->config().uds_path);
+  return watch_completions(slot, dev->event_fd(), EPOLLIN | EPOLLET);
+}
+
 Result<void> VirtioDevices::replace_drive_image(const std::string& id, virtio::DiskImage image) {
   for (const auto& s : slots_) {
     auto* blk = dynamic_cast<virtio::BlockDevice*>(s->device.get());
@@ -389,6 +396,16 @@ nlohmann::json VirtioDevices::metrics() const {
                 {"tx_dropped", c.tx_dropped.load()},
                 {"tx_malformed", c.tx_malformed.load()},
                 {"rx_no_buffers", c.rx_no_buffers.load()}});
+    } else if (const auto* vs = dynamic_cast<const virtio::VsockDevice*>(s->device.get())) {
+      const auto& c = vs->counters();
+      j.update({{"rx_packets", c.rx_packets.load()},
+                {"tx_packets", c.tx_packets.load()},
+                {"rx_bytes", c.rx_bytes.load()},
+                {"tx_bytes", c.tx_bytes.load()},
+                {"connections", c.connections.load()},
+                {"refused", c.refused.load()},
+                {"resets", c.resets.load()},
+                {"tx_malformed", c.tx_malformed.load()}});
     } else if (const auto* rng = dynamic_cast<const virtio::RngDevice*>(s->device.get())) {
       j["bytes"] = rng->bytes_served();
     }

@@ -23,6 +23,7 @@
 #include "kvm/kvm.h"
 #include "virtio/block/block.h"
 #include "virtio/net/net.h"
+#include "virtio/vsock/vsock.h"
 #include "virtio/rng/rng.h"
 #include "virtio/transport/mmio.h"
 #include "virtio/transport/pci.h"
@@ -63,6 +64,8 @@ class VirtioDevices {
   Result<void> add_rng();
   // A virtio-net interface on `backend` (opened before KVM was touched).
   Result<void> add_net(const NetworkInterfaceConfig& net, std::unique_ptr<virtio::NetBackend> backend);
+  // A virtio-vsock device made (and its socket bound) before the VM.
+  Result<void> add_vsock(std::shared_ptr<virtio::VsockDevice> dev);
   // A new image for drive `id` while the VM runs: the guest sees the new capacity through a
   // config-change interrupt.
   Result<void> replace_drive_image(const std::string& id, virtio::DiskImage image);

@@ -313,8 +313,11 @@ std::string value_after(const std::string& out, const std::string& marker) {
 // on the host's loopback to the guest (wget through the gateway 10.0.2.2), then the guest's
 // httpd serves a file that the host fetches through a hostfwd; both hashes match. The same boot
 // does the metadata service's V2 token dance (--mmds version=V2, --metadata): a token by PUT,
-// a GET without it refused, GETs with it answered in IMDS and JSON form.
-TEST_F(TestKernel, UserModeNetworkingCarriesFilesBothWaysAndReachesTheMetadataService) {
+// a GET without it refused, GETs with it answered in IMDS and JSON form; and vsock both ways with
+// the guest's kiln-vsock helper: 2 MiB over a guest connection to the host's port 5001 (a Unix
+// socket at PATH_5001), then 2 MiB over the host's connection to the guest's port 5002 (CONNECT
+// through PATH), hashes matched.
+TEST_F(TestKernel, UserModeNetworkingMetadataServiceAndVsockInOneBoot) {
   ScratchDir dir;
   std::string payload(8u << 20, '\0');
   std::uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -333,13 +336,53 @@ TEST_F(TestKernel, UserModeNetworkingCarriesFilesBothWaysAndReachesTheMetadataSe
     std::ofstream(dir.path + "/metadata.json")
         << R"({"latest": {"meta-data": {"ami-id": "ami-kiln-e2e", "network": {"mac": "06:00:ac:10:00:02"}}}})";
   }
+  // vsock: the host's port 5001 takes what the guest sends.
+  const std::string uds = dir.path + "/v.sock";
+  Fd vsock_listener = unix_listen(uds + "_5001", 300);
+  ASSERT_TRUE(vsock_listener);
+  std::string from_guest;
+  std::thread vsock_host([&] {
+    Fd c = accept_from(vsock_listener, 300);
+    if (c) from_guest = read_from(c, 4u << 20);
+  });
+  struct Join {
+    std::thread& t;
+    Fd& l;
+    ~Join() {
+      ::shutdown(l.get(), SHUT_RDWR);
+      if (t.joinable()) t.join();
+    }
+  } join{vsock_host, vsock_listener};
   KilnProcess k(kiln_run({"--kernel", g_.test_vmlinux, "--initrd", g_.initramfs, "--memory", "256M", "--net",
                           "user,hostfwd=tcp:127.0.0.1:" + std::to_string(fwd) + "-:8080,hostfwd=tcp:127.0.0.1:" +
                               std::to_string(done) + "-:8081,mac=" + mac,
-                          "--mmds", "version=V2", "--metadata", dir.path + "/metadata.json", "--cmdline",
-                          "console=ttyS0 panic=1 kiln.script=net kiln.mmds=1 kiln.hostport=" + std::to_string(server.port) +
-                              " kiln.mac=" + mac + " kiln.mtu=65520"}));
+                          "--mmds", "version=V2", "--metadata", dir.path + "/metadata.json", "--vsock", "cid=3,uds=" + uds,
+                          "--cmdline",
+                          "console=ttyS0 panic=1 kiln.script=net kiln.mmds=1 kiln.vsock=1 kiln.hostport=" +
+                              std::to_string(server.port) + " kiln.mac=" + mac + " kiln.mtu=65520"}));
+  ASSERT_TRUE(k.wait_for_output("KILN-VSOCK-LISTENING", kBoot)) << k.output() << k.errors();
+  vsock_host.join();
+  EXPECT_EQ(from_guest.size(), 2u << 20);
+  EXPECT_TRUE(from_guest == payload.substr(0, 2u << 20)) << "what the guest sent over vsock";
+  {
+    // The host connects to the guest's port 5002 and sends 2 MiB of its own.
+    Fd host = unix_connect(uds, 300);
+    ASSERT_TRUE(host);
+    ASSERT_TRUE(write_all(host, "CONNECT 5002\n"));
+    const std::string ok = read_from(host, 64, true);
+    EXPECT_TRUE(ok.starts_with("OK ")) << ok;
+    const std::string to_guest = payload.substr(3u << 20, 2u << 20);
+    {
+      std::ofstream(dir.path + "/to-guest.bin", std::ios::binary) << to_guest;
+    }
+    ASSERT_TRUE(write_all(host, to_guest));
+    ::shutdown(host.get(), SHUT_WR);
+    EXPECT_EQ(read_from(host, 1), "") << "the guest closes once it has it all";
+  }
   ASSERT_TRUE(k.wait_for_output("KILN-NET-READY", kBoot)) << k.output() << k.errors();
+  EXPECT_EQ(value_after(k.output(), "KILN-VSOCK-SHA-IN: "), sha256_file(dir.path + "/to-guest.bin")) << k.output();
+  EXPECT_NE(k.output().find("KILN-RESULT: vsock-to-host ok"), std::string::npos) << k.output();
+  EXPECT_NE(k.output().find("KILN-RESULT: vsock-from-host ok"), std::string::npos) << k.output();
   EXPECT_EQ(value_after(k.output(), "KILN-MMDS-TOKEN-LENGTH: "), "64") << k.output();
   EXPECT_NE(k.output().find("KILN-RESULT: mmds-wants-a-token ok"), std::string::npos) << k.output();
   EXPECT_EQ(value_after(k.output(), "KILN-MMDS-AMI: "), "ami-kiln-e2e") << k.output();

@@ -165,6 +165,18 @@ TEST(BadInput, MetadataService) {
                   "over its limit of 16");
 }
 
+TEST(BadInput, Vsock) {
+  const std::string k = KILN_TINY_GUEST;
+  const std::string sock = ::testing::TempDir() + "kiln-bad-vsock-" + std::to_string(::getpid()) + ".sock";
+  expect_rejected({"--kernel", k, "--vsock", "cid=2,uds=" + sock}, "guest_cid 2");
+  expect_rejected({"--kernel", k, "--vsock", "cid=x,uds=" + sock}, "is not a number");
+  expect_rejected({"--kernel", k, "--vsock", "cid=3"}, "give cid=N");
+  expect_rejected({"--kernel", k, "--vsock", "cid=3,uds=" + std::string(120, 'a')}, "1 to 107 characters");
+  // A path that exists (a file here; a stale socket too) is not taken over.
+  const std::string existing = write_file("vsock-exists", "");
+  expect_rejected({"--kernel", k, "--vsock", "cid=3,uds=" + existing}, "already exists");
+}
+
 TEST(BadInput, ATapKilnMayNotOpen) {
   // A tap owned by another user, opened by an unprivileged kiln: it says whose it is and how to fix it.
   const char* ip = "/usr/sbin/ip";

@@ -14,6 +14,7 @@
 #include "support/curl.h"
 #include "support/guests.h"
 #include "support/kiln_process.h"
+#include "support/net.h"
 
 namespace kiln::test {
 namespace {
@@ -197,6 +198,49 @@ TEST(VirtioNet, NetArpAnsweredOverATapInANetworkNamespace) {
   EXPECT_EQ(run_command(count_rx, status), rx_before) << "a frame reached the tap";
   EXPECT_NE(k.output().find("tiny: arp reply from 169.254.169.254"), std::string::npos) << k.output();
   EXPECT_NE(k.errors().find("metadata service (V2) at 169.254.169.254:80 on eth0"), std::string::npos) << k.errors();
+}
+
+// virtio-vsock both ways with the tiny guest's CPL3 driver: the guest connects to the host's port
+// 5000 (a Unix socket at PATH_5000 here) and they trade a line each; then the host connects to the
+// guest's port 7000 through PATH ("CONNECT 7000", "OK <port>") and gets its line echoed.
+TEST_P(VirtioTransport, VsockConnectionsBothWaysWithAHostProgram) {
+  if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
+  const std::string dir = ::testing::TempDir() + "kiln-vsock-" + std::to_string(::getpid()) + "-" + GetParam();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string uds = dir + "/v.sock";
+  Fd listener = unix_listen(uds + "_5000");
+  ASSERT_TRUE(listener);
+  std::string guest_said;
+  std::thread host_side([&] {
+    Fd c = accept_from(listener);
+    if (!c) return;
+    guest_said = read_from(c, 20);
+    write_all(c, "hello from the host");
+    read_from(c, 1);  // until the guest closes
+  });
+  KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "virtio-vsock", "--transport",
+                          GetParam(), "--vsock", "cid=42,uds=" + uds}));
+  const bool listening = k.wait_for_output("tiny: vsock listening", 60s);
+  host_side.join();
+  ASSERT_TRUE(listening) << k.output() << k.errors();
+  EXPECT_EQ(guest_said, "hello from the guest");
+  Fd host = unix_connect(uds);
+  ASSERT_TRUE(host);
+  ASSERT_TRUE(write_all(host, "CONNECT 7000\n"));
+  const std::string ok = read_from(host, 64, true);
+  EXPECT_TRUE(ok.starts_with("OK ") && ok.ends_with("\n")) << ok;
+  ASSERT_TRUE(write_all(host, "ping from the host"));
+  EXPECT_EQ(read_from(host, 24), "echo: ping from the host");
+  host.reset();
+  auto st = k.wait_exit(60s);
+  ASSERT_TRUE(st) << k.output() << k.errors();
+  EXPECT_EQ(*st, 0) << k.output() << k.errors();
+  for (const char* line : {"tiny: vsock cid 0000002a", "tiny: vsock got hello from the host",
+                           "tiny: vsock guest connection closed", "tiny: vsock host connection closed"})
+    EXPECT_NE(k.output().find(line), std::string::npos) << line << "\n" << k.output();
+  EXPECT_FALSE(std::filesystem::exists(uds)) << "kiln removes its socket";
+  std::filesystem::remove_all(dir);
 }
 
 TEST(VirtioRngAbsent, TheGuestFindsNoDevice) {

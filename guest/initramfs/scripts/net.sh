@@ -34,6 +34,17 @@ mkdir -p /tmp/www
 step make-payload sh -c 'dd if=/dev/urandom of=/tmp/seed bs=65536 count=1 2>/dev/null && cat /tmp/from-host.bin /tmp/seed > /tmp/www/to-host.bin'
 echo "KILN-SHA-TO-HOST: $(sha256sum /tmp/www/to-host.bin | cut -d' ' -f1)"
 step httpd httpd -p 8080 -h /tmp/www
+# vsock (kiln.vsock=1; kiln runs with --vsock): the first 2 MiB of what the host sent go back to
+# the host's port 5001 over a guest connection; then the guest listens on port 5002 for what the
+# host sends it, and both hashes are printed for the host to compare.
+if [ -n "$(cmdline_value kiln.vsock)" ]; then
+  kiln-vsock listen 5002 < /dev/null > /tmp/vsock-in.bin &
+  listener=$!
+  step vsock-to-host sh -c 'head -c 2097152 /tmp/from-host.bin | kiln-vsock connect 2 5001 > /dev/null'
+  echo "KILN-VSOCK-LISTENING"
+  step vsock-from-host wait $listener
+  echo "KILN-VSOCK-SHA-IN: $(sha256sum /tmp/vsock-in.bin | cut -d' ' -f1)"
+fi
 echo "KILN-NET-READY"
 nc -l -p 8081 > /dev/null
 echo "KILN-NET-HOST-DONE at $(cut -d' ' -f1 /proc/uptime)"
