@@ -136,8 +136,9 @@ TEST_F(Api, BadRequestsAre400sNamingTheProblemAndLoseNothing) {
   expect_fault(call("PUT", "/network-interfaces/eth0", R"({"iface_id": "eth0"})"), "give host_dev_name (a tap device)");
   expect_fault(call("PUT", "/network-interfaces/eth0", R"({"iface_id": "eth0", "host_dev_name": "t", "guest_mac": "x"})"),
                "guest_mac: 'x' is not a MAC address");
-  // Resources kiln does not have yet.
-  expect_fault(call("PUT", "/vsock", R"({"guest_cid": 3, "uds_path": "/v"})"), "vsock");
+  // A reserved vsock CID; a resource kiln does not have yet.
+  expect_fault(call("PUT", "/vsock", R"({"guest_cid": 2, "uds_path": "/nonexistent/v.sock"})"), "guest_cid 2");
+  expect_fault(call("PUT", "/balloon", R"({"amount_mib": 1, "deflate_on_oom": false})"), "kiln has no balloon device yet");
   // Over 50 KiB: refused, with a declared length and without one (chunked).
   const std::string big = R"({"kernel_image_path": ")" + std::string(60 * 1024, 'a') + "\"}";
   expect_fault(call("PUT", "/boot-source", big), "larger than the limit of 51200");
