@@ -120,7 +120,7 @@ inline std::vector<std::byte> tcp_frame(const std::uint8_t* dst_mac, const TcpSe
     tcp[8 + i] = static_cast<std::uint8_t>(s.ack >> (24 - 8 * i));
   }
   tcp[12] = 5 << 4, tcp[13] = s.flags, tcp[14] = 0xff, tcp[15] = 0xff;
-  std::memcpy(tcp + 20, s.payload.data(), s.payload.size());
+  if (!s.payload.empty()) std::memcpy(tcp + 20, s.payload.data(), s.payload.size());
   const std::size_t tcp_len = 20 + s.payload.size();
   std::uint8_t pseudo[12] = {};
   std::memcpy(pseudo, ip + 12, 8);
