@@ -103,38 +103,20 @@ Result<void> NetDevice::process_tx() {
   Queue& q = act_.queues[kTxQueue];
   const GuestMemory& mem = *act_.mem;
   static RateLimit log_limit;
-  for (int done = 0;;) {
-    if (done == kBudget) {
-      tx_deferred_ = true;  // the rest on the loop's next turn
-      kick();
-      break;
-    }
-    KILN_ASSIGN(auto chain, q.pop(mem));
-    if (!chain) {
-      KILN_ASSIGN(const bool more, q.enable_notification(mem));
-      if (!more) break;
-      continue;
-    }
-    ++done;
-    const std::uint32_t len = chain->readable_len;
+  KILN_ASSIGN(const bool more, drain(q, mem, kBudget, [&](const DescriptorChain& chain) -> Result<void> {
+    const std::uint32_t len = chain.readable_len;
     if (len < sizeof(NetHeader) || len > tx_buf_.size()) {
       counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
-      KILN_CHECK(q.add_used(mem, chain->head, 0));
-      continue;
+      return q.add_used(mem, chain.head, 0);
     }
-    std::size_t at = 0;
-    for (const Buffer& b : chain->readable) {
-      KILN_CHECK(mem.read(b.addr, std::span(tx_buf_).subspan(at, b.len)));
-      at += b.len;
-    }
+    KILN_CHECK(read_readable(mem, chain, tx_buf_));
     NetHeader hdr;
     std::memcpy(&hdr, tx_buf_.data(), sizeof hdr);
     auto frame = std::span(tx_buf_).subspan(sizeof hdr, len - sizeof hdr);
     // No offload was offered: a GSO frame or a checksum left to kiln is not a frame kiln sends.
     if (hdr.gso_type != kNetGsoNone || (hdr.flags & kNetHdrNeedsCsum) || frame.size() < 14) {
       counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
-      KILN_CHECK(q.add_used(mem, chain->head, 0));
-      continue;
+      return q.add_used(mem, chain.head, 0);
     }
     auto sent = backend_->send(frame);
     if (sent && *sent) {
@@ -146,7 +128,11 @@ Result<void> NetDevice::process_tx() {
         SPDLOG_WARN("virtio-net {}: {}: {}{}", config_.id, backend_->describe(), sent.error().message(),
                     log_limit.suppressed_note());
     }
-    KILN_CHECK(q.add_used(mem, chain->head, 0));
+    return q.add_used(mem, chain.head, 0);
+  }));
+  if (more) {
+    tx_deferred_ = true;  // the rest on the loop's next turn
+    kick();
   }
   KILN_ASSIGN(const bool wanted, q.needs_interrupt(mem));
   if (wanted) act_.interrupt->used_buffers(kTxQueue);

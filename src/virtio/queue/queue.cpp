@@ -174,4 +174,14 @@ Result<bool> Queue::enable_notification(const GuestMemory& mem) {
   return idx != next_avail_;
 }
 
+Result<void> read_readable(const GuestMemory& mem, const DescriptorChain& chain, std::span<std::byte> out) {
+  if (out.size() < chain.readable_len) return plain_error("a chain of {} readable bytes does not fit in {}", chain.readable_len, out.size());
+  std::size_t at = 0;
+  for (const Buffer& b : chain.readable) {
+    KILN_CHECK(mem.read(b.addr, out.subspan(at, b.len)));
+    at += b.len;
+  }
+  return {};
+}
+
 }  // namespace kiln::virtio

@@ -10,6 +10,7 @@
 // device in DEVICE_NEEDS_RESET and stops using it until the driver resets it.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "base/error.h"
@@ -95,5 +96,26 @@ class Queue {
   // The used index at the last interrupt decision (EVENT_IDX); none right after a reset.
   std::optional<std::uint16_t> signalled_used_;
 };
+
+// Copies a chain's device-readable bytes, in order, into `out` (readable_len bytes of room).
+[[nodiscard]] Result<void> read_readable(const GuestMemory& mem, const DescriptorChain& chain, std::span<std::byte> out);
+
+// Hands each chain available on `q` to `handle` (which puts it on the used ring), at most `budget`
+// of them, re-enabling notifications when the queue runs dry. True when the budget ran out (more
+// may be there: the device goes on later, so one queue cannot hold the loop).
+template <class Handle>
+[[nodiscard]] Result<bool> drain(Queue& q, const GuestMemory& mem, int budget, Handle&& handle) {
+  for (int done = 0; done < budget;) {
+    KILN_ASSIGN(auto chain, q.pop(mem));
+    if (!chain) {
+      KILN_ASSIGN(const bool more, q.enable_notification(mem));
+      if (!more) return false;
+      continue;
+    }
+    ++done;
+    KILN_CHECK(handle(*chain));
+  }
+  return true;
+}
 
 }  // namespace kiln::virtio

@@ -266,39 +266,27 @@ Result<void> VsockDevice::process_tx() {
   if (act_.mem == nullptr) return {};
   Queue& q = act_.queues[kTxQueue];
   const GuestMemory& mem = *act_.mem;
-  for (int done = 0;;) {
-    if (done == kBudget) {
-      tx_deferred_ = true;
-      kick();
-      break;
-    }
-    KILN_ASSIGN(auto chain, q.pop(mem));
-    if (!chain) {
-      KILN_ASSIGN(const bool more, q.enable_notification(mem));
-      if (!more) break;
-      continue;
-    }
-    ++done;
-    const std::uint32_t len = chain->readable_len;
+  KILN_ASSIGN(const bool more, drain(q, mem, kBudget, [&](const DescriptorChain& chain) -> Result<void> {
+    const std::uint32_t len = chain.readable_len;
     if (len < sizeof(VsockHeader) || len > tx_buf_.size()) {
       counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
-      KILN_CHECK(q.add_used(mem, chain->head, 0));
-      continue;
+      return q.add_used(mem, chain.head, 0);
     }
-    std::size_t at = 0;
-    for (const Buffer& b : chain->readable) {
-      KILN_CHECK(mem.read(b.addr, std::span(tx_buf_).subspan(at, b.len)));
-      at += b.len;
-    }
-    KILN_CHECK(q.add_used(mem, chain->head, 0));
+    KILN_CHECK(read_readable(mem, chain, tx_buf_));
+    KILN_CHECK(q.add_used(mem, chain.head, 0));
     VsockHeader h;
     std::memcpy(&h, tx_buf_.data(), sizeof h);
     if (h.len > len - sizeof h) {
       counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
-      continue;
+      return {};
     }
     counters_.tx_packets.fetch_add(1, std::memory_order_relaxed);
     handle_packet(h, std::span<const std::byte>(tx_buf_).subspan(sizeof h, h.len));
+    return {};
+  }));
+  if (more) {
+    tx_deferred_ = true;
+    kick();
   }
   KILN_ASSIGN(const bool wanted, q.needs_interrupt(mem));
   if (wanted) act_.interrupt->used_buffers(kTxQueue);

@@ -26,24 +26,20 @@ class NullInterrupt : public VirtioInterrupt {
   void config_changed() override {}
 };
 
-UniqueFd unix_listen(const std::string& path) {
+// A Unix stream socket at `path`: listening, or connected to it.
+UniqueFd unix_socket(const std::string& path, bool listen) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << path;
-  EXPECT_EQ(::listen(fd.get(), 8), 0);
+  const auto* sa = reinterpret_cast<const sockaddr*>(&a);
+  const bool ok = listen ? ::bind(fd.get(), sa, sizeof a) == 0 && ::listen(fd.get(), 8) == 0
+                         : ::connect(fd.get(), sa, sizeof a) == 0;
+  EXPECT_TRUE(ok) << path;
   return fd;
 }
-
-UniqueFd unix_connect(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << path;
-  return fd;
-}
+UniqueFd unix_listen(const std::string& path) { return unix_socket(path, true); }
+UniqueFd unix_connect(const std::string& path) { return unix_socket(path, false); }
 
 // What is readable on `fd` within 2 s (at most `max` bytes), or "" on EOF or nothing.
 std::string read_some(int fd, std::size_t max = 1 << 20) {
@@ -80,6 +76,7 @@ class VsockTest : public ::testing::Test {
   }
   void TearDown() override {
     dev.reset();
+    listeners_.clear();
     std::filesystem::remove_all(dir_);
   }
 
@@ -154,6 +151,17 @@ class VsockTest : public ::testing::Test {
   }
   std::vector<Packet> leftover_;
 
+  // A guest connection from `guest_port` to the host's `port`, a listener there accepting it: the
+  // host's end (receive buffers posted first).
+  UniqueFd guest_connection(std::uint32_t guest_port, std::uint32_t port, std::uint32_t buf_alloc = 1 << 20) {
+    listeners_.push_back(unix_listen(uds_ + "_" + std::to_string(port)));
+    post_rx(64);
+    send(vsock::kRequest, guest_port, port, {}, 0, buf_alloc);
+    EXPECT_TRUE(wait_op(vsock::kResponse));
+    return UniqueFd(::accept(listeners_.back().get(), nullptr, nullptr));
+  }
+
+  std::vector<UniqueFd> listeners_;
   std::string dir_, uds_;
   GuestMemory mem = std::move(GuestMemory::create(std::vector<RegionLayout>{{0, 0x2000000}}).value());
   std::unique_ptr<VsockDevice> dev;
@@ -280,11 +288,7 @@ TEST_F(VsockTest, ABadConnectLineOrAGuestThatNeverAnswersClosesTheHostSide) {
 }
 
 TEST_F(VsockTest, KilnSendsNoMoreThanTheGuestsCredit) {
-  UniqueFd listener = unix_listen(uds_ + "_5001");
-  post_rx(64);
-  send(vsock::kRequest, 99, 5001, {}, 0, /*buf_alloc=*/10000);
-  ASSERT_TRUE(wait_op(vsock::kResponse));
-  UniqueFd host(::accept(listener.get(), nullptr, nullptr));
+  UniqueFd host = guest_connection(99, 5001, /*buf_alloc=*/10000);
   const std::string big(100000, 'x');
   ASSERT_EQ(::send(host.get(), big.data(), big.size(), MSG_DONTWAIT), static_cast<ssize_t>(big.size()));
   std::size_t got = 0;
@@ -303,11 +307,7 @@ TEST_F(VsockTest, KilnSendsNoMoreThanTheGuestsCredit) {
 }
 
 TEST_F(VsockTest, AHostPeerThatStopsReadingCostsAtMostTheGrantedCredit) {
-  UniqueFd listener = unix_listen(uds_ + "_5002");
-  post_rx(64);
-  send(vsock::kRequest, 7, 5002);
-  ASSERT_TRUE(wait_op(vsock::kResponse));
-  UniqueFd host(::accept(listener.get(), nullptr, nullptr));
+  UniqueFd host = guest_connection(7, 5002);
   // The guest sends its whole credit (256 KiB) while the host reads nothing: all kept.
   const std::string chunk(32 * 1024, 'y');
   std::size_t sent = 0;
@@ -327,11 +327,7 @@ TEST_F(VsockTest, AHostPeerThatStopsReadingCostsAtMostTheGrantedCredit) {
 }
 
 TEST_F(VsockTest, TheHostReadingGivesTheGuestCreditBack) {
-  UniqueFd listener = unix_listen(uds_ + "_5003");
-  post_rx(64);
-  send(vsock::kRequest, 8, 5003);
-  ASSERT_TRUE(wait_op(vsock::kResponse));
-  UniqueFd host(::accept(listener.get(), nullptr, nullptr));
+  UniqueFd host = guest_connection(8, 5003);
   const std::string chunk(40 * 1024, 'q');
   send(vsock::kRw, 8, 5003, chunk);
   send(vsock::kRw, 8, 5003, chunk);  // 80 KiB: past a quarter of the window
