@@ -8,6 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 python3 "$root/bench/compare.py" --build "$root/build" "$@"
 # The block device's figures (kiln on both transports, QEMU, fio on the host).
 python3 "$root/bench/block.py" --build "$root/build"
+# vsock (kiln only where the host has no /dev/vhost-vsock for QEMU).
+python3 "$root/bench/vsock.py" --build "$root/build"
 if [ "$(id -u)" = 0 ]; then
   python3 "$root/bench/net.py" --build "$root/build"
 else

@@ -23,6 +23,9 @@
  *                 what comes back, closes (SHUTDOWN, then the host's RST); then says "vsock
  *                 listening" and accepts the host's connection to its port 7000, echoes what
  *                 comes as "echo: ..." and waits for the host to close; exit 0 or 130 + step
+ *   vsock-bench tx|rx|connect N   to the host's port 5000: N packets of 4 KiB sent (within the
+ *                 host's credit), or N * 4 KiB received, or N connections opened and closed;
+ *                 prints the TSC cycles taken, exit 0 or 140 + step (147: a connection refused)
  *   blk-bench K D N   N requests of kind K (randread4k, seqread128k, seqwrite128k) with D in
  *                 flight; prints the TSC cycles taken, exit 0
  */
@@ -703,7 +706,8 @@ static void vs_post_rx(struct vq* rx, uint16_t i) {
   make_available(rx, i);
 }
 
-static void vs_send(struct vq* tx, uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t flags,
+/* A packet made available (the device not told). */
+static void vs_post(struct vq* tx, uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t flags,
                     const char* data, uint32_t len) {
   const uint16_t slot = (uint16_t)(tx->avail_idx % 16);
   volatile struct vs_hdr* h = (volatile struct vs_hdr*)(DATA + 0x100000 + 8192ull * slot);
@@ -715,12 +719,17 @@ static void vs_send(struct vq* tx, uint16_t op, uint32_t src_port, uint32_t dst_
   h->type = 1;
   h->op = op;
   h->flags = flags;
-  h->buf_alloc = 65536;
+  h->buf_alloc = 1u << 30; /* the guest takes what comes at once: no credit updates needed */
   h->fwd_cnt = vs_fwd;
   volatile char* p = (volatile char*)(h + 1);
   for (uint32_t i = 0; i < len; ++i) p[i] = data[i];
   tx->desc[slot] = (struct desc){(uint64_t)(uintptr_t)h, 44 + len, 0, 0};
   make_available(tx, slot);
+}
+
+static void vs_send(struct vq* tx, uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t flags,
+                    const char* data, uint32_t len) {
+  vs_post(tx, op, src_port, dst_port, flags, data, len);
   notify(tx);
 }
 
@@ -801,6 +810,110 @@ static void __attribute__((noreturn)) vsock_test(void) {
   finish(0);
 }
 
+/* vsock-bench: one connection at a time to the host's port 5000, the guest's buffer offered as
+ * (nearly) unlimited, so the host never waits for a credit update. */
+static uint32_t vs_peer_buf, vs_peer_fwd, vs_tx_cnt, vs_rx_bytes, vs_last_port;
+
+/* Takes one returned receive buffer if there is one (without waiting): its op, or 0. */
+static uint16_t vs_take(struct vq* rx) {
+  if (rx->used[1] == rx->used_seen) return 0;
+  uint32_t len = 0;
+  const int head = wait_used(rx, &len);
+  const volatile struct vs_hdr* h = (const volatile struct vs_hdr*)(DATA + 8192ull * (uint32_t)head);
+  const uint16_t op = h->op;
+  vs_last_port = h->dst_port;
+  vs_peer_buf = h->buf_alloc;
+  vs_peer_fwd = h->fwd_cnt;
+  if (op == kVsRw) {
+    vs_rx_bytes += h->len;
+    vs_fwd += h->len;
+  }
+  vs_post_rx(rx, (uint16_t)head);
+  notify(rx);
+  return op;
+}
+
+static int vs_wait_op(struct vq* rx, uint16_t op) {
+  const uint64_t t0 = rdtsc();
+  while (rdtsc() - t0 < 30000000000ull)
+    if (vs_take(rx) == op) return 1;
+  return 0;
+}
+
+static void vs_bench_open(struct vq* rx, struct vq* tx, uint32_t port) {
+  vs_tx_cnt = vs_rx_bytes = 0;
+  vs_fwd = 0;
+  vs_send(tx, kVsRequest, port, 5000, 0, 0, 0);
+  const uint64_t t0 = rdtsc();
+  for (;;) {
+    const uint16_t op = vs_take(rx);
+    if (op == kVsResponse) return;
+    /* Refused: nothing listening, or its backlog full. (An RST for an earlier connection, which
+     * both sides closed at once, is not this one's.) */
+    if (op == kVsRst && vs_last_port == port) finish(147);
+    if (rdtsc() - t0 > 30000000000ull) finish(142);
+  }
+}
+
+static void vs_bench_close(struct vq* rx, struct vq* tx, uint32_t port) {
+  vs_send(tx, kVsShutdown, port, 5000, 3, 0, 0);
+  if (!vs_wait_op(rx, kVsRst)) finish(143);
+}
+
+static void __attribute__((noreturn)) vsock_bench(const char* args) {
+  struct vq rx, tx, ev;
+  uint32_t f = 0;
+  int r = negotiate(0, &f);
+  if (r == 0) r = setup_queue(&rx, 0, 64, QUEUE_AREA);
+  if (r == 0) r = setup_queue(&tx, 1, 64, QUEUE_AREA + 0x20000);
+  if (r == 0) r = setup_queue(&ev, 2, 64, QUEUE_AREA + 0x40000);
+  if (r == 0) r = driver_ok();
+  if (r) finish(141);
+  vs_cid = (uint64_t)dev_cfg32(0) | (uint64_t)dev_cfg32(4) << 32;
+  for (uint16_t i = 0; i < VS_RX_BUFS; ++i) vs_post_rx(&rx, i);
+  notify(&rx);
+  const int kind = starts_with(args, "tx") ? 0 : starts_with(args, "rx") ? 1 : 2;
+  const char* p = args;
+  while (*p && *p != ' ') ++p;
+  while (*p == ' ') ++p;
+  uint32_t n = 0;
+  while (*p >= '0' && *p <= '9') n = n * 10 + (uint32_t)(*p++ - '0');
+  static char page[4096];
+  const uint64_t t0 = rdtsc();
+  if (kind == 2) {
+    for (uint32_t i = 0; i < n; ++i) {
+      vs_bench_open(&rx, &tx, 2000 + i);
+      vs_bench_close(&rx, &tx, 2000 + i);
+    }
+  } else {
+    vs_bench_open(&rx, &tx, 1999);
+    if (kind == 0) {
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint64_t t1 = rdtsc();
+        while (vs_peer_buf - (vs_tx_cnt - vs_peer_fwd) < sizeof page) { /* the host's credit */
+          vs_take(&rx);
+          if (rdtsc() - t1 > 30000000000ull) finish(144);
+        }
+        /* At most 16 in flight: the slot is reused once the device has taken it. */
+        if ((uint16_t)(tx.avail_idx - tx.used_seen) >= 16 && wait_used(&tx, 0) < 0) finish(145);
+        vs_post(&tx, kVsRw, 1999, 5000, 0, page, sizeof page);
+        if ((tx.used[0] & 1) == 0) notify(&tx); /* unless the device is at work already */
+        vs_tx_cnt += sizeof page;
+        vs_take(&rx);
+      }
+    } else {
+      const uint64_t t1 = rdtsc();
+      while (vs_rx_bytes < (uint64_t)n * sizeof page) {
+        vs_take(&rx);
+        if (rdtsc() - t1 > 300000000000ull) finish(146);
+      }
+    }
+    vs_bench_close(&rx, &tx, 1999);
+  }
+  say_cycles("tiny: bench cycles ", rdtsc() - t0);
+  finish(0);
+}
+
 void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   const char* cmd = (const char*)cmdline;
   const char* test = cmd + 7; /* after "virtio-" */
@@ -820,6 +933,7 @@ void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   if (starts_with(test, "net-arp")) net_arp(0);
   if (starts_with(test, "net-flood")) net_flood(test + 10);
   if (starts_with(test, "net-bench")) net_bench(test + 10);
+  if (starts_with(test, "vsock-bench")) vsock_bench(test + 12);
   if (starts_with(test, "vsock")) vsock_test();
   say("unknown virtio test");
   finish(38);

@@ -304,11 +304,11 @@ Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, Machin
     KILN_CHECK(m.virtio_->add_net(config.network_interfaces[i], std::move(images.nets[i])));
   if (config.entropy) KILN_CHECK(m.virtio_->add_rng());
   if (images.vsock) KILN_CHECK(m.virtio_->add_vsock(std::move(images.vsock)));
-  // With a disk or a network interface, the VMM loop spins briefly before it sleeps (see
+  // With a disk, a network interface or vsock, the VMM loop spins briefly before it sleeps (see
   // PollWindow): a guest waiting on one request at a time (queue depth 1) gets its next one served,
   // and a frame arriving just after the last one is taken, without a thread wake-up. 32 us, QEMU's
   // default for its iothreads (poll-max-ns).
-  if (!config.drives.empty() || !config.network_interfaces.empty())
+  if (!config.drives.empty() || !config.network_interfaces.empty() || config.vsock)
     io.loop->set_max_poll(std::chrono::microseconds(32));
   return {};
 }
