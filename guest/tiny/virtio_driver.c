@@ -762,21 +762,27 @@ static uint32_t str_len(const char* s) {
   return n;
 }
 
-static void __attribute__((noreturn)) vsock_test(void) {
-  struct vq rx, tx, ev;
+/* The three queues, the guest's CID read, receive buffers posted; exit `fail` if the device
+ * will not be set up. */
+static void vs_setup(struct vq* rx, struct vq* tx, struct vq* ev, uint8_t fail) {
   uint32_t f = 0;
   int r = negotiate(0, &f);
-  if (r == 0) r = setup_queue(&rx, 0, 64, QUEUE_AREA);
-  if (r == 0) r = setup_queue(&tx, 1, 64, QUEUE_AREA + 0x20000);
-  if (r == 0) r = setup_queue(&ev, 2, 64, QUEUE_AREA + 0x40000);
+  if (r == 0) r = setup_queue(rx, 0, 64, QUEUE_AREA);
+  if (r == 0) r = setup_queue(tx, 1, 64, QUEUE_AREA + 0x20000);
+  if (r == 0) r = setup_queue(ev, 2, 64, QUEUE_AREA + 0x40000);
   if (r == 0) r = driver_ok();
-  if (r) finish(131);
+  if (r) finish(fail);
   vs_cid = (uint64_t)dev_cfg32(0) | (uint64_t)dev_cfg32(4) << 32;
+  for (uint16_t i = 0; i < VS_RX_BUFS; ++i) vs_post_rx(rx, i);
+  notify(rx);
+}
+
+static void __attribute__((noreturn)) vsock_test(void) {
+  struct vq rx, tx, ev;
+  vs_setup(&rx, &tx, &ev, 131);
   puts_serial("tiny: vsock cid ");
   put_hex((uint32_t)vs_cid);
   puts_serial("\n");
-  for (uint16_t i = 0; i < VS_RX_BUFS; ++i) vs_post_rx(&rx, i);
-  notify(&rx);
   struct vs_hdr h;
   char buf[256];
   /* The guest connects to the host's port 5000. */
@@ -862,16 +868,7 @@ static void vs_bench_close(struct vq* rx, struct vq* tx, uint32_t port) {
 
 static void __attribute__((noreturn)) vsock_bench(const char* args) {
   struct vq rx, tx, ev;
-  uint32_t f = 0;
-  int r = negotiate(0, &f);
-  if (r == 0) r = setup_queue(&rx, 0, 64, QUEUE_AREA);
-  if (r == 0) r = setup_queue(&tx, 1, 64, QUEUE_AREA + 0x20000);
-  if (r == 0) r = setup_queue(&ev, 2, 64, QUEUE_AREA + 0x40000);
-  if (r == 0) r = driver_ok();
-  if (r) finish(141);
-  vs_cid = (uint64_t)dev_cfg32(0) | (uint64_t)dev_cfg32(4) << 32;
-  for (uint16_t i = 0; i < VS_RX_BUFS; ++i) vs_post_rx(&rx, i);
-  notify(&rx);
+  vs_setup(&rx, &tx, &ev, 141);
   const int kind = starts_with(args, "tx") ? 0 : starts_with(args, "rx") ? 1 : 2;
   const char* p = args;
   while (*p && *p != ' ') ++p;

@@ -20,6 +20,7 @@
 
 #include "base/log.h"
 #include "base/unique_fd.h"
+#include "base/unix_listener.h"
 
 namespace kiln::api {
 
@@ -202,23 +203,7 @@ void HttpServer::Impl::accept() {
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const std::string& path, Handler handler, Options options) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path))
-    return plain_error("{} '{}': a socket path must have 1 to {} characters", options.what, path, sizeof(addr.sun_path) - 1);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  struct stat st{};
-  if (::lstat(path.c_str(), &st) == 0)
-    return plain_error("{} '{}': the path already exists; remove it, or choose another path", options.what, path);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return errno_error("{}: socket", options.what);
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0)
-    return errno_error("{} '{}': bind (check that the directory exists and is writable)", options.what, path);
-  if (::listen(fd.get(), 64) != 0) {
-    auto e = errno_error("{} '{}': listen", options.what, path);
-    ::unlink(path.c_str());
-    return e;
-  }
+  KILN_ASSIGN(UniqueFd fd, listen_unix(path, options.what));
   auto impl = std::make_unique<Impl>(path, std::move(handler), options);
   error_code ec;
   impl->acceptor.assign(Local(), fd.get(), ec);

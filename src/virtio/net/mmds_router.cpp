@@ -60,9 +60,12 @@ Result<bool> MmdsRouter::send(std::span<const std::byte> frame) {
 }
 
 Result<std::size_t> MmdsRouter::receive(std::span<std::byte> buf) {
-  // The service's few frames first; the back end's then.
-  KILN_ASSIGN(const std::size_t n, service_->receive(buf));
-  if (n != 0) return n;
+  // The service's few frames first (asked for only when there are some: this is every received
+  // frame's path); the back end's then.
+  if (service_->has_frames()) {
+    KILN_ASSIGN(const std::size_t n, service_->receive(buf));
+    if (n != 0) return n;
+  }
   KILN_ASSIGN(const std::size_t m, inner_->receive(buf));
   if (m == 0) {
     epoll_event evs[2];

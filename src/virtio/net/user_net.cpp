@@ -196,6 +196,7 @@ void UserNetBackend::from_slirp(const void* buf, std::size_t len) {
   }
   const auto* p = static_cast<const std::byte*>(buf);
   to_guest_.emplace_back(p, p + len);
+  queued_.store(to_guest_.size(), std::memory_order_release);
   signal_fd(rx_ready_.get());
 }
 
@@ -220,6 +221,7 @@ Result<std::size_t> UserNetBackend::receive(std::span<std::byte> buf) {
   }
   std::vector<std::byte> f = std::move(to_guest_.front());
   to_guest_.pop_front();
+  queued_.store(to_guest_.size(), std::memory_order_release);
   if (f.size() > buf.size()) return 0;  // cannot happen: from_slirp bounds frames to kMaxFrame
   std::memcpy(buf.data(), f.data(), f.size());
   return f.size();

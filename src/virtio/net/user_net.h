@@ -57,6 +57,8 @@ class UserNetBackend : public NetBackend {
   [[nodiscard]] Result<bool> send(std::span<const std::byte> frame) override;
   [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf) override;
   [[nodiscard]] int rx_fd() const override { return rx_ready_.get(); }
+  // Whether frames wait for the guest (no lock: for a caller deciding whether to ask at all).
+  [[nodiscard]] bool has_frames() const { return queued_.load(std::memory_order_acquire) != 0; }
   [[nodiscard]] const UserNetCounters& counters() const { return counters_; }
   // For create_service(): the service's address and slirp's own (network order).
   [[nodiscard]] std::uint32_t service_addr() const { return service_addr_; }
@@ -79,6 +81,7 @@ class UserNetBackend : public NetBackend {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::deque<std::vector<std::byte>> to_guest_, to_host_;  // under mu_
+  std::atomic<std::size_t> queued_{0};                     // to_guest_.size()
   std::vector<std::unique_ptr<Timer>> timers_;             // slirp's thread only
   UserNetCounters counters_;
   std::uint32_t service_addr_ = 0, own_addr_ = 0;

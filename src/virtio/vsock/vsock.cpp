@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/unix_listener.h"
 
 namespace kiln::virtio {
 
@@ -46,28 +47,6 @@ namespace {
 constexpr std::uint64_t kKickTag = ~0ull, kListenerTag = ~0ull - 1;
 constexpr std::uint64_t kPendingBit = 1ull << 40;
 
-Result<UniqueFd> listen_on(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path))
-    return plain_error("vsock uds_path '{}': a socket path must have 1 to {} characters", path,
-                       sizeof(addr.sun_path) - 1);
-  struct stat st{};
-  if (::lstat(path.c_str(), &st) == 0)
-    return plain_error("vsock uds_path '{}': the path already exists; remove it, or choose another path", path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return errno_error("vsock: socket");
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-    return errno_error("vsock uds_path '{}': bind (check that the directory exists and is writable)", path);
-  if (::listen(fd.get(), 64) != 0) {
-    auto e = errno_error("vsock uds_path '{}': listen", path);
-    ::unlink(path.c_str());
-    return e;
-  }
-  return fd;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<VsockDevice>> VsockDevice::create(VsockConfig config) {
@@ -81,7 +60,7 @@ Result<std::unique_ptr<VsockDevice>> VsockDevice::create(VsockConfig config) {
   ev.events = EPOLLIN | EPOLLET;
   ev.data.u64 = kKickTag;
   if (::epoll_ctl(d->epoll_.get(), EPOLL_CTL_ADD, d->kick_.get(), &ev) != 0) return errno_error("vsock: epoll_ctl");
-  KILN_ASSIGN(d->listener_, listen_on(d->config_.uds_path));
+  KILN_ASSIGN(d->listener_, listen_unix(d->config_.uds_path, "vsock uds_path"));
   ev.events = EPOLLIN;
   ev.data.u64 = kListenerTag;
   if (::epoll_ctl(d->epoll_.get(), EPOLL_CTL_ADD, d->listener_.get(), &ev) != 0) {
@@ -458,6 +437,7 @@ void VsockDevice::on_pending_host(int fd) {
     c->key = Key{alloc_port(), port};
     c->state = Conn::State::kConnecting;
     c->deadline = std::chrono::steady_clock::now() + kConnectTimeout;
+    if (!next_deadline_ || c->deadline < *next_deadline_) next_deadline_ = c->deadline;
     c->fd = std::move(it->second.first);
     pending_hosts_.erase(it);
     epoll_event ev{};
@@ -490,9 +470,16 @@ void VsockDevice::on_conn_event(Conn& c, std::uint32_t events) {
 }
 
 void VsockDevice::expire_connecting() {
+  // Called on every notification: a look at the clock, and a walk only once a deadline passed.
+  if (!next_deadline_) return;
   const auto now = std::chrono::steady_clock::now();
-  for (auto& [k, c] : conns_)
-    if (c->state == Conn::State::kConnecting && !c->closing && now > c->deadline) reset_conn(*c);
+  if (now <= *next_deadline_) return;
+  next_deadline_.reset();
+  for (auto& [k, c] : conns_) {
+    if (c->state != Conn::State::kConnecting || c->closing) continue;
+    if (now > c->deadline) reset_conn(*c);
+    else if (!next_deadline_ || c->deadline < *next_deadline_) next_deadline_ = c->deadline;
+  }
 }
 
 std::size_t VsockDevice::control_packet(Conn& c) {

@@ -131,6 +131,8 @@ class VsockDevice : public VirtioDevice {
   std::optional<DescriptorChain> rx_chain_;
   std::vector<std::byte> rx_buf_, tx_buf_;
   std::uint32_t next_port_ = 1u << 30;
+  // The earliest deadline of a host connection waiting for the guest's answer, if any.
+  std::optional<std::chrono::steady_clock::time_point> next_deadline_;
   VsockCounters counters_;
 };
 
