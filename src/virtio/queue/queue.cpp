@@ -50,6 +50,7 @@ void Queue::reset() {
   ready = false;
   desc_table = avail_ring = used_ring = {};
   event_idx_ = indirect_ = false;
+  notify_off_ = false;
   next_avail_ = next_used_ = 0;
   signalled_used_.reset();
 }
@@ -74,6 +75,12 @@ Result<std::optional<DescriptorChain>> Queue::pop(const GuestMemory& mem) {
   chain.head = head;
   KILN_CHECK(walk_chain(mem, head, chain));
   ++next_avail_;
+  if (!event_idx_ && !notify_off_) {
+    // Busy with the ring: no notifications until enable_notification() (the used ring's flags;
+    // with EVENT_IDX the avail_event kiln left behind does the same).
+    KILN_CHECK(mem.store_release<std::uint16_t>(used_ring, kUsedNoNotify));
+    notify_off_ = true;
+  }
   return std::optional<DescriptorChain>(std::move(chain));
 }
 
@@ -169,6 +176,10 @@ Result<bool> Queue::enable_notification(const GuestMemory& mem) {
     // The avail_event store must be visible before the index is read again, or a chain the
     // driver adds in between is neither seen nor notified.
     std::atomic_thread_fence(std::memory_order_seq_cst);
+  } else if (notify_off_) {
+    KILN_CHECK(mem.store_release<std::uint16_t>(used_ring, 0));
+    notify_off_ = false;
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // as above, for the flag
   }
   KILN_ASSIGN(const std::uint16_t idx, avail_idx(mem));
   return idx != next_avail_;

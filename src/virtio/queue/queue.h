@@ -29,6 +29,7 @@ inline constexpr std::uint16_t kDescWrite = 2;
 inline constexpr std::uint16_t kDescIndirect = 4;
 // The available ring's flag asking for no interrupt (without EVENT_IDX).
 inline constexpr std::uint16_t kAvailNoInterrupt = 1;
+inline constexpr std::uint16_t kUsedNoNotify = 1;
 
 // One guest buffer of a chain, inside guest RAM (checked).
 struct Buffer {
@@ -73,8 +74,10 @@ class Queue {
   // Whether the driver wants an interrupt for the chains used since the last call that said yes
   // (EVENT_IDX's used_event, else the available ring's NO_INTERRUPT flag). False when none were.
   [[nodiscard]] Result<bool> needs_interrupt(const GuestMemory& mem);
-  // With EVENT_IDX: tells the driver which available index to notify at (the next one kiln will
-  // read). Returns whether chains are available already, so a device loops until this says no.
+  // Asks the driver to notify at its next chain: with EVENT_IDX through avail_event (the next
+  // index kiln will read), else by clearing the used ring's NO_NOTIFY flag, which pop() sets while
+  // the device is busy with the ring. Returns whether chains are available already, so a device
+  // loops until this says no.
   [[nodiscard]] Result<bool> enable_notification(const GuestMemory& mem);
 
   // Back to the state after the device was created (the driver reset the device).
@@ -91,6 +94,7 @@ class Queue {
   std::uint16_t max_size_;
   bool event_idx_ = false;
   bool indirect_ = false;
+  bool notify_off_ = false;  // without EVENT_IDX: the used ring's flags say NO_NOTIFY
   std::uint16_t next_avail_ = 0;
   std::uint16_t next_used_ = 0;
   // The used index at the last interrupt decision (EVENT_IDX); none right after a reset.

@@ -153,6 +153,21 @@ TEST_F(QueueTest, EventIdxTellsTheDriverWhereToNotify) {
   EXPECT_EQ(drv.avail_event(), 2) << "the driver should notify when it makes index 2 available";
 }
 
+TEST_F(QueueTest, WithoutEventIdxTheUsedFlagsAskForNoNotificationsWhileTheDeviceIsBusy) {
+  auto flags = [&] { return mem.read_obj<std::uint16_t>(q.used_ring).value(); };
+  EXPECT_EQ(flags(), 0);
+  drv.add_chain({{kData, 4, true}});
+  drv.add_chain({{kData, 4, true}});
+  ASSERT_TRUE(q.pop(mem).value().has_value());
+  EXPECT_EQ(flags(), kUsedNoNotify) << "the device will look again without being told";
+  EXPECT_TRUE(q.enable_notification(mem).value()) << "a chain is still waiting";
+  EXPECT_EQ(flags(), 0);
+  ASSERT_TRUE(q.pop(mem).value().has_value());
+  EXPECT_EQ(flags(), kUsedNoNotify);
+  EXPECT_FALSE(q.enable_notification(mem).value());
+  EXPECT_EQ(flags(), 0) << "dry: the driver notifies at its next chain";
+}
+
 TEST_F(QueueTest, ResetForgetsTheRings) {
   drv.add_chain({{kData, 4, true}});
   ASSERT_TRUE(q.pop(mem).value().has_value());
