@@ -1,8 +1,8 @@
 // virtio-net fed by a hostile driver: both queues laid out by the input over guest memory the input
 // fills, transmit chains of any shape and header, receive buffers of any size, with frames of
-// input-chosen sizes arriving from a back end that may also refuse what is sent. A broken queue may
-// be an error, never a crash, a hang or an unbounded allocation; a frame reaches the back end only
-// whole and without its header.
+// input-chosen sizes and offload headers arriving from a back end that may also refuse what is sent
+// and may or may not offer offloads. A broken queue may be an error, never a crash, a hang or an
+// unbounded allocation; a frame reaches the back end only whole, with only the offloads it offers.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -22,21 +22,31 @@ struct NullInterrupt : virtio::VirtioInterrupt {
 class FuzzBackend : public virtio::NetBackend {
  public:
   std::string describe() const override { return "fuzz"; }
-  Result<bool> send(std::span<const std::byte> f) override {
+  std::uint64_t offloads() const override { return offers; }
+  Result<bool> send(const virtio::NetHeader& h, std::span<const std::byte> f) override {
     if (f.size() < 14 || f.size() > virtio::kMaxFrame) std::abort();  // the device sends frames only
+    // ... with only the offloads this back end offers
+    if ((h.flags & virtio::kNetHdrNeedsCsum) && !(offers & virtio::kNetFCsum)) std::abort();
+    if (h.gso_type != virtio::kNetGsoNone && !(offers & virtio::kNetHostSegmentation)) std::abort();
     return !full;
   }
-  Result<std::size_t> receive(std::span<std::byte> buf) override {
+  Result<std::size_t> receive(std::span<std::byte> buf, virtio::NetHeader& h) override {
     if (incoming.empty()) return 0;
     const std::size_t n = incoming.front();
     incoming.pop_front();
     if (n > buf.size()) std::abort();
     std::memset(buf.data(), 0x5a, n);
+    // Any header the host's side may give, sensible or not.
+    h.flags = static_cast<std::uint8_t>(n);
+    h.gso_type = static_cast<std::uint8_t>(n >> 3);
+    h.csum_start = static_cast<std::uint16_t>(n * 7);
+    h.csum_offset = static_cast<std::uint16_t>(n >> 5);
     return n;
   }
   int rx_fd() const override { return -1; }
   std::deque<std::size_t> incoming;
   bool full = false;
+  std::uint64_t offers = 0;
 };
 }  // namespace
 
@@ -46,6 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto backend = std::make_unique<FuzzBackend>();
   FuzzBackend& b = *backend;
   b.full = data[3] & 1;
+  b.offers = data[3] & 2 ? virtio::kNetOffloads : 0;
   // Frames from the outside: data[4] of them, sizes from data[5] (up to the largest frame).
   for (int i = 0; i < data[4] % 16; ++i) b.incoming.push_back(14 + (std::size_t{data[5]} * 257 * (i + 1)) % virtio::kMaxFrame);
   auto dev = virtio::NetDevice::create({.id = "fuzz", .mac = virtio::MacAddress{6, 0, 0, 0, 0, 1}, .queue_size = 64},
@@ -65,7 +76,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::uint64_t features = (*dev)->features() & ~((data[2] & 1 ? 0 : virtio::kFeatureRingEventIdx) |
                                                         (data[2] & 2 ? 0 : virtio::kFeatureRingIndirectDesc) |
-                                                        (data[2] & 4 ? 0 : virtio::NetDevice::kFeatureMrgRxbuf));
+                                                        (data[2] & 4 ? 0 : virtio::NetDevice::kFeatureMrgRxbuf) |
+                                                        (data[2] & 8 ? 0 : virtio::kNetOffloads));
   const GuestMemory mem = fuzz::fuzz_memory({data + kHead, size - kHead});
   for (auto& q : queues) {
     if (!q.check_layout(mem)) return 0;

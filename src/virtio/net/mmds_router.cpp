@@ -51,22 +51,28 @@ Result<std::unique_ptr<MmdsRouter>> MmdsRouter::create(std::unique_ptr<NetBacken
   return r;
 }
 
-Result<bool> MmdsRouter::send(std::span<const std::byte> frame) {
+Result<bool> MmdsRouter::send(const NetHeader& hdr, std::span<const std::byte> frame) {
   if (for_service(frame, service_->service_addr(), service_->own_addr())) {
     ++service_frames_;
-    return service_->send(frame);
+    if (hdr.gso_type != kNetGsoNone) return false;  // not offered: the device lets none through
+    if (hdr.flags & kNetHdrNeedsCsum) {
+      scratch_.assign(frame.begin(), frame.end());
+      if (!complete_checksum(scratch_, hdr.csum_start, hdr.csum_offset)) return false;
+      return service_->send(NetHeader{}, scratch_);
+    }
+    return service_->send(hdr, frame);
   }
-  return inner_->send(frame);
+  return inner_->send(hdr, frame);
 }
 
-Result<std::size_t> MmdsRouter::receive(std::span<std::byte> buf) {
+Result<std::size_t> MmdsRouter::receive(std::span<std::byte> buf, NetHeader& hdr) {
   // The service's few frames first (asked for only when there are some: this is every received
   // frame's path); the back end's then.
   if (service_->has_frames()) {
-    KILN_ASSIGN(const std::size_t n, service_->receive(buf));
+    KILN_ASSIGN(const std::size_t n, service_->receive(buf, hdr));
     if (n != 0) return n;
   }
-  KILN_ASSIGN(const std::size_t m, inner_->receive(buf));
+  KILN_ASSIGN(const std::size_t m, inner_->receive(buf, hdr));
   if (m == 0) {
     epoll_event evs[2];
     while (::epoll_wait(epoll_.get(), evs, 2, 0) > 0) {  // both empty: take their edges off the set

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "base/unique_fd.h"
 #include "virtio/net/backend.h"
@@ -26,8 +27,12 @@ class MmdsRouter : public NetBackend {
   static bool for_service(std::span<const std::byte> frame, std::uint32_t service_addr, std::uint32_t own_addr);
 
   [[nodiscard]] std::string describe() const override { return inner_->describe(); }
-  [[nodiscard]] Result<bool> send(std::span<const std::byte> frame) override;
-  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf) override;
+  // The back end's offloads but segmentation: the guest's TCP to the service must come in frames
+  // the service's stack takes (a checksum left to kiln is completed here).
+  [[nodiscard]] std::uint64_t offloads() const override { return inner_->offloads() & ~kNetHostSegmentation; }
+  [[nodiscard]] Result<void> set_guest_offloads(std::uint64_t taken) override { return inner_->set_guest_offloads(taken); }
+  [[nodiscard]] Result<bool> send(const NetHeader& hdr, std::span<const std::byte> frame) override;
+  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& hdr) override;
   // Readable when either has frames (an epoll set of both).
   [[nodiscard]] int rx_fd() const override { return epoll_.get(); }
   [[nodiscard]] std::uint64_t service_frames() const { return service_frames_; }
@@ -39,6 +44,7 @@ class MmdsRouter : public NetBackend {
   std::unique_ptr<NetBackend> inner_;
   std::unique_ptr<UserNetBackend> service_;
   UniqueFd epoll_;
+  std::vector<std::byte> scratch_;  // a service frame whose checksum is completed here
   std::uint64_t service_frames_ = 0;  // guest frames that went to the service (the VMM thread's)
 };
 

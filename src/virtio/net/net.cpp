@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include "base/log.h"
@@ -45,8 +46,30 @@ Result<std::unique_ptr<NetDevice>> NetDevice::create(NetConfig config, std::uniq
 std::uint64_t NetDevice::features() const {
   std::uint64_t f = kFeatureVersion1 | kFeatureRingEventIdx | kFeatureRingIndirectDesc | kFeatureMrgRxbuf | kFeatureStatus;
   if (config_.mac) f |= kFeatureMac;
-  return f;
+  // Checksums both ways in software where the back end does not do them; the rest only from it.
+  return f | kNetFCsum | kNetFGuestCsum | (backend_->offloads() & kNetOffloads);
 }
+
+namespace {
+
+// The features a GSO type needs: GUEST_* on the way in, HOST_* on the way out; 0 for none, ~0 for
+// a type that does not exist.
+std::uint64_t gso_needs(std::uint8_t gso_type, bool to_guest) {
+  std::uint64_t need = 0;
+  switch (gso_type & ~kNetGsoEcn) {
+    case kNetGsoNone:
+      if (gso_type & kNetGsoEcn) return ~0ull;
+      return 0;
+    case kNetGsoTcpV4: need = to_guest ? kNetFGuestTso4 : kNetFHostTso4; break;
+    case kNetGsoTcpV6: need = to_guest ? kNetFGuestTso6 : kNetFHostTso6; break;
+    case kNetGsoUdp: need = to_guest ? kNetFGuestUfo : kNetFHostUfo; break;
+    default: return ~0ull;
+  }
+  if (gso_type & kNetGsoEcn) need |= to_guest ? kNetFGuestEcn : kNetFHostEcn;
+  return need;
+}
+
+}  // namespace
 
 void NetDevice::read_config(std::uint64_t offset, std::span<std::byte> data) const {
   // mac[6], status, max_virtqueue_pairs (section 5.1.4).
@@ -65,7 +88,11 @@ void NetDevice::kick() {
 
 Result<void> NetDevice::activate(const Activation& a) {
   act_ = a;
+  negotiated_ = a.features;
   mrg_ = (a.features & kFeatureMrgRxbuf) != 0;
+  // The back end hands over only frames whose offloads the driver took.
+  if (auto r = backend_->set_guest_offloads(a.features & backend_->offloads() & kNetGuestOffloads); !r)
+    SPDLOG_WARN("virtio-net {}: {}: {}", config_.id, backend_->describe(), r.error().message());
   // Frames may have arrived while the driver set up: the loop takes them (this is a vCPU thread).
   kick();
   return {};
@@ -73,6 +100,9 @@ Result<void> NetDevice::activate(const Activation& a) {
 
 void NetDevice::reset() {
   act_ = {};
+  negotiated_ = 0;
+  if (auto r = backend_->set_guest_offloads(0); !r)
+    SPDLOG_WARN("virtio-net {}: {}: {}", config_.id, backend_->describe(), r.error().message());
   rx_chains_.clear();
   if (rx_len_ != 0) counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
   rx_len_ = 0;
@@ -112,13 +142,22 @@ Result<void> NetDevice::process_tx() {
     KILN_CHECK(read_readable(mem, chain, tx_buf_));
     NetHeader hdr;
     std::memcpy(&hdr, tx_buf_.data(), sizeof hdr);
+    hdr.num_buffers = 0;
     auto frame = std::span(tx_buf_).subspan(sizeof hdr, len - sizeof hdr);
-    // No offload was offered: a GSO frame or a checksum left to kiln is not a frame kiln sends.
-    if (hdr.gso_type != kNetGsoNone || (hdr.flags & kNetHdrNeedsCsum) || frame.size() < 14) {
+    // A frame, with only the offloads the driver took (a segmentation one implies the back end's).
+    const std::uint64_t need =
+        gso_needs(hdr.gso_type, false) | ((hdr.flags & kNetHdrNeedsCsum) ? kNetFCsum : 0);
+    bool ok = frame.size() >= 14 && (need & ~negotiated_) == 0;
+    if (ok && (hdr.flags & kNetHdrNeedsCsum) && !(backend_->offloads() & kNetFCsum)) {
+      ok = complete_checksum(frame, hdr.csum_start, hdr.csum_offset);  // done here, for this back end
+      hdr.flags = 0;
+    }
+    if (!ok) {
       counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
       return q.add_used(mem, chain.head, 0);
     }
-    auto sent = backend_->send(frame);
+    hdr.flags &= kNetHdrNeedsCsum;
+    auto sent = backend_->send(hdr, frame);
     if (sent && *sent) {
       counters_.tx_frames.fetch_add(1, std::memory_order_relaxed);
       counters_.tx_bytes.fetch_add(frame.size(), std::memory_order_relaxed);
@@ -142,9 +181,9 @@ Result<void> NetDevice::process_tx() {
 Result<void> NetDevice::deliver(std::size_t n, std::size_t len) {
   const GuestMemory& mem = *act_.mem;
   Queue& q = act_.queues[kRxQueue];
-  NetHeader hdr;
-  hdr.num_buffers = static_cast<std::uint16_t>(n);
-  std::memcpy(rx_buf_.data(), &hdr, sizeof hdr);
+  // The header receive() filled in, with the count of buffers.
+  const auto num_buffers = static_cast<std::uint16_t>(n);
+  std::memcpy(rx_buf_.data() + offsetof(NetHeader, num_buffers), &num_buffers, sizeof num_buffers);
   std::size_t at = 0;
   for (std::size_t c = 0; c < n; ++c) {
     const DescriptorChain& chain = rx_chains_[c];
@@ -173,7 +212,9 @@ Result<void> NetDevice::process_rx() {
       break;
     }
     if (rx_len_ == 0) {
-      auto got = backend_->receive(std::span(rx_buf_).subspan(sizeof(NetHeader)));
+      NetHeader hdr;
+      auto frame = std::span(rx_buf_).subspan(sizeof(NetHeader));
+      auto got = backend_->receive(frame, hdr);
       if (!got) {
         if (log_limit.allow())
           SPDLOG_WARN("virtio-net {}: {}: {}{}", config_.id, backend_->describe(), got.error().message(),
@@ -181,6 +222,20 @@ Result<void> NetDevice::process_rx() {
         break;
       }
       if (*got == 0) break;
+      // Only offloads the driver took reach it: a partial checksum is completed here for a driver
+      // without GUEST_CSUM; a segmented frame it did not ask for is dropped.
+      bool ok = (gso_needs(hdr.gso_type, true) & ~negotiated_) == 0;
+      if (ok && (hdr.flags & kNetHdrNeedsCsum) && !(negotiated_ & kNetFGuestCsum)) {
+        ok = complete_checksum(frame.first(*got), hdr.csum_start, hdr.csum_offset);
+        hdr.flags = 0;
+      }
+      if (!ok) {
+        counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      hdr.flags &= (negotiated_ & kNetFGuestCsum) ? (kNetHdrNeedsCsum | kNetHdrDataValid) : 0;
+      hdr.num_buffers = 0;
+      std::memcpy(rx_buf_.data(), &hdr, sizeof hdr);
       rx_len_ = *got;
     }
     const std::size_t need = sizeof(NetHeader) + rx_len_;

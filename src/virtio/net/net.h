@@ -2,9 +2,11 @@
 // virtio-net (virtio 1.x, section 5.1): one receive and one transmit queue, a MAC address, link
 // status and mergeable receive buffers, over a back end (a tap device or user-mode networking).
 //
-// Offloads: none are offered yet (no CSUM, GUEST_CSUM, TSO or UFO): the guest sends whole frames
-// with their checksums and gets whole frames, which both back ends take as they are. A driver
-// that sets a GSO type anyway gets that frame dropped and counted.
+// Offloads: CSUM and GUEST_CSUM always: a checksum the guest leaves to the device is completed here
+// when the back end does not take it so, and a frame from a back end reaches a guest without
+// GUEST_CSUM whole and checksummed. TSO4/6, ECN and UFO both ways only when the back end offers
+// them (a tap): those frames pass between the guest and the back end with their headers as they
+// are. A header that uses an offload the driver did not take is dropped and counted.
 //
 // Where the work runs: queue notifications and the back end's readiness both arrive on the VMM's
 // event loop, never on a vCPU thread. Each call does a bounded amount of work (kBudget frames) and
@@ -36,31 +38,13 @@ struct NetConfig {
 
 struct NetCounters {
   std::atomic<std::uint64_t> rx_frames{0}, rx_bytes{0}, tx_frames{0}, tx_bytes{0};
-  // Frames the back end could not take, received frames no guest buffer could hold, transmitted
-  // chains that were not a frame (too short, too long, a GSO type kiln did not offer).
+  // Frames the back end could not take, received frames no guest buffer could hold (or with an
+  // offload the driver did not take), transmitted chains that were not a frame (too short, too
+  // long, an offload the driver did not take).
   std::atomic<std::uint64_t> tx_dropped{0}, rx_dropped{0}, tx_malformed{0};
   // Times the device stopped receiving because the guest had no buffers.
   std::atomic<std::uint64_t> rx_no_buffers{0};
 };
-
-// The virtio-net header with VERSION_1 (section 5.1.6): 12 bytes before every frame.
-struct NetHeader {
-  std::uint8_t flags = 0;
-  std::uint8_t gso_type = 0;
-  std::uint16_t hdr_len = 0;
-  std::uint16_t gso_size = 0;
-  std::uint16_t csum_start = 0;
-  std::uint16_t csum_offset = 0;
-  std::uint16_t num_buffers = 0;
-};
-static_assert(sizeof(NetHeader) == 12);
-inline constexpr std::uint8_t kNetHdrNeedsCsum = 1;
-inline constexpr std::uint8_t kNetHdrDataValid = 2;
-inline constexpr std::uint8_t kNetGsoNone = 0;
-
-// Fills in the checksum a header with NEEDS_CSUM asks for: the Internet checksum of the frame from
-// csum_start on, stored at csum_start + csum_offset. False when those point outside the frame.
-bool complete_checksum(std::span<std::byte> frame, std::uint16_t csum_start, std::uint16_t csum_offset);
 
 class NetDevice : public VirtioDevice {
  public:
@@ -105,6 +89,7 @@ class NetDevice : public VirtioDevice {
   UniqueFd epoll_, kick_;
   Activation act_;
   bool mrg_ = false;
+  std::uint64_t negotiated_ = 0;  // the driver's features
   bool tx_deferred_ = false;
   // The received frame waiting for guest buffers: header space, then the frame (rx_len_ bytes).
   std::vector<std::byte> rx_buf_, tx_buf_;

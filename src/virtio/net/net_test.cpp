@@ -27,21 +27,34 @@ class CountingInterrupt : public VirtioInterrupt {
 class FakeBackend : public NetBackend {
  public:
   std::string describe() const override { return "fake"; }
-  Result<bool> send(std::span<const std::byte> f) override {
+  std::uint64_t offloads() const override { return offers; }
+  Result<void> set_guest_offloads(std::uint64_t f) override {
+    guest_offloads = f;
+    return {};
+  }
+  Result<bool> send(const NetHeader& h, std::span<const std::byte> f) override {
     if (full) return false;
     sent.emplace_back(f.begin(), f.end());
+    sent_headers.push_back(h);
     return true;
   }
-  Result<std::size_t> receive(std::span<std::byte> buf) override {
+  Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& h) override {
     if (incoming.empty()) return 0;
     auto f = std::move(incoming.front());
     incoming.pop_front();
     std::memcpy(buf.data(), f.data(), f.size());
+    if (!incoming_headers.empty()) {
+      h = incoming_headers.front();
+      incoming_headers.pop_front();
+    }
     return f.size();
   }
   int rx_fd() const override { return -1; }
   std::deque<std::vector<std::byte>> incoming;
+  std::deque<NetHeader> incoming_headers;  // for the frames at the front of `incoming`, when given
   std::vector<std::vector<std::byte>> sent;
+  std::vector<NetHeader> sent_headers;
+  std::uint64_t offers = 0, guest_offloads = 0;
   bool full = false;
 };
 
@@ -53,8 +66,11 @@ std::vector<std::byte> frame(std::size_t len, std::uint8_t seed) {
 
 class NetTest : public ::testing::Test {
  protected:
-  void make(std::optional<MacAddress> mac = std::nullopt, bool mrg = true) {
+  // `drop` takes features off what the driver accepts.
+  void make(std::optional<MacAddress> mac = std::nullopt, bool mrg = true, std::uint64_t offers = 0,
+            std::uint64_t drop = 0) {
     auto b = std::make_unique<FakeBackend>();
+    b->offers = offers;
     backend = b.get();
     auto d = NetDevice::create(NetConfig{.id = "eth0", .mac = mac}, std::move(b));
     ASSERT_TRUE(d.has_value()) << d.error().message();
@@ -67,15 +83,20 @@ class NetTest : public ::testing::Test {
     tx = std::make_unique<MockDriver>(mem, queues[1], 512, kTxRing);
     features = dev->features();
     if (!mrg) features &= ~NetDevice::kFeatureMrgRxbuf;
+    features &= ~drop;
     for (auto& q : queues) q.set_features(features);
     ASSERT_TRUE(dev->activate({.mem = &mem, .queues = queues, .interrupt = &irq, .features = features}).has_value());
   }
   // A transmit chain: the header (flags, gso) in its own descriptor, then the frame in two.
-  void send(const std::vector<std::byte>& f, std::uint8_t hdr_flags = 0, std::uint8_t gso = 0) {
+  void send(const std::vector<std::byte>& f, std::uint8_t hdr_flags = 0, std::uint8_t gso = 0,
+            std::uint16_t csum_start = 0, std::uint16_t csum_offset = 0) {
     const std::uint64_t at = kBufs + 0x20000 * (tx_n++ % 8);
     NetHeader h;
     h.flags = hdr_flags;
     h.gso_type = gso;
+    h.csum_start = csum_start;
+    h.csum_offset = csum_offset;
+    if (gso != kNetGsoNone) h.gso_size = 1448;
     ASSERT_TRUE(mem.write_obj(GuestAddress{at}, h).has_value());
     ASSERT_TRUE(mem.write(GuestAddress{at + 0x100}, f).has_value());
     const auto half = static_cast<std::uint32_t>(f.size() / 2);
@@ -144,18 +165,157 @@ TEST_F(NetTest, ATransmittedFrameReachesTheBackEndWithoutItsHeader) {
 }
 
 TEST_F(NetTest, ChainsThatAreNoFrameAreDroppedAndTheQueueGoesOn) {
-  make();
+  make(std::nullopt, true, 0, kNetFCsum);
   tx->add_chain({{kBufs, 8}});                          // shorter than the header
-  send(frame(100, 2), 0, 1);                            // a GSO type that was not offered
-  send(frame(100, 3), kNetHdrNeedsCsum);                // a checksum kiln was not offered to do
+  send(frame(100, 2), kNetHdrNeedsCsum, kNetGsoTcpV4, 34, 16);  // a GSO type that was not offered
+  send(frame(100, 3), kNetHdrNeedsCsum, 0, 34, 16);     // a checksum the driver did not take CSUM for
+  send(frame(100, 3), 0, 0x22);                         // no such GSO type
   tx->add_chain({{kBufs + 0x1000, 12, true}});          // header only, and device-writable
   const auto good = frame(60, 4);
   send(good);
   ASSERT_TRUE(dev->queue_notify(NetDevice::kTxQueue).has_value());
-  EXPECT_EQ(dev->counters().tx_malformed.load(), 4u);
+  EXPECT_EQ(dev->counters().tx_malformed.load(), 5u);
   ASSERT_EQ(backend->sent.size(), 1u);
   EXPECT_EQ(backend->sent[0], good);
-  EXPECT_EQ(tx->used_idx(), 5);
+  EXPECT_EQ(tx->used_idx(), 6);
+}
+
+// A UDP/IPv4 frame of `payload` bytes whose UDP checksum field holds the pseudo-header's sum, as a
+// driver leaving the checksum to the device writes it (csum_start 34, csum_offset 6).
+std::vector<std::byte> udp_frame_partial(std::size_t payload, std::uint8_t seed) {
+  auto f = frame(14 + 20 + 8 + payload, seed);
+  auto put16 = [&](std::size_t at, unsigned v) {
+    f[at] = static_cast<std::byte>(v >> 8);
+    f[at + 1] = static_cast<std::byte>(v & 0xff);
+  };
+  put16(12, 0x0800);
+  const unsigned udp_len = static_cast<unsigned>(8 + payload);
+  const std::uint8_t ip[20] = {0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 2, 15, 10, 0, 2, 2};
+  std::memcpy(f.data() + 14, ip, 20);
+  put16(16, 20 + udp_len);
+  put16(34, 5000);
+  put16(36, 6000);
+  put16(38, udp_len);
+  // The pseudo-header: addresses, protocol, UDP length (not complemented: the device folds the rest in).
+  std::uint32_t sum = 0x0a00 + 0x020f + 0x0a00 + 0x0202 + 17 + udp_len;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  put16(40, sum);
+  return f;
+}
+
+// The Internet checksum of `f` from `from` on: 0 (as 0xffff folded, complemented) when correct.
+std::uint16_t verify_udp(const std::vector<std::byte>& f) {
+  std::uint32_t sum = 0x0a00 + 0x020f + 0x0a00 + 0x0202 + 17 + static_cast<std::uint32_t>(f.size() - 34);
+  for (std::size_t i = 34; i < f.size(); i += 2) {
+    const unsigned hi = std::to_integer<unsigned>(f[i]);
+    const unsigned lo = i + 1 < f.size() ? std::to_integer<unsigned>(f[i + 1]) : 0;
+    sum += hi << 8 | lo;
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<std::uint16_t>(~sum & 0xffff);
+}
+
+TEST_F(NetTest, OffersChecksumsBothWaysAlwaysAndSegmentationOnlyWhenTheBackEndDoes) {
+  make();
+  EXPECT_EQ(dev->features() & kNetOffloads, kNetFCsum | kNetFGuestCsum);
+  make(std::nullopt, true, kNetOffloads);
+  EXPECT_EQ(dev->features() & kNetOffloads, kNetOffloads);
+  // The back end hears which of its GUEST_* offloads the driver took, and nothing after a reset.
+  EXPECT_EQ(backend->guest_offloads, kNetGuestOffloads);
+  make(std::nullopt, true, kNetOffloads, kNetFGuestTso6 | kNetFGuestUfo);
+  EXPECT_EQ(backend->guest_offloads, kNetFGuestCsum | kNetFGuestTso4 | kNetFGuestEcn);
+  dev->reset();
+  EXPECT_EQ(backend->guest_offloads, 0u);
+}
+
+TEST_F(NetTest, AChecksumLeftToTheDeviceIsCompletedForABackEndWithoutCsum) {
+  make();
+  const auto f = udp_frame_partial(301, 3);
+  EXPECT_NE(verify_udp(f), 0);
+  send(f, kNetHdrNeedsCsum, kNetGsoNone, 34, 6);
+  ASSERT_TRUE(dev->queue_notify(NetDevice::kTxQueue).has_value());
+  ASSERT_EQ(backend->sent.size(), 1u);
+  EXPECT_EQ(verify_udp(backend->sent[0]), 0) << "a correct UDP checksum";
+  EXPECT_EQ(backend->sent_headers[0].flags, 0);
+  // Pointing past the frame: not a frame.
+  send(f, kNetHdrNeedsCsum, kNetGsoNone, 34, 400);
+  ASSERT_TRUE(dev->queue_notify(NetDevice::kTxQueue).has_value());
+  EXPECT_EQ(backend->sent.size(), 1u);
+  EXPECT_EQ(dev->counters().tx_malformed.load(), 1u);
+}
+
+TEST_F(NetTest, ABackEndWithOffloadsGetsTheGuestsHeaderAsItIs) {
+  make(std::nullopt, true, kNetOffloads);
+  const auto f = udp_frame_partial(9000, 4);
+  send(f, kNetHdrNeedsCsum, kNetGsoTcpV4 | kNetGsoEcn, 34, 16);
+  ASSERT_TRUE(dev->queue_notify(NetDevice::kTxQueue).has_value());
+  ASSERT_EQ(backend->sent.size(), 1u);
+  EXPECT_EQ(backend->sent[0], f) << "untouched: the back end does the checksum";
+  EXPECT_EQ(backend->sent_headers[0].flags, kNetHdrNeedsCsum);
+  EXPECT_EQ(backend->sent_headers[0].gso_type, kNetGsoTcpV4 | kNetGsoEcn);
+  EXPECT_EQ(backend->sent_headers[0].gso_size, 1448);
+  EXPECT_EQ(backend->sent_headers[0].csum_start, 34);
+  EXPECT_EQ(backend->sent_headers[0].csum_offset, 16);
+  // A segmentation the driver did not take (no HOST_TSO6 here) is refused.
+  make(std::nullopt, true, kNetOffloads, kNetFHostTso6);
+  send(f, kNetHdrNeedsCsum, kNetGsoTcpV6, 34, 16);
+  ASSERT_TRUE(dev->queue_notify(NetDevice::kTxQueue).has_value());
+  EXPECT_TRUE(backend->sent.empty());
+  EXPECT_EQ(dev->counters().tx_malformed.load(), 1u);
+}
+
+TEST_F(NetTest, ReceivedOffloadsReachOnlyADriverThatTookThem) {
+  make(std::nullopt, true, kNetOffloads);
+  NetHeader big;
+  big.flags = kNetHdrNeedsCsum;
+  big.gso_type = kNetGsoTcpV4;
+  big.hdr_len = 66;
+  big.gso_size = 1448;
+  big.csum_start = 34;
+  big.csum_offset = 16;
+  const auto f = frame(20000, 5);
+  backend->incoming.push_back(f);
+  backend->incoming_headers.push_back(big);
+  const auto a = post_rx(32768);
+  ASSERT_TRUE(dev->queue_notify(NetDevice::kRxQueue).has_value());
+  ASSERT_EQ(rx->used_idx(), 1);
+  const NetHeader got = header_at(a);
+  EXPECT_EQ(got.flags, kNetHdrNeedsCsum);
+  EXPECT_EQ(got.gso_type, kNetGsoTcpV4);
+  EXPECT_EQ(got.hdr_len, 66);
+  EXPECT_EQ(got.gso_size, 1448);
+  EXPECT_EQ(got.csum_start, 34);
+  EXPECT_EQ(got.csum_offset, 16);
+  EXPECT_EQ(got.num_buffers, 1);
+  EXPECT_EQ(guest(a + 12, f.size()), f);
+  // A driver without GUEST_TSO4 never gets a segmented frame; one without GUEST_CSUM gets the
+  // checksum completed and no flags (DATA_VALID included).
+  make(std::nullopt, true, kNetOffloads, kNetGuestOffloads);
+  backend->incoming.push_back(f);
+  backend->incoming_headers.push_back(big);
+  const auto partial = udp_frame_partial(500, 6);
+  NetHeader csum;
+  csum.flags = kNetHdrNeedsCsum | kNetHdrDataValid;
+  csum.csum_start = 34;
+  csum.csum_offset = 6;
+  backend->incoming.push_back(partial);
+  backend->incoming_headers.push_back(csum);
+  const auto b = post_rx(32768);
+  ASSERT_TRUE(dev->queue_notify(NetDevice::kRxQueue).has_value());
+  EXPECT_EQ(dev->counters().rx_dropped.load(), 1u);
+  ASSERT_EQ(rx->used_idx(), 1);
+  EXPECT_EQ(header_at(b).flags, 0);
+  EXPECT_EQ(header_at(b).gso_type, 0);
+  EXPECT_EQ(verify_udp(guest(b + 12, partial.size())), 0);
+  // With GUEST_CSUM, DATA_VALID passes.
+  make();
+  NetHeader valid;
+  valid.flags = kNetHdrDataValid;
+  backend->incoming.push_back(frame(100, 7));
+  backend->incoming_headers.push_back(valid);
+  const auto c = post_rx(2048);
+  ASSERT_TRUE(dev->queue_notify(NetDevice::kRxQueue).has_value());
+  EXPECT_EQ(header_at(c).flags, kNetHdrDataValid);
 }
 
 TEST_F(NetTest, AFrameTheBackEndCannotTakeIsDroppedAndCounted) {

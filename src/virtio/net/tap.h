@@ -1,8 +1,9 @@
 #pragma once
 // A tap device the user made (`ip tuntap add NAME mode tap user $USER`), opened with
-// IFF_VNET_HDR so that each frame carries a virtio-net header both ways (kiln offers no offloads
-// yet: the headers it writes are zeros, and a received frame whose checksum the host left to be
-// completed gets it completed here).
+// IFF_VNET_HDR so that each frame carries a virtio-net header both ways: the guest's checksum and
+// segmentation offloads pass through to the host's stack as they are, and the host's large,
+// partially checksummed frames reach a guest whose driver took those offloads (TUNSETOFFLOAD).
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -17,14 +18,18 @@ class TapBackend : public NetBackend {
   static Result<std::unique_ptr<TapBackend>> open(const std::string& name);
 
   [[nodiscard]] std::string describe() const override { return "tap " + name_; }
-  [[nodiscard]] Result<bool> send(std::span<const std::byte> frame) override;
-  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf) override;
+  [[nodiscard]] std::uint64_t offloads() const override { return offloads_; }
+  [[nodiscard]] Result<void> set_guest_offloads(std::uint64_t taken) override;
+  [[nodiscard]] Result<bool> send(const NetHeader& hdr, std::span<const std::byte> frame) override;
+  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& hdr) override;
   [[nodiscard]] int rx_fd() const override { return fd_.get(); }
 
  private:
-  TapBackend(std::string name, UniqueFd fd) : name_(std::move(name)), fd_(std::move(fd)) {}
+  TapBackend(std::string name, UniqueFd fd, std::uint64_t offloads)
+      : name_(std::move(name)), fd_(std::move(fd)), offloads_(offloads) {}
   std::string name_;
   UniqueFd fd_;
+  std::uint64_t offloads_;
 };
 
 }  // namespace kiln::virtio

@@ -36,7 +36,8 @@ std::vector<std::byte> wait_frame(NetBackend& b, Pred want) {
   std::vector<std::byte> buf(kMaxFrame);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < deadline) {
-    auto n = b.receive(buf);
+    NetHeader h;
+    auto n = b.receive(buf, h);
     EXPECT_TRUE(n.has_value());
     if (n && *n > 0) {
       std::vector<std::byte> f(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));

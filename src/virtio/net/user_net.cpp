@@ -190,29 +190,31 @@ UserNetBackend::~UserNetBackend() {
 
 void UserNetBackend::from_slirp(const void* buf, std::size_t len) {
   std::lock_guard lock(mu_);
-  if (to_guest_.size() >= kQueueFrames || len > kMaxFrame) {
+  if (to_guest_.size() >= kQueueFrames || to_guest_bytes_ + len > kQueueBytes || len > kMaxFrame) {
     counters_.to_guest_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   const auto* p = static_cast<const std::byte*>(buf);
   to_guest_.emplace_back(p, p + len);
+  to_guest_bytes_ += len;
   queued_.store(to_guest_.size(), std::memory_order_release);
   signal_fd(rx_ready_.get());
 }
 
-Result<bool> UserNetBackend::send(std::span<const std::byte> frame) {
+Result<bool> UserNetBackend::send(const NetHeader&, std::span<const std::byte> frame) {
   std::lock_guard lock(mu_);
-  if (to_host_.size() >= kQueueFrames) {
+  if (to_host_.size() >= kQueueFrames || to_host_bytes_ + frame.size() > kQueueBytes) {
     counters_.to_host_dropped.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
   const bool was_empty = to_host_.empty();
   to_host_.emplace_back(frame.begin(), frame.end());
+  to_host_bytes_ += frame.size();
   if (was_empty) signal_fd(wake_.get());
   return true;
 }
 
-Result<std::size_t> UserNetBackend::receive(std::span<std::byte> buf) {
+Result<std::size_t> UserNetBackend::receive(std::span<std::byte> buf, NetHeader& hdr) {
   std::lock_guard lock(mu_);
   if (to_guest_.empty()) {
     std::uint64_t n = 0;
@@ -221,9 +223,11 @@ Result<std::size_t> UserNetBackend::receive(std::span<std::byte> buf) {
   }
   std::vector<std::byte> f = std::move(to_guest_.front());
   to_guest_.pop_front();
+  to_guest_bytes_ -= f.size();
   queued_.store(to_guest_.size(), std::memory_order_release);
   if (f.size() > buf.size()) return 0;  // cannot happen: from_slirp bounds frames to kMaxFrame
   std::memcpy(buf.data(), f.data(), f.size());
+  hdr.flags = kNetHdrDataValid;
   return f.size();
 }
 
@@ -235,6 +239,7 @@ void UserNetBackend::run() {
     {
       std::lock_guard lock(mu_);
       batch.swap(to_host_);
+      to_host_bytes_ = 0;
     }
     for (const auto& f : batch) ::slirp_input(slirp_, reinterpret_cast<const std::uint8_t*>(f.data()), static_cast<int>(f.size()));
     batch.clear();

@@ -5,8 +5,8 @@
 // Host port forwards (hostfwd) let host programs reach servers in the guest.
 //
 // libslirp is not thread-safe and wants a poll loop of its own: it runs on a thread of its own
-// here. Frames cross between that thread and the VMM's loop through two bounded queues (each
-// kQueueFrames frames); a frame that finds its queue full is dropped and counted, and TCP in the
+// here. Frames cross between that thread and the VMM's loop through two bounded queues (each at
+// most kQueueFrames frames and kQueueBytes bytes); a frame that finds its queue full is dropped and counted, and TCP in the
 // guest or in slirp sends it again.
 #include <netinet/in.h>
 
@@ -34,7 +34,7 @@ struct UserNetCounters {
 
 class UserNetBackend : public NetBackend {
  public:
-  static constexpr std::size_t kQueueFrames = 1024;
+  static constexpr std::size_t kQueueFrames = 1024, kQueueBytes = 4u << 20;
   // The largest IP packet the guest may send and be sent (libslirp's own maximum).
   static constexpr std::size_t kMtu = 65520;
   // The guest's address, its gateway (the host) and its DNS server.
@@ -54,8 +54,11 @@ class UserNetBackend : public NetBackend {
   UserNetBackend(const UserNetBackend&) = delete;
 
   [[nodiscard]] std::string describe() const override { return "user-mode networking"; }
-  [[nodiscard]] Result<bool> send(std::span<const std::byte> frame) override;
-  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf) override;
+  // Whole frames both ways: the device completes a checksum the guest left to it; frames from
+  // slirp carry correct checksums (made in this process, never on a wire) and are marked
+  // DATA_VALID, which a guest with GUEST_CSUM need not check again.
+  [[nodiscard]] Result<bool> send(const NetHeader& hdr, std::span<const std::byte> frame) override;
+  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& hdr) override;
   [[nodiscard]] int rx_fd() const override { return rx_ready_.get(); }
   // Whether frames wait for the guest (no lock: for a caller deciding whether to ask at all).
   [[nodiscard]] bool has_frames() const { return queued_.load(std::memory_order_acquire) != 0; }
@@ -81,6 +84,7 @@ class UserNetBackend : public NetBackend {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::deque<std::vector<std::byte>> to_guest_, to_host_;  // under mu_
+  std::size_t to_guest_bytes_ = 0, to_host_bytes_ = 0;     // under mu_: the frames' bytes
   std::atomic<std::size_t> queued_{0};                     // to_guest_.size()
   std::vector<std::unique_ptr<Timer>> timers_;             // slirp's thread only
   UserNetCounters counters_;

@@ -21,7 +21,7 @@ using namespace testing;
 TEST(UserNet, TheGatewayAnswersTheGuestsArp) {
   auto b = UserNetBackend::create({});
   ASSERT_TRUE(b.has_value()) << b.error().message();
-  ASSERT_TRUE((*b)->send(arp_request(UserNetBackend::kHostAddr)).value());
+  ASSERT_TRUE((*b)->send(NetHeader{}, arp_request(UserNetBackend::kHostAddr)).value());
   const auto reply = wait_frame(**b, [](const std::vector<std::byte>& f) {
     return f.size() >= 42 && u8(f, 12) == 0x08 && u8(f, 13) == 0x06 && u8(f, 21) == 2;
   });
@@ -88,7 +88,7 @@ TEST(UserNet, AGuestThatStopsReadingCostsAtMostTheQueuesBound) {
   // Many ARP requests, never read: the replies beyond the bound are dropped and counted.
   int accepted = 0;
   for (int i = 0; i < 3000; ++i) {
-    auto r = (*b)->send(arp_request(UserNetBackend::kHostAddr));
+    auto r = (*b)->send(NetHeader{}, arp_request(UserNetBackend::kHostAddr));
     ASSERT_TRUE(r.has_value());
     accepted += *r ? 1 : 0;
     if (i % 500 == 499) ::usleep(20000);  // lets the slirp thread catch up
@@ -98,7 +98,8 @@ TEST(UserNet, AGuestThatStopsReadingCostsAtMostTheQueuesBound) {
   EXPECT_GT((*b)->counters().to_guest_dropped.load(), 0u);
   std::vector<std::byte> buf(kMaxFrame);
   std::size_t queued = 0;
-  while ((*b)->receive(buf).value() > 0) ++queued;
+  NetHeader h;
+  while ((*b)->receive(buf, h).value() > 0) ++queued;
   EXPECT_LE(queued, UserNetBackend::kQueueFrames);
   EXPECT_GT(accepted, 0);
 }
