@@ -29,9 +29,14 @@ std::vector<std::string> host_kernel_args(HostKind k) {
   // is not covered, and kiln cannot cover it here: PVM does not switch XCR0 for the guest, and a
   // kernel that saved AVX state would have to believe it has AVX, and use it where the host's
   // emulator gives up.
+  //
+  // ERMS and FSRM (297, 580) are hidden for speed: with them the kernel clears and copies memory
+  // with rep stosb/movsb, which the emulator runs a byte per iteration; without them it uses rep
+  // stosq/movsq, eight bytes per iteration (8 MiB written to a tmpfs file from /dev/zero: 27.5 s
+  // with them, 10.2 s without).
   return {
       "noxsave",
-      "clearcpuid=308,151,137,147,148,129,153,317,520,521,522,156,293,304,140,157",
+      "clearcpuid=308,151,137,147,148,129,153,317,520,521,522,156,293,304,140,157,297,580",
       "io_delay=none",
       "cryptomgr.notests",
       kGlibcNoAvxTunables,
