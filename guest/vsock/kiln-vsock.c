@@ -1,10 +1,15 @@
 /*
- * kiln-vsock: a stream over AF_VSOCK for the test guest's scripts (busybox has no vsock). Built by
+ * kiln-vsock: a stream over AF_VSOCK for the test guest's scripts (busybox has no vsock), and a
+ * raw-frame flood (busybox has nothing that sends as fast as it can). Built by
  * guest/initramfs/build.sh, freestanding (raw system calls, no libc): a few KiB, where a static
  * glibc binary would add most of a megabyte for the guest's kernel to unpack at every boot.
  *
  *   kiln-vsock connect CID PORT   connect to CID:PORT (the host is CID 2)
  *   kiln-vsock listen PORT        accept one connection on PORT
+ *   kiln-vsock flood IFACE SECS   send 60-byte broadcast frames (EtherType 0x88b5, for local
+ *                                 experiments: no host stack takes them) through IFACE's driver
+ *                                 from a non-blocking packet socket, as fast as the guest can, for
+ *                                 SECS seconds; prints "flood: N frames" (those the driver took)
  *
  * Then standard input goes to the connection and the connection to standard output; at the end of
  * standard input the sending side is shut (the peer reads EOF), and the program ends once the peer
@@ -19,9 +24,11 @@ static i64 sys(i64 n, i64 a, i64 b, i64 c) {
   __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
   return r;
 }
-enum { kRead = 0, kWrite = 1, kClose = 3, kPoll = 7, kSocket = 41, kConnect = 42, kAccept = 43, kShutdown = 48,
-       kBind = 49, kListen = 50, kExit = 60 };
+enum { kRead = 0, kWrite = 1, kClose = 3, kPoll = 7, kIoctl = 16, kSocket = 41, kConnect = 42, kAccept = 43,
+       kShutdown = 48, kBind = 49, kListen = 50, kExit = 60, kFcntl = 72, kClockGettime = 228 };
 enum { kAfVsock = 40, kStream = 1, kShutWr = 1, kPollIn = 1, kEintr = 4 };
+enum { kAfPacket = 17, kSockRaw = 3, kSiocGifIndex = 0x8933, kClockMonotonic = 1, kEtherType = 0x88b5, kSetFl = 4,
+       kNonBlock = 0x800 };
 
 struct sockaddr_vm {
   unsigned short family, reserved;
@@ -69,9 +76,63 @@ static void write_all(int fd, const char* p, i64 n, const char* what) {
 
 static char buf[65536];
 
+struct sockaddr_ll {
+  unsigned short family, protocol;
+  int ifindex;
+  unsigned short hatype;
+  unsigned char pkttype, halen, addr[8];
+};
+struct ifreq {
+  char name[16];
+  int ifindex;
+  char pad[20];
+};
+struct timespec {
+  i64 sec, nsec;
+};
+
+static i64 now_s(void) {
+  struct timespec t;
+  sys(kClockGettime, kClockMonotonic, (i64)&t, 0);
+  return t.sec;
+}
+
+static void __attribute__((noreturn)) flood(const char* iface, unsigned seconds) {
+  const unsigned short proto = (unsigned short)(kEtherType >> 8 | (kEtherType & 0xff) << 8); /* network order */
+  const i64 s = sys(kSocket, kAfPacket, kSockRaw, proto);
+  if (s < 0) die("packet socket");
+  struct ifreq ifr = {{0}, 0, {0}};
+  for (u64 i = 0; iface[i] && i < 15; ++i) ifr.name[i] = iface[i];
+  if (sys(kIoctl, s, kSiocGifIndex, (i64)&ifr) != 0) die("SIOCGIFINDEX");
+  struct sockaddr_ll a = {kAfPacket, proto, ifr.ifindex, 0, 0, 0, {0}};
+  if (sys(kBind, s, (i64)&a, sizeof a) != 0) die("bind");
+  /* Never waits for the driver: a frame its queue cannot take now is not sent (not counted). */
+  if (sys(kFcntl, s, kSetFl, kNonBlock) != 0) die("fcntl");
+  for (int i = 0; i < 6; ++i) buf[i] = (char)0xff;
+  buf[6] = 0x02; /* a locally administered source */
+  buf[12] = (char)(kEtherType >> 8), buf[13] = (char)(kEtherType & 0xff);
+  const i64 end = now_s() + seconds;
+  u64 sent = 0;
+  for (;;) {
+    for (int i = 0; i < 64; ++i)
+      if (sys(kWrite, s, (i64)buf, 60) == 60) ++sent; /* EAGAIN, ENOBUFS: not taken; on */
+    if (now_s() >= end) break;
+  }
+  char out[40] = "flood: ";
+  char digits[24];
+  int n = 0, at = 7;
+  do digits[n++] = (char)('0' + sent % 10); while ((sent /= 10) != 0);
+  while (n > 0) out[at++] = digits[--n];
+  const char* tail = " frames\n";
+  for (u64 i = 0; tail[i]; ++i) out[at++] = tail[i];
+  write_all(1, out, at, "write to standard output");
+  quit(0);
+}
+
 static void __attribute__((noreturn, used)) run(u64* sp) {
   const int argc = (int)sp[0];
   char** argv = (char**)(sp + 1);
+  if (argc == 4 && eq(argv[1], "flood")) flood(argv[2], num(argv[3]));
   struct sockaddr_vm addr = {kAfVsock, 0, 0, 0, {0}};
   i64 s = sys(kSocket, kAfVsock, kStream, 0);
   if (s < 0) die("socket");
@@ -89,7 +150,7 @@ static void __attribute__((noreturn, used)) run(u64* sp) {
     sys(kClose, s, 0, 0);
     s = c;
   } else {
-    const char* usage = "usage: kiln-vsock connect CID PORT | kiln-vsock listen PORT\n";
+    const char* usage = "usage: kiln-vsock connect CID PORT | kiln-vsock listen PORT | kiln-vsock flood IFACE SECS\n";
     sys(kWrite, 2, (i64)usage, (i64)len(usage));
     quit(2);
   }

@@ -144,7 +144,7 @@ TEST(BadInput, NetworkInterfaces) {
   expect_rejected({"--kernel", k, "--net", "tap=t0,hostfwd=tcp::1-:2"}, "hostfwd is for user-mode networking");
   expect_rejected({"--kernel", k, "--net", "user,id=a", "--net", "user,id=a"}, "the iface_id 'a' is given twice");
   // A forward to a host port that is taken: the error names the port.
-  LoopbackListener taken;
+  TcpListener taken;
   ASSERT_NE(taken.port(), 0);
   const std::string port = std::to_string(taken.port());
   expect_rejected({"--kernel", k, "--net", "user,hostfwd=tcp:127.0.0.1:" + port + "-:80"},

@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <cstring>
 #include <stdexcept>
 
@@ -15,6 +18,22 @@ namespace kiln::test {
 std::vector<std::string> kiln_run(std::vector<std::string> args) {
   args.insert(args.begin(), {KILN_BINARY, "run"});
   return args;
+}
+
+std::uint64_t own_rss_kib(pid_t pid, std::uint64_t guest_ram_mib) {
+  std::ifstream smaps("/proc/" + std::to_string(pid) + "/smaps");
+  std::uint64_t total = 0, size = 0, value = 0;
+  std::string line, key;
+  while (std::getline(smaps, line)) {
+    std::istringstream in(line);
+    if (!(in >> key >> value)) continue;
+    if (key == "Size:") size = value;
+    // Each mapping's Size: comes before its Rss:. The guest's RAM is one mapping of its size and
+    // a few pages more.
+    const std::uint64_t ram = guest_ram_mib * 1024;
+    if (key == "Rss:" && !(size >= ram && size < ram + 4096)) total += value;
+  }
+  return total;
 }
 
 KilnProcess::KilnProcess(std::vector<std::string> args, Console console) {
@@ -93,10 +112,12 @@ void KilnProcess::reader(int fd, std::string KilnProcess::*buf) {
 
 void KilnProcess::reaper() {
   int st = 0;
-  while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+  rusage ru{};
+  while (::wait4(pid_, &st, 0, &ru) < 0 && errno == EINTR) {
   }
   std::lock_guard lock(mu_);
   status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  peak_rss_kib_ = static_cast<std::uint64_t>(ru.ru_maxrss);
   exited_at_ = std::chrono::steady_clock::now();
   cv_.notify_all();
 }
@@ -109,6 +130,11 @@ constexpr auto kDrainAfterExit = std::chrono::seconds(2);
 
 bool KilnProcess::finished_locked() const {
   return status_ && (readers_done_ == 2 || std::chrono::steady_clock::now() - exited_at_ >= kDrainAfterExit);
+}
+
+std::uint64_t KilnProcess::peak_rss_kib() {
+  std::lock_guard lock(mu_);
+  return peak_rss_kib_;
 }
 
 bool KilnProcess::exited() {

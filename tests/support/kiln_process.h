@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -43,6 +44,9 @@ class KilnProcess {
   std::string output();
   std::string errors();
   [[nodiscard]] pid_t pid() const { return pid_; }
+  // After it exited: its peak resident memory (getrusage's ru_maxrss), guest RAM it touched
+  // included; 0 before.
+  [[nodiscard]] std::uint64_t peak_rss_kib();
 
  private:
   bool wait_in(std::string KilnProcess::*buf, const std::string& needle, std::chrono::seconds timeout);
@@ -64,9 +68,15 @@ class KilnProcess {
   int readers_done_ = 0;
   std::chrono::steady_clock::time_point exited_at_{}, last_output_{};
   std::optional<int> status_;  // set by the reaper
+  std::uint64_t peak_rss_kib_ = 0;
 };
 
 // kiln run ARGS..., ready to hand to KilnProcess.
 std::vector<std::string> kiln_run(std::vector<std::string> args);
+
+// A running kiln's own resident memory in KiB: every mapping's resident pages (/proc/PID/smaps)
+// but the guest's RAM (the mapping of `guest_ram_mib` MiB and up to 4 MiB more). 0 when it cannot
+// be read.
+std::uint64_t own_rss_kib(pid_t pid, std::uint64_t guest_ram_mib);
 
 }  // namespace kiln::test

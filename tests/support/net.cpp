@@ -1,32 +1,40 @@
 #include "support/net.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "support/guests.h"
 
 namespace kiln::test {
 
-LoopbackListener::LoopbackListener() {
+TcpListener::TcpListener(const char* addr) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 8) != 0) return;
+  if (fd_ < 0 || ::inet_pton(AF_INET, addr, &a.sin_addr) != 1 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 8) != 0) return;
   socklen_t len = sizeof a;
   if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0) port_ = ntohs(a.sin_port);
 }
 
-LoopbackListener::~LoopbackListener() {
+TcpListener::~TcpListener() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void LoopbackListener::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+void TcpListener::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
 
-std::uint16_t free_port() { return LoopbackListener().port(); }
+std::uint16_t free_port() { return TcpListener().port(); }
 
 void Fd::reset() {
   if (fd_ >= 0) ::close(fd_);
@@ -65,6 +73,17 @@ Fd accept_from(const Fd& listener, int timeout_s) {
   return c;
 }
 
+Fd tcp_connect(const char* addr, std::uint16_t port, int timeout_s) {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  if (!fd || ::inet_pton(AF_INET, addr, &a.sin_addr) != 1) return Fd();
+  set_timeouts(fd.get(), timeout_s);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) return Fd();
+  return fd;
+}
+
 std::string read_from(const Fd& fd, std::size_t n, bool line) {
   std::string out;
   char buf[65536];
@@ -86,6 +105,61 @@ bool write_all(const Fd& fd, std::string_view data) {
     data.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
+}
+
+TapNamespace::TapNamespace(std::string tap, const std::string& cidr, int mtu)
+    : ip_(std::filesystem::exists("/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip"),
+      name_("kiln-test-" + std::to_string(::getpid()) + "-" + tap),
+      tap_(std::move(tap)) {
+  if (::geteuid() != 0 || !std::filesystem::exists(ip_)) {
+    why_ = "needs root and iproute2 for a network namespace";
+    return;
+  }
+  int status = 0;
+  const std::string in = ip_ + " -n " + name_ + " ";
+  why_ = run_command(ip_ + " netns add " + name_ + " && " + in + "link set lo up && " + in + "tuntap add " + tap_ +
+                         " mode tap && " + in + "link set " + tap_ + " mtu " + std::to_string(mtu) + " && " + in +
+                         "addr add " + cidr + " dev " + tap_ + " && " + in + "link set " + tap_ + " up 2>&1",
+                     status);
+  ok_ = status == 0;
+  if (!ok_) why_ = "cannot make a network namespace with a tap here: " + why_;
+}
+
+TapNamespace::~TapNamespace() {
+  if (ip_.empty() || !std::filesystem::exists("/run/netns/" + name_)) return;
+  int status = 0;
+  run_command(ip_ + " netns del " + name_ + " 2>/dev/null", status);
+}
+
+std::vector<std::string> TapNamespace::exec(std::vector<std::string> args) const {
+  args.insert(args.begin(), {ip_, "netns", "exec", name_});
+  return args;
+}
+
+std::string TapNamespace::shell(const std::string& command) const {
+  return ip_ + " netns exec " + name_ + " sh -c '" + command + "'";
+}
+
+void TapNamespace::run_inside(const std::function<void()>& fn) const {
+  std::thread t([&] {
+    // setns(2) moves only this thread; the sockets fn makes belong to the namespace for good.
+    const int fd = ::open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+      ADD_FAILURE() << "cannot enter network namespace " << name_ << ": " << std::strerror(errno);
+      if (fd >= 0) ::close(fd);
+      return;
+    }
+    ::close(fd);
+    fn();
+  });
+  t.join();
+}
+
+std::uint64_t TapNamespace::counter(const std::string& which) const {
+  int status = 0;
+  const std::string out =
+      run_command(ip_ + " netns exec " + name_ + " cat /sys/class/net/" + tap_ + "/statistics/" + which, status);
+  return status == 0 ? std::stoull(out) : 0;
 }
 
 }  // namespace kiln::test
