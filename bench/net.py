@@ -10,6 +10,14 @@ host process floods the tap's host side with the same frames through a packet so
 (T(N) - T(N0)) / (N - N0) of whole runs, so VM start-up cancels out; medians of --runs. The floor:
 a host process writing N frames to the tap's file descriptor (tx), and reading them off it while
 the same flood runs (rx). Also kiln's peak RSS with no interface, a tap, and user-mode networking.
+
+TCP through user-mode networking (libslirp, no root needed for this part): the same guest's
+"virtio-net-tcp rx|tx N" keeps one TCP connection with a host program through a hostfwd to its
+port 5555 (just enough TCP for a lossless local link: window 65535, MSS 1460, checksums left to
+the device when it offers CSUM): rx, the host sends N bytes and the guest takes them; tx, the
+guest sends N bytes. Time from the host's connect to its EOF; per byte = (T(N) - T(N/10)) /
+(0.9 N), medians of --runs. QEMU: -netdev user with the same forward. The floor: a host TCP
+connection over loopback moving the same bytes (Python on both ends).
 """
 import argparse, json, os, shutil, socket, statistics, struct, subprocess, sys, time, fcntl
 
@@ -92,6 +100,122 @@ def floor(ns, kind, n):
     return float(out)
 
 
+TCP_PORT_GUEST = 5555
+
+
+def tcp_once(cmd, kind, n, port, timeout=300):
+    """One run of virtio-net-tcp: seconds from the host's connect to its EOF."""
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            line = p.stdout.readline()
+            if not line or time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd[0]}: no 'tcp listening': {p.stderr.read()[-600:].decode(errors='replace')}")
+            if b"tcp listening" in line:
+                break
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        t0 = time.monotonic()
+        if kind == "rx":
+            buf = memoryview(bytes(1 << 20))
+            left = n
+            while left > 0:
+                left -= s.send(buf[:min(left, len(buf))])
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(1 << 16):
+                pass
+        else:
+            got = 0
+            while True:
+                d = s.recv(1 << 20)
+                if not d:
+                    break
+                got += len(d)
+            if got != n:
+                raise RuntimeError(f"{cmd[0]}: {got} bytes of {n}")
+        t1 = time.monotonic()
+        s.close()
+        p.wait(timeout=60)
+        if p.returncode not in (0, 1):
+            raise RuntimeError(f"{cmd[0]} exited {p.returncode}: {p.stderr.read()[-600:].decode(errors='replace')}")
+        return t1 - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def tcp_per_byte(make, kind, n, n0, runs):
+    samples = []
+    for _ in range(runs):
+        port = free_port()
+        big = tcp_once(make(port, f"virtio-net-tcp {kind} {n}"), kind, n, port)
+        port = free_port()
+        small = tcp_once(make(port, f"virtio-net-tcp {kind} {n0}"), kind, n0, port)
+        samples.append((big - small) / (n - n0))
+    return statistics.median(samples)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tcp_floor(n):
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    def sink():
+        c, _ = srv.accept()
+        while c.recv(1 << 20):
+            pass
+        c.close()
+    t = threading.Thread(target=sink)
+    t.start()
+    s = socket.create_connection(srv.getsockname())
+    buf = memoryview(bytes(1 << 20))
+    t0 = time.monotonic()
+    left = n
+    while left > 0:
+        left -= s.send(buf[:min(left, len(buf))])
+    s.close()
+    t.join()
+    srv.close()
+    return (time.monotonic() - t0) / n
+
+
+def kiln_tcp_cmd(build, transport, port, test):
+    return [os.path.join(build, "kiln"), "run", "--kernel", os.path.join(build, "guests", "tiny.elf"), "--memory", "64M",
+            "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:{TCP_PORT_GUEST}", "--transport", transport, "--cmdline", test]
+
+
+def qemu_tcp_cmd(build, port, test):
+    return ["qemu-system-x86_64", "-M", "microvm,acpi=off", "-enable-kvm", "-global", "virtio-mmio.force-legacy=false",
+            "-cpu", "host,-arch-capabilities", "-m", "64M", "-nodefaults", "-no-user-config", "-display", "none",
+            "-serial", "stdio", "-kernel", os.path.join(build, "guests", "tiny.elf"), "-append", test,
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=1",
+            "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:{TCP_PORT_GUEST}", "-device", "virtio-net-device,netdev=n0"]
+
+
+def tcp_rows(build, n, runs, have_qemu):
+    rows = {}
+    for kind in ("rx", "tx"):
+        row = {}
+        for transport in ("mmio", "pci"):
+            row[f"kiln_{transport}"] = tcp_per_byte(lambda port, t: kiln_tcp_cmd(build, transport, port, t), kind, n,
+                                                    n // 10, runs)
+        if have_qemu:
+            try:
+                row["qemu_mmio"] = tcp_per_byte(lambda port, t: qemu_tcp_cmd(build, port, t), kind, n, n // 10, runs)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                print(f"bench/net.py: QEMU tcp {kind}: {e}", file=sys.stderr)
+        row["floor"] = tcp_floor(n)
+        rows[kind] = row
+    return rows
+
+
 def peak_rss_kib(cmd):
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, _, ru = os.wait4(p.pid, 0)
@@ -103,6 +227,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--frames", type=int, default=200000)
+    ap.add_argument("--tcp-bytes", type=int, default=64 << 20)
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -135,6 +260,7 @@ def main():
                 flood.kill()
                 flood.wait()
                 flood = None
+        tcp = tcp_rows(args.build, args.tcp_bytes, args.runs, have_qemu)
         rss = {
             "none": peak_rss_kib([os.path.join(args.build, "kiln"), "run", "--kernel",
                                   os.path.join(args.build, "guests", "tiny.elf"), "--memory", "64M", "--cmdline", "hello"]),
@@ -156,11 +282,19 @@ def main():
         ratio = lambda k: f"{q / row[k]:.2f}" if q else "—"
         print(f"{kind:<6}{cell(row['kiln_mmio']):>22}{cell(row['kiln_pci']):>22}{cell(q):>22}{cell(row['floor']):>22}"
               f"{ratio('kiln_mmio'):>11}{ratio('kiln_pci'):>10}")
+    print(f"\nTCP through user-mode networking (hostfwd), Gbit/s; medians of {args.runs}, N = {args.tcp_bytes} bytes")
+    print(f"{'':6}{'kiln mmio':>12}{'kiln pci':>12}{'QEMU mmio':>12}{'host floor':>12}{'mmio/QEMU':>11}{'pci/QEMU':>10}")
+    gbit = lambda s: f"{8 / s / 1e9:.2f}" if s else "—"
+    for kind, row in tcp.items():
+        q = row.get("qemu_mmio")
+        ratio = lambda k: f"{q / row[k]:.2f}" if q else "—"
+        print(f"{kind:<6}{gbit(row['kiln_mmio']):>12}{gbit(row['kiln_pci']):>12}{gbit(q):>12}{gbit(row['floor']):>12}"
+              f"{ratio('kiln_mmio'):>11}{ratio('kiln_pci'):>10}")
     print(f"kiln peak RSS (tiny guest, 64 MiB): no interface {rss['none'] / 1024:.1f} MiB, a tap "
           f"{rss['tap'] / 1024:.1f} MiB, user-mode networking {rss['user'] / 1024:.1f} MiB")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"per_frame_s": rows, "rss_kib": rss, "frames": n, "runs": args.runs}, f, indent=1)
+            json.dump({"per_frame_s": rows, "tcp_per_byte_s": tcp, "rss_kib": rss, "frames": n, "runs": args.runs}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@
  *                 ARP exchange must still work; exit 0 or 120 + step
  *   net-bench tx|rx N   N frames sent, or received (the host floods), as fast as the queues go;
  *                 prints the TSC cycles taken, exit 0
+ *   net-tcp rx|tx N   N bytes received from, or sent to, a host program over one TCP connection
+ *                 through user-mode networking's hostfwd to port 5555; prints the TSC cycles taken,
+ *                 exit 0 or 150 + step
  *   vsock         virtio-vsock: connects to the host's port 5000, sends "hello from the guest", prints
  *                 what comes back, closes (SHUTDOWN, then the host's RST); then says "vsock
  *                 listening" and accepts the host's connection to its port 7000, echoes what
@@ -687,6 +690,233 @@ static void __attribute__((noreturn)) net_bench(const char* args) {
   finish(0);
 }
 
+/* virtio-net-tcp rx|tx N: one TCP connection through user-mode networking's hostfwd to the guest's
+ * port 5555 (10.0.2.15), just enough TCP for a benchmark over a lossless local link: the guest
+ * ARPs for 10.0.2.2 (so the network learns its MAC), says "tcp listening", answers the host's
+ * SYN, then rx: takes N bytes in order (an ACK after each batch of frames, window 65535, dup ACKs
+ * for anything out of order) until the host's FIN; tx: sends N bytes in 1460-byte segments
+ * within the host's window (go-back-N after a quiet spell), then FIN. Checksums: left to the
+ * device when it offers CSUM, else computed here. Prints the TSC cycles from the SYN to the end;
+ * exit 0 or 150 + step. */
+#define TCP_PORT 5555
+#define TCP_MSS 1460
+#define TX_BASE (DATA + 0x100000ull)
+static uint8_t tcp_peer_mac[6], tcp_mac[6];
+static uint16_t tcp_peer_port;
+static uint32_t tcp_csum_offload;
+
+static uint32_t sum16(const volatile uint8_t* p, uint32_t n, uint32_t sum) {
+  for (uint32_t i = 0; i + 1 < n; i += 2) sum += (uint32_t)p[i] << 8 | p[i + 1];
+  if (n & 1) sum += (uint32_t)p[n - 1] << 8;
+  return sum;
+}
+static uint16_t fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)sum;
+}
+static uint32_t be32(const volatile uint8_t* p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static void put32(volatile uint8_t* p, uint32_t v) { p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v; }
+
+/* A TCP segment from 10.0.2.15:5555 to 10.0.2.2:peer in transmit slot `slot` (its payload, `len`
+ * bytes, already there), made available (not notified). */
+static void tcp_send(struct vq* tx, uint32_t seq, uint32_t ack, uint8_t flags, uint32_t len) {
+  const uint16_t slot = (uint16_t)(tx->avail_idx % tx->size);
+  volatile uint8_t* h = (volatile uint8_t*)(TX_BASE + 2048ull * slot);
+  volatile uint8_t* f = h + 12;
+  const uint32_t opt = (flags & 0x02) ? 4 : 0; /* MSS on the SYN-ACK */
+  const uint32_t tcp_len = 20 + opt + len, ip_len = 20 + tcp_len;
+  for (int i = 0; i < 6; ++i) f[i] = tcp_peer_mac[i], f[6 + i] = tcp_mac[i];
+  f[12] = 0x08, f[13] = 0;
+  volatile uint8_t* ip = f + 14;
+  static const uint8_t ip_head[20] = {0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 2, 15, 10, 0, 2, 2};
+  for (int i = 0; i < 20; ++i) ip[i] = ip_head[i];
+  ip[2] = (uint8_t)(ip_len >> 8), ip[3] = (uint8_t)ip_len;
+  const uint16_t ipc = (uint16_t)~fold(sum16(ip, 20, 0));
+  ip[10] = (uint8_t)(ipc >> 8), ip[11] = (uint8_t)ipc;
+  volatile uint8_t* t = ip + 20;
+  t[0] = TCP_PORT >> 8, t[1] = TCP_PORT & 0xff, t[2] = (uint8_t)(tcp_peer_port >> 8), t[3] = (uint8_t)tcp_peer_port;
+  put32(t + 4, seq);
+  put32(t + 8, ack);
+  t[12] = (uint8_t)((20 + opt) / 4 << 4), t[13] = flags, t[14] = 0xff, t[15] = 0xff;
+  t[16] = t[17] = t[18] = t[19] = 0;
+  if (opt) t[20] = 2, t[21] = 4, t[22] = TCP_MSS >> 8, t[23] = TCP_MSS & 0xff;
+  /* The pseudo-header: addresses, protocol, TCP length. */
+  const uint32_t pseudo = 0x0a00 + 0x020f + 0x0a00 + 0x0202 + 6 + tcp_len;
+  for (int i = 0; i < 12; ++i) h[i] = 0;
+  uint16_t c;
+  if (tcp_csum_offload) {
+    c = fold(pseudo); /* the device folds the rest in */
+    h[0] = 1;         /* NEEDS_CSUM */
+    h[6] = 34, h[8] = 16;
+  } else {
+    c = (uint16_t)~fold(sum16(t, tcp_len, pseudo));
+  }
+  t[16] = (uint8_t)(c >> 8), t[17] = (uint8_t)c;
+  tx->desc[slot] = (struct desc){(uint64_t)(uintptr_t)h, 12 + 14 + ip_len, 0, 0};
+  make_available(tx, slot);
+}
+
+static uint32_t tcp_tx_done;
+/* Takes back finished transmit chains; waits while the ring is full. */
+static void tcp_reap(struct vq* tx, int wait_room) {
+  do {
+    while (tx->used[1] != tx->used_seen) {
+      uint32_t len;
+      wait_used(tx, &len);
+      ++tcp_tx_done;
+    }
+  } while (wait_room && (uint16_t)(tx->avail_idx - tcp_tx_done) >= tx->size - 1);
+}
+
+static void __attribute__((noreturn)) net_tcp(const char* args) {
+  struct vq rx, tx;
+  const int is_tx = starts_with(args, "tx");
+  while (*args && *args != ' ') ++args;
+  const uint64_t n = parse_u64(args);
+  uint32_t f = 0;
+  int r = negotiate(1u << 5 | 1u << 0, &f); /* MAC, CSUM */
+  if (r == 0) r = setup_queue(&rx, 0, 256, QUEUE_AREA);
+  if (r == 0) r = setup_queue(&tx, 1, 256, QUEUE_AREA + 0x20000);
+  if (r == 0) r = driver_ok();
+  if (r) finish(151);
+  tcp_csum_offload = f & 1;
+  for (int i = 0; i < 6; ++i) tcp_mac[i] = (f & (1u << 5)) ? rd8((dev.pci ? dev.cfg : dev.regs + kConfig) + (uintptr_t)i) : kDefaultMac[i];
+  for (uint16_t i = 0; i < 256; ++i) {
+    rx.desc[i] = (struct desc){DATA + 2048ull * i, 2048, WRITE, 0};
+    make_available(&rx, i);
+  }
+  notify(&rx);
+  /* The ARP exchange: the network learns this MAC, and the gateway's is where segments go. */
+  {
+    volatile uint8_t* h = (volatile uint8_t*)TX_BASE;
+    volatile uint8_t* fr = h + 12;
+    static const uint8_t tail[] = {0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1};
+    for (int i = 0; i < 12; ++i) h[i] = 0;
+    for (int i = 0; i < 6; ++i) fr[i] = 0xff, fr[6 + i] = tcp_mac[i], fr[22 + i] = tcp_mac[i], fr[32 + i] = 0;
+    for (int i = 0; i < 10; ++i) fr[12 + i] = tail[i];
+    fr[28] = 10, fr[29] = 0, fr[30] = 2, fr[31] = 15;
+    fr[38] = 10, fr[39] = 0, fr[40] = 2, fr[41] = 2;
+    for (int i = 42; i < 60; ++i) fr[i] = 0;
+    tx.desc[0] = (struct desc){TX_BASE, 12 + 60, 0, 0};
+    make_available(&tx, 0);
+    notify(&tx);
+  }
+  int have_gateway = 0;
+  uint32_t irs = 0, rcv_nxt = 0, snd_una = 0, snd_nxt = 0, snd_wnd = 0, fin_seq = 0;
+  const uint32_t iss = 1000;
+  uint64_t t0 = 0, got = 0, quiet = 0;
+  /* 0 ARP, 1 listening, 2 connected, 3 our FIN sent, 4 done */
+  int state = 0, peer_fin = 0;
+  for (;;) {
+    int frames = 0, ack_due = 0;
+    while (rx.used[1] != rx.used_seen) {
+      uint32_t len = 0;
+      const int head = wait_used(&rx, &len);
+      volatile uint8_t* fr = (volatile uint8_t*)(DATA + 2048ull * (uint32_t)head + 12);
+      const uint32_t flen = len >= 12 ? len - 12 : 0;
+      ++frames;
+      if (flen >= 42 && fr[12] == 0x08 && fr[13] == 0x06) {
+        if (fr[21] == 2 && fr[28] == 10 && fr[31] == 2 && !have_gateway) {
+          for (int i = 0; i < 6; ++i) tcp_peer_mac[i] = fr[22 + i];
+          have_gateway = 1;
+        }
+      } else if (flen >= 54 && fr[12] == 0x08 && fr[13] == 0 && fr[23] == 6 && fr[36] == (TCP_PORT >> 8) &&
+                 fr[37] == (TCP_PORT & 0xff)) {
+        volatile uint8_t* ip = fr + 14;
+        const uint32_t ihl = (ip[0] & 0xf) * 4u, ip_len = (uint32_t)ip[2] << 8 | ip[3];
+        volatile uint8_t* t = ip + ihl;
+        const uint32_t thl = (t[12] >> 4) * 4u, seq = be32(t + 4), ack = be32(t + 8);
+        const uint8_t fl = t[13];
+        const uint32_t dlen = ip_len - ihl - thl;
+        if ((fl & 0x02) && state == 1) { /* SYN */
+          tcp_peer_port = (uint16_t)(t[0] << 8 | t[1]);
+          irs = seq;
+          rcv_nxt = irs + 1;
+          snd_una = iss;
+          snd_nxt = iss + 1;
+          t0 = rdtsc();
+          tcp_reap(&tx, 1);
+          tcp_send(&tx, iss, rcv_nxt, 0x12, 0);
+          notify(&tx);
+          state = 2;
+        } else if (state >= 2 && !(fl & 0x02)) {
+          if (fl & 0x10) {
+            if ((int32_t)(ack - snd_una) > 0 && (int32_t)(ack - snd_nxt) <= 0) {
+              snd_una = ack;
+              quiet = 0;
+            }
+            snd_wnd = (uint32_t)t[14] << 8 | t[15];
+          }
+          if (dlen > 0 || (fl & 0x01)) {
+            if (seq == rcv_nxt) {
+              rcv_nxt += dlen;
+              got += dlen;
+              if (fl & 0x01) {
+                rcv_nxt += 1;
+                peer_fin = 1;
+              }
+            }
+            ack_due = 1;
+          }
+        }
+      }
+      rx.desc[head] = (struct desc){DATA + 2048ull * (uint32_t)head, 2048, WRITE, 0};
+      make_available(&rx, (uint16_t)head);
+      if (frames == 64) break;
+    }
+    if (frames && (rx.used[0] & 1) == 0) notify(&rx);
+    if (state == 0) {
+      if (have_gateway) {
+        state = 1;
+        say("tcp listening");
+      }
+      continue;
+    }
+    if (state < 2) continue;
+    int added = 0;
+    if (ack_due) {
+      tcp_reap(&tx, 1);
+      tcp_send(&tx, snd_nxt, rcv_nxt, 0x10, 0);
+      ++added;
+    }
+    if (is_tx && state == 2) {
+      /* Go back to the first unacknowledged byte after a quiet spell. */
+      if (snd_nxt != snd_una && ++quiet > 2000000) {
+        snd_nxt = snd_una;
+        quiet = 0;
+      }
+      for (;;) {
+        const uint32_t off = snd_nxt - (iss + 1);
+        if (off >= n) break;
+        const uint32_t in_flight = snd_nxt - snd_una;
+        uint32_t len = n - off < TCP_MSS ? (uint32_t)(n - off) : TCP_MSS;
+        if (in_flight + len > snd_wnd) break;
+        tcp_reap(&tx, 1);
+        tcp_send(&tx, snd_nxt, rcv_nxt, 0x18, len);
+        snd_nxt += len;
+        ++added;
+        if (added >= 64) break;
+      }
+    }
+    /* FIN once everything sent is acknowledged (tx) or the host has sent its FIN (rx). */
+    if (state == 2 && (is_tx ? snd_una != iss && snd_una - (iss + 1) >= n : peer_fin)) {
+      tcp_reap(&tx, 1);
+      fin_seq = snd_nxt;
+      tcp_send(&tx, snd_nxt, rcv_nxt, 0x11, 0);
+      snd_nxt += 1;
+      ++added;
+      state = 3;
+    }
+    if (added && (tx.used[0] & 1) == 0) notify(&tx);
+    tcp_reap(&tx, 0);
+    if (state == 3 && snd_una == fin_seq + 1 && (is_tx ? peer_fin : 1)) break;
+    if (state == 3 && ++quiet > 20000000) finish(153); /* the host never finished */
+  }
+  if (!is_tx && got != n) finish(152);
+  say_cycles("tiny: bench cycles ", rdtsc() - t0);
+  finish(0);
+}
+
 
 /* virtio-vsock: receive (0), transmit (1) and event (2) queues; receive buffers of a header and
  * 4 KiB at DATA + 8 KiB * i, packets sent from DATA + 1 MiB. */
@@ -930,6 +1160,7 @@ void __attribute__((noreturn)) virtio_main(uint64_t cmdline) {
   if (starts_with(test, "net-arp")) net_arp(0);
   if (starts_with(test, "net-flood")) net_flood(test + 10);
   if (starts_with(test, "net-bench")) net_bench(test + 10);
+  if (starts_with(test, "net-tcp")) net_tcp(test + 8);
   if (starts_with(test, "vsock-bench")) vsock_bench(test + 12);
   if (starts_with(test, "vsock")) vsock_test();
   say("unknown virtio test");

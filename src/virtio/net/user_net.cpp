@@ -195,10 +195,13 @@ void UserNetBackend::from_slirp(const void* buf, std::size_t len) {
     return;
   }
   const auto* p = static_cast<const std::byte*>(buf);
+  const bool was_empty = to_guest_.empty();
   to_guest_.emplace_back(p, p + len);
   to_guest_bytes_ += len;
   queued_.store(to_guest_.size(), std::memory_order_release);
-  signal_fd(rx_ready_.get());
+  // Only the first frame wakes the device: it takes frames until receive() finds none (which, under
+  // this lock, resets the eventfd), so a later one is either seen there or finds the queue empty.
+  if (was_empty) signal_fd(rx_ready_.get());
 }
 
 Result<bool> UserNetBackend::send(const NetHeader&, std::span<const std::byte> frame) {
