@@ -12,6 +12,7 @@ RSS with one disk. QEMU: -M microvm with virtio-blk-device (virtio-mmio), KVM; v
 machine (q35, a modern-only virtio-blk-pci), whose firmware (SeaBIOS) must run first: tried for 20 s,
 and the reason is printed when it cannot run (on nested-PVM hosts it does not end).
 """
+from rss import peak_rss_kib
 import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,11 +33,6 @@ def run_timed(cmd, ok=(0,), timeout=300):
         raise RuntimeError(f"{cmd[0]} exited {p.returncode}: {(out + err).decode(errors='replace')[-600:]}")
     return t1 - t0, (out + err).decode(errors="replace")
 
-
-def peak_rss_kib(cmd):
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, _, ru = os.wait4(p.pid, 0)
-    return ru.ru_maxrss
 
 
 def kiln_cmd(build, image, transport, test, debug=False):

@@ -19,6 +19,7 @@ guest sends N bytes. Time from the host's connect to its EOF; per byte = (T(N) -
 (0.9 N), medians of --runs. QEMU: -netdev user with the same forward. The floor: a host TCP
 connection over loopback moving the same bytes (Python on both ends).
 """
+from rss import peak_rss_kib
 import argparse, json, os, shutil, socket, statistics, struct, subprocess, sys, time, fcntl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -215,11 +216,6 @@ def tcp_rows(build, n, runs, have_qemu):
         rows[kind] = row
     return rows
 
-
-def peak_rss_kib(cmd):
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, _, ru = os.wait4(p.pid, 0)
-    return ru.ru_maxrss
 
 
 def main():
