@@ -139,7 +139,14 @@ TEST_P(VirtioTransport, NetArpAnsweredByUserModeNetworking) {
 // kiln stays within its bounds (the guest's frames beyond the back end's queue are dropped, the
 // replies it never reads stay in slirp's bounded queue) and the network still works after.
 // kiln's peak RSS with 64 MiB of guest RAM, after a guest's flood of 100000 full-size frames.
+// Not under AddressSanitizer, whose shadow memory and quarantine of freed blocks (up to 256 MiB)
+// are most of such a kiln's RSS.
 constexpr std::uint64_t kFloodRssBoundKib = 32 * 1024;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kCheckRss = false;
+#else
+constexpr bool kCheckRss = true;
+#endif
 
 TEST(VirtioNet, AFloodingGuestIsSurvivedAndTheNetworkWorksAfter) {
   if (!have_kvm()) GTEST_SKIP() << "needs read/write access to /dev/kvm";
@@ -153,7 +160,9 @@ TEST(VirtioNet, AFloodingGuestIsSurvivedAndTheNetworkWorksAfter) {
   EXPECT_NE(k.output().find("tiny: flood sent"), std::string::npos) << k.output();
   EXPECT_NE(k.output().find("tiny: arp reply after the flood"), std::string::npos) << k.output();
   // Bounded: slirp's queues hold at most 4 MiB each way (kiln alone is ~16 MiB here).
-  EXPECT_LT(k.peak_rss_kib(), kFloodRssBoundKib) << "kiln's peak RSS, KiB";
+  if (kCheckRss) {
+    EXPECT_LT(k.peak_rss_kib(), kFloodRssBoundKib) << "kiln's peak RSS, KiB";
+  }
   std::filesystem::remove(sock);
 }
 
@@ -190,7 +199,9 @@ TEST(VirtioNet, NetArpAnsweredOverATapInANetworkNamespace) {
   ASSERT_TRUE(st) << flood.errors();
   EXPECT_EQ(*st, 0) << flood.output() << flood.errors();
   EXPECT_NE(flood.output().find("tiny: arp reply after the flood"), std::string::npos) << flood.output();
-  EXPECT_LT(flood.peak_rss_kib(), kFloodRssBoundKib) << "kiln's peak RSS, KiB";
+  if (kCheckRss) {
+    EXPECT_LT(flood.peak_rss_kib(), kFloodRssBoundKib) << "kiln's peak RSS, KiB";
+  }
   EXPECT_GT(ns.counter("rx_packets"), rx_before + 1000) << "the flood reached the tap";
 }
 
