@@ -37,14 +37,14 @@ namespace {
 constexpr std::size_t kMaxConnections = 64;
 constexpr std::uint32_t kMaxHeaderBytes = 8 * 1024;
 
-HttpResponse too_large(std::optional<std::uint64_t> declared) {
+HttpResponse too_large(std::optional<std::uint64_t> declared, std::size_t limit) {
   if (declared)
     return fault(400, fmt::format("Request payload with size {} is larger than the limit of {} allowed by server. "
-                                  "Send a smaller body.",
-                                  *declared, kMaxBodyBytes));
+                                  "Send a smaller body (or start kiln with a larger --http-api-max-payload-size).",
+                                  *declared, limit));
   return fault(400, fmt::format("Request payload is larger than the limit of {} allowed by server. Send a smaller "
-                                "body.",
-                                kMaxBodyBytes));
+                                "body (or start kiln with a larger --http-api-max-payload-size).",
+                                limit));
 }
 
 bool is_http_error(const error_code& ec) {
@@ -94,8 +94,9 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void on_header(const error_code& ec) {
     if (ec) return on_read_error(ec);
-    if (auto n = parser_->content_length(); n && *n > kMaxBodyBytes) return answer(too_large(*n), true);
-    parser_->body_limit(kMaxBodyBytes);  // for a chunked body, whose length comes as it does
+    const std::size_t limit = server_.options.max_body_bytes;
+    if (auto n = parser_->content_length(); n && *n > limit) return answer(too_large(*n, limit), true);
+    parser_->body_limit(limit);  // for a chunked body, whose length comes as it does
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       continue_.emplace(http::status::continue_, parser_->get().version());
       stream_.expires_after(server_.options.idle_timeout);
@@ -117,7 +118,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read_error(const error_code& ec) {
-    if (ec == http::error::body_limit) return answer(too_large(std::nullopt), true);
+    if (ec == http::error::body_limit) return answer(too_large(std::nullopt, server_.options.max_body_bytes), true);
     // The client went away (between requests or in the middle of one), or its time ran out (the
     // stream is closed already), or the server is stopping: nobody to answer.
     if (ec == http::error::end_of_stream || ec == http::error::partial_message || !is_http_error(ec)) {

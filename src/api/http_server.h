@@ -1,8 +1,8 @@
 #pragma once
 // HTTP/1.1 on a Unix socket, served by Boost.Beast over Boost.Asio on a thread of its own, with
 // non-blocking sockets, so a slow, stalled or vanished client never holds up the VMM, the vCPUs or
-// other clients. Bodies over kMaxBodyBytes are refused; with a declared length, before any of it
-// is read.
+// other clients. Bodies over Options::max_body_bytes are refused; with a declared length, before any
+// of it is read.
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -20,6 +20,8 @@ class HttpServer {
     // A connection with a request (its header, or its body) unfinished for this long, or idle
     // between requests for this long, is closed.
     std::chrono::milliseconds idle_timeout{std::chrono::seconds(30)};
+    // The largest request body taken (Firecracker's --http-api-max-payload-size, 51200 by default).
+    std::size_t max_body_bytes = kMaxBodyBytes;
     // What errors in start() name the socket by: the flag that gave it.
     std::string what = "--api-sock";
   };

@@ -129,6 +129,19 @@ TEST_F(HttpServerTest, ADeclaredOversizeBodyIsRefusedBeforeItIsSent) {
   EXPECT_EQ(calls_, 0);
 }
 
+TEST_F(HttpServerTest, TheBodyLimitIsTheServersOption) {
+  start({.max_body_bytes = 100000});
+  Client c(path_);
+  c.send("PUT /x HTTP/1.1\r\nHost: k\r\nContent-Length: 60000\r\n\r\n" + std::string(60000, 'a'));
+  EXPECT_NE(c.read_until("}").find(R"("body_size":60000)"), std::string::npos);
+  Client over(path_);
+  over.send("PUT /x HTTP/1.1\r\nHost: k\r\nContent-Length: 100001\r\n\r\n");
+  const std::string got = over.read_until("}");
+  EXPECT_NE(got.find("size 100001 is larger than the limit of 100000"), std::string::npos) << got;
+  EXPECT_NE(got.find("--http-api-max-payload-size"), std::string::npos) << got;
+  EXPECT_EQ(calls_, 1);
+}
+
 TEST_F(HttpServerTest, AChunkedBodyIsRefusedOnceItPassesTheLimit) {
   Client c(path_);
   c.send("PUT /x HTTP/1.1\r\nHost: k\r\nTransfer-Encoding: chunked\r\n\r\n");

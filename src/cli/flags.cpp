@@ -91,12 +91,17 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
                "log the time from kiln's start to the guest's write of 123 to port 0x3f0");
   app.add_option("--serial", top_serial, "where COM1 goes: stdio, file:PATH or none (default stdio)");
   std::string metadata_file;
+  // The limits of what the API takes, as Firecracker's flags of the same names.
   auto add_mmds_store_flags = [&](CLI::App& to) {
+    to.add_option("--http-api-max-payload-size", cmd.http_api_max_payload_size,
+                  "the largest request body the API takes, in bytes (default 51200); larger ones get a 400")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
     to.add_option("--metadata", metadata_file,
                   "a JSON file put into the metadata service's store (MMDS) at start, as PUT /mmds would")
         ->check(CLI::ExistingFile);
     to.add_option("--mmds-size-limit", cmd.mmds_size_limit,
-                  "the largest the metadata service's store may grow, in bytes of compact JSON (default 51200)")
+                  "the largest the metadata service's store may grow, in bytes of compact JSON (default: "
+                  "--http-api-max-payload-size)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
   };
   add_mmds_store_flags(app);
@@ -218,6 +223,8 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
     return plain_error("{} (see 'kiln run --help')", first_line(e.what()));
   }
   if (run->count("--help") > 0) return ShowText{run->help()};
+  if (app.count("--mmds-size-limit") + run->count("--mmds-size-limit") == 0)
+    cmd.mmds_size_limit = cmd.http_api_max_payload_size;
   if (!*run) {
     if (no_api && config_file.empty()) return plain_error("--no-api needs --config-file FILE: nothing else could start the VM");
     if (no_api && !cmd.api_sock.empty()) return plain_error("--no-api and --api-sock: give one or the other");

@@ -18,7 +18,10 @@ struct RunCommand {
   std::string api_sock;   // empty: no API
   std::string id = "anonymous-instance";
   std::string log_level = "info";
-  // The metadata service's store: its bound, and what is in it at start (--metadata).
+  // The largest API request body (--http-api-max-payload-size), as Firecracker's.
+  std::size_t http_api_max_payload_size = 51200;
+  // The metadata service's store: its bound (by default the largest body, so that one PUT /mmds
+  // can fill it), and what is in it at start (--metadata).
   std::size_t mmds_size_limit = 51200;
   std::optional<nlohmann::json> metadata;
 };

@@ -123,6 +123,24 @@ TEST(Flags, MmdsFlagsFillTheMetadataServiceAndItsStore) {
   EXPECT_FALSE(parse({"run", "--kernel", "/proc/self/exe", "--net", "user", "--mmds", "color=blue"}));
 }
 
+TEST(Flags, TheApiPayloadLimitIsTheStoresUnlessItHasItsOwn) {
+  auto r = parse({"--api-sock", "/tmp/x.sock"});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(std::get<RunCommand>(*r).http_api_max_payload_size, 51200u);  // Firecracker's defaults
+  EXPECT_EQ(std::get<RunCommand>(*r).mmds_size_limit, 51200u);
+  r = parse({"--api-sock", "/tmp/x.sock", "--http-api-max-payload-size", "1048576"});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(std::get<RunCommand>(*r).http_api_max_payload_size, 1048576u);
+  EXPECT_EQ(std::get<RunCommand>(*r).mmds_size_limit, 1048576u);
+  r = parse({"run", "--kernel", "/proc/self/exe", "--http-api-max-payload-size", "1048576", "--mmds-size-limit", "4096"});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(std::get<RunCommand>(*r).http_api_max_payload_size, 1048576u);
+  EXPECT_EQ(std::get<RunCommand>(*r).mmds_size_limit, 4096u);
+  auto bad = parse({"--api-sock", "/tmp/x.sock", "--http-api-max-payload-size", "0"});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("--http-api-max-payload-size"), std::string::npos) << bad.error().message();
+}
+
 TEST(Flags, VsockFlagFillsTheDevice) {
   const std::string path = ::testing::TempDir() + "/kiln-flags-vsock.sock";
   auto r = parse({"run", "--kernel", "/proc/self/exe", "--vsock", "cid=7,uds=" + path});

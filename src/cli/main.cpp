@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
       backend.count_request(response.status < 400);
       SPDLOG_DEBUG("api: {} {} -> {}", r.method, r.path, response.status);
       return response;
-    });
+    }, {.max_body_bytes = cmd.http_api_max_payload_size});
     if (!s) {
       SPDLOG_ERROR("{}", s.error().message());
       return kiln::kExitVmmError;

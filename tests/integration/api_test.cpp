@@ -268,6 +268,31 @@ TEST_F(Api, ASocketPathInUseAndASignalBeforeStart) {
   EXPECT_FALSE(std::filesystem::exists(sock_));
 }
 
+TEST_F(Api, AMetadataDocumentOverTheDefaultBodyLimitFitsOnceThePayloadLimitIsRaised) {
+  if (!have_kvm()) GTEST_SKIP() << "needs /dev/kvm";
+  // ~90 KiB of metadata: over Firecracker's default 51200-byte body, under the raised limit (and
+  // under what one argument to curl may be).
+  const std::string doc = json{{"latest", {{"user-data", std::string(90 * 1024, 'u')}}}}.dump();
+  {
+    auto k = start_kiln();
+    expect_fault(call("PUT", "/mmds", doc), "--http-api-max-payload-size");
+    EXPECT_EQ(call("GET", "/mmds").body, "{}") << "the refused body changed nothing";
+    k->terminate();
+    ASSERT_TRUE(k->wait_exit(30s));
+  }
+  // Raised, the store's limit follows it unless --mmds-size-limit says otherwise.
+  auto k = start_kiln({"--http-api-max-payload-size", "100000"});
+  ASSERT_EQ(call("PUT", "/mmds", doc).status, 204);
+  EXPECT_EQ(json::parse(call("GET", "/mmds").body), json::parse(doc));
+  expect_fault(call("PUT", "/mmds", std::string(100001, ' ')), "larger than the limit of 100000");
+  k->terminate();
+  ASSERT_TRUE(k->wait_exit(30s));
+  auto small = start_kiln({"--http-api-max-payload-size", "100000", "--mmds-size-limit", "4096"});
+  const auto r = call("PUT", "/mmds", doc);
+  EXPECT_EQ(r.status, 400) << "the body is taken, the store refuses it: " << r.body;
+  EXPECT_NE(r.body.find("4096"), std::string::npos) << r.body;
+}
+
 TEST_F(Api, RunFromFlagsServesTheApiForTheVmItStarted) {
   if (!have_kvm()) GTEST_SKIP() << "needs /dev/kvm";
   KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--cmdline", "counter", "--memory", "64M", "--cpus", "2",
