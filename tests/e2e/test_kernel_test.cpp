@@ -434,8 +434,9 @@ TEST_F(TestKernel, NetworkingTapMetadataServiceAndVsockInOneBoot) {
   // Offloads: on user-mode networking checksums only, both ways (kiln completes the guest's and
   // marks slirp's valid); on the tap checksums and segmentation both ways, and they were used end
   // to end: at the tap's 1500-byte MTU, the frames of each 8 MiB transfer average more than the
-  // largest 1514-byte frame (each kernel's TCP puts at least two segments in a large frame), and
-  // the hashes match.
+  // largest 1514-byte frame, which only frames of two segments or more can make, and the hashes
+  // match. (How many segments the sender's TCP puts in one frame depends on its timing: averages
+  // of 1567 to 2834 bytes to the guest, 2794 to 3170 from it, were seen here.)
   auto feature = [&](const char* which, std::size_t bit) {
     const std::string bits = value_after(out, which);
     return bits.size() > bit ? bits.substr(bit, 1) : "?";
@@ -454,7 +455,7 @@ TEST_F(TestKernel, NetworkingTapMetadataServiceAndVsockInOneBoot) {
       EXPECT_EQ(feature("KILN-FEATURES-TAP: ", bit), "1") << bit << "\n" << out;
     ASSERT_GT(to_guest.frames, 0u);
     std::cerr << "the tap's frames to the guest (its wget): " << to_guest.bytes / to_guest.frames << " bytes on average\n";
-    EXPECT_GT(to_guest.bytes / to_guest.frames, 1600u);
+    EXPECT_GT(to_guest.bytes / to_guest.frames, 1514u);
   }
   // The guest's file, through the hostfwd and over the tap.
   std::vector<std::pair<std::string, std::string>> fetches = {{"127.0.0.1:" + std::to_string(fwd), "to-host.bin"}};
@@ -474,7 +475,7 @@ TEST_F(TestKernel, NetworkingTapMetadataServiceAndVsockInOneBoot) {
     ASSERT_GT(frames, 0u);
     const std::uint64_t avg = (after.bytes - from_guest_before.bytes) / frames;
     std::cerr << "the tap's frames from the guest (the host's fetch): " << avg << " bytes on average\n";
-    EXPECT_GT(avg, 1600u);
+    EXPECT_GT(avg, 1514u);
   }
   // Host peers that connect and never read: through the hostfwd, over the tap, over vsock.
   std::vector<Fd> stalled;
