@@ -10,10 +10,12 @@
 //
 // Flow control: send() never blocks and never queues without bound: a back end that cannot take a
 // frame now says so and the device drops it (counted), as a full NIC ring would; TCP recovers.
-// receive() hands over the next frame, if any. rx_fd() becomes readable when frames arrive: the
-// device watches it edge-triggered and drains receive() until it is empty or the guest has no
-// buffers left, so a guest that stops reading leaves the frames where the back end's own bound
-// keeps them (the tap's queue, the user-mode stack's window).
+// receive() hands over the next frame, if any. rx_fd() becomes readable when frames arrive (or a
+// back end has work for service()): the device watches it edge-triggered and drains receive()
+// until it is empty or the guest has no buffers left, so a guest that stops reading leaves the
+// frames where the back end's own bound keeps them (the tap's queue, the user-mode stack's window).
+//
+// Threads: a back end is used by one thread at a time (the device's, under its lock).
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -70,6 +72,13 @@ class NetBackend {
   // back end.
   [[nodiscard]] virtual Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& hdr) = 0;
   [[nodiscard]] virtual int rx_fd() const = 0;
+  // A back end with work of its own (user-mode networking's stack: its sockets and timers) does it
+  // here, on the device's thread: the device calls this when rx_fd() becomes readable and after
+  // each batch of send()s. Frames it makes wait for receive().
+  [[nodiscard]] virtual Result<void> service() { return {}; }
+  // Whether receive() has a frame now that rx_fd() may not announce: one made inside send() or
+  // service() (the device asks after calling them).
+  [[nodiscard]] virtual bool rx_pending() const { return false; }
 };
 
 // Fills in the checksum a header with NEEDS_CSUM asks for: the Internet checksum of the frame from

@@ -65,10 +65,17 @@ Result<bool> MmdsRouter::send(const NetHeader& hdr, std::span<const std::byte> f
   return inner_->send(hdr, frame);
 }
 
+Result<void> MmdsRouter::service() {
+  auto a = service_->service();
+  auto b = inner_->service();
+  if (!a) return a;
+  return b;
+}
+
 Result<std::size_t> MmdsRouter::receive(std::span<std::byte> buf, NetHeader& hdr) {
   // The service's few frames first (asked for only when there are some: this is every received
   // frame's path); the back end's then.
-  if (service_->has_frames()) {
+  if (service_->rx_pending()) {
     KILN_ASSIGN(const std::size_t n, service_->receive(buf, hdr));
     if (n != 0) return n;
   }

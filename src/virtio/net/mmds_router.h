@@ -33,8 +33,10 @@ class MmdsRouter : public NetBackend {
   [[nodiscard]] Result<void> set_guest_offloads(std::uint64_t taken) override { return inner_->set_guest_offloads(taken); }
   [[nodiscard]] Result<bool> send(const NetHeader& hdr, std::span<const std::byte> frame) override;
   [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& hdr) override;
-  // Readable when either has frames (an epoll set of both).
+  // Readable when either has frames or work (an epoll set of both).
   [[nodiscard]] int rx_fd() const override { return epoll_.get(); }
+  [[nodiscard]] Result<void> service() override;
+  [[nodiscard]] bool rx_pending() const override { return service_->rx_pending() || inner_->rx_pending(); }
   [[nodiscard]] std::uint64_t service_frames() const { return service_frames_; }
 
  private:

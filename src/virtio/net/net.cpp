@@ -34,8 +34,10 @@ Result<std::unique_ptr<NetDevice>> NetDevice::create(NetConfig config, std::uniq
   if (!d->kick_) return errno_error("virtio-net {}: eventfd", d->config_.id);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET;
+  ev.data.fd = d->kick_.get();
   if (::epoll_ctl(d->epoll_.get(), EPOLL_CTL_ADD, d->kick_.get(), &ev) != 0)
     return errno_error("virtio-net {}: epoll_ctl", d->config_.id);
+  ev.data.fd = d->backend_->rx_fd();
   if (d->backend_->rx_fd() >= 0 && ::epoll_ctl(d->epoll_.get(), EPOLL_CTL_ADD, d->backend_->rx_fd(), &ev) != 0)
     return errno_error("virtio-net {}: epoll_ctl", d->config_.id);
   d->rx_buf_.resize(sizeof(NetHeader) + kMaxFrame);
@@ -115,11 +117,15 @@ Result<void> NetDevice::queue_notify(std::uint16_t index) {
 }
 
 Result<void> NetDevice::backend_ready() {
+  // Both edges off the set in one call (it holds two fds), and the kick read only when it came.
   epoll_event evs[4];
-  while (::epoll_wait(epoll_.get(), evs, 4, 0) > 0) {
+  const int ready = ::epoll_wait(epoll_.get(), evs, 4, 0);
+  for (int i = 0; i < ready; ++i) {
+    if (evs[i].data.fd != kick_.get()) continue;
+    std::uint64_t n = 0;
+    (void)!::read(kick_.get(), &n, sizeof n);
   }
-  std::uint64_t n = 0;
-  (void)!::read(kick_.get(), &n, sizeof n);
+  service_backend();  // before the driver is up too: a back end's stack has its own work
   if (act_.mem == nullptr) return {};
   if (tx_deferred_) {
     tx_deferred_ = false;
@@ -175,7 +181,18 @@ Result<void> NetDevice::process_tx() {
   }
   KILN_ASSIGN(const bool wanted, q.needs_interrupt(mem));
   if (wanted) act_.interrupt->used_buffers(kTxQueue);
+  // The back end's work on what it was given, and the frames it answered with at once (user-mode
+  // networking's ARP replies and TCP acknowledgements) to the guest without a trip round the loop.
+  service_backend();
+  if (backend_->rx_pending()) return process_rx();
   return {};
+}
+
+void NetDevice::service_backend() {
+  static RateLimit log_limit;
+  if (auto r = backend_->service(); !r && log_limit.allow())
+    SPDLOG_WARN("virtio-net {}: {}: {}{}", config_.id, backend_->describe(), r.error().message(),
+                log_limit.suppressed_note());
 }
 
 Result<void> NetDevice::deliver(std::size_t n, std::size_t len) {

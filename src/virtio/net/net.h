@@ -10,7 +10,9 @@
 //
 // Where the work runs: queue notifications and the back end's readiness both arrive on the VMM's
 // event loop, never on a vCPU thread. Each call does a bounded amount of work (kBudget frames) and
-// then kicks itself through its own eventfd, so a flooding guest or host cannot hold the loop.
+// then kicks itself through its own eventfd, so a flooding guest or host cannot hold the loop. The
+// back end's own work (user-mode networking's stack) runs there too, when its fd says so and after
+// each batch the guest sends.
 //
 // Bounds: the device holds at most one received frame that no guest buffer has taken yet; beyond
 // it frames wait in the back end, whose queue is bounded. A transmitted frame the back end cannot
@@ -83,6 +85,8 @@ class NetDevice : public VirtioDevice {
   // Copies the pending frame (with its header) into the first `n` popped receive chains.
   Result<void> deliver(std::size_t n, std::size_t len);
   void kick();
+  // The back end's own work (NetBackend::service()); a failure is logged, the device goes on.
+  void service_backend();
 
   NetConfig config_;
   std::unique_ptr<NetBackend> backend_;

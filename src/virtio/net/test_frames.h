@@ -36,6 +36,7 @@ std::vector<std::byte> wait_frame(NetBackend& b, Pred want) {
   std::vector<std::byte> buf(kMaxFrame);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < deadline) {
+    EXPECT_TRUE(b.service().has_value());  // as the device does when rx_fd() is readable
     NetHeader h;
     auto n = b.receive(buf, h);
     EXPECT_TRUE(n.has_value());

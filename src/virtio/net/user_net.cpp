@@ -2,11 +2,13 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <slirp/libslirp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -22,9 +24,12 @@ std::int64_t now_ns() {
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-void signal_fd(int fd) {
-  const std::uint64_t one = 1;
-  (void)!::write(fd, &one, sizeof one);
+std::uint32_t epoll_events(short poll_events) {
+  std::uint32_t ev = 0;
+  if (poll_events & POLLIN) ev |= EPOLLIN;
+  if (poll_events & POLLOUT) ev |= EPOLLOUT;
+  if (poll_events & POLLPRI) ev |= EPOLLPRI;
+  return ev;
 }
 
 }  // namespace
@@ -35,7 +40,7 @@ struct UserNetBackend::Timer {
   std::int64_t expire_ms = -1;
 };
 
-// libslirp's callbacks, all on the backend's thread (or in create(), before it starts).
+// libslirp's callbacks, all inside a call into slirp (create(), send(), service()).
 struct SlirpGlue {
   static UserNetBackend& self(void* opaque) { return *static_cast<UserNetBackend*>(opaque); }
   static ssize_t send_packet(const void* buf, size_t len, void* opaque) {
@@ -59,9 +64,12 @@ struct SlirpGlue {
   static void timer_mod(void* timer, std::int64_t expire_ms, void*) {
     static_cast<UserNetBackend::Timer*>(timer)->expire_ms = expire_ms;
   }
-  static void register_poll_fd(int, void*) {}
-  static void unregister_poll_fd(int, void*) {}
-  static void notify(void* opaque) { signal_fd(self(opaque).wake_.get()); }
+  // A new socket may reuse a closed one's number: whatever was known of that number is forgotten
+  // (epoll forgot the closed one itself), so watch() adds it afresh.
+  static void register_poll_fd(int fd, void* opaque) { self(opaque).watched_.erase(fd); }
+  static void unregister_poll_fd(int fd, void* opaque) { self(opaque).forget_fd(fd); }
+  // slirp may take more now: watch() after every call into slirp sees that already.
+  static void notify(void*) {}
 
   static int add_poll(int fd, int events, void* opaque) {
     auto& fds = *static_cast<std::vector<pollfd>*>(opaque);
@@ -129,7 +137,7 @@ Result<std::unique_ptr<UserNetBackend>> UserNetBackend::create(const std::vector
                          f.host_port, err == 0 ? std::string(" (in use?)") : fmt::format(" ({})", std::strerror(err)));
     }
   }
-  b->run_thread();
+  KILN_CHECK(b->watch());
   return b;
 }
 
@@ -163,111 +171,150 @@ Result<std::unique_ptr<UserNetBackend>> UserNetBackend::create_service(std::uint
   if (::slirp_add_unix(b->slirp_, unix_path.c_str(), &addr, port) < 0)
     return plain_error("metadata service: libslirp would not forward {}:{} to {}", format_ipv4(service_addr), port,
                        unix_path);
-  b->run_thread();
+  KILN_CHECK(b->watch());
   return b;
 }
 
 Result<std::unique_ptr<UserNetBackend>> UserNetBackend::start(const SlirpConfig& cfg) {
   std::unique_ptr<UserNetBackend> b(new UserNetBackend());
-  b->wake_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  b->rx_ready_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!b->wake_ || !b->rx_ready_) return errno_error("user-mode networking: eventfd");
+  b->epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  b->timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!b->epoll_ || !b->timer_) return errno_error("user-mode networking: epoll_create1/timerfd_create");
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.fd = b->timer_.get();
+  if (::epoll_ctl(b->epoll_.get(), EPOLL_CTL_ADD, b->timer_.get(), &ev) != 0)
+    return errno_error("user-mode networking: epoll_ctl");
   b->slirp_ = ::slirp_new(&cfg, &kCallbacks, b.get());
   if (b->slirp_ == nullptr) return plain_error("user-mode networking: libslirp would not start");
   return b;
 }
 
-void UserNetBackend::run_thread() {
-  thread_ = std::thread([this] { run(); });
-}
-
 UserNetBackend::~UserNetBackend() {
-  stop_.store(true);
-  if (wake_) signal_fd(wake_.get());
-  if (thread_.joinable()) thread_.join();
   if (slirp_ != nullptr) ::slirp_cleanup(slirp_);
 }
 
+void UserNetBackend::forget_fd(int fd) {
+  if (watched_.erase(fd) != 0) (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
 void UserNetBackend::from_slirp(const void* buf, std::size_t len) {
-  std::lock_guard lock(mu_);
   if (to_guest_.size() >= kQueueFrames || to_guest_bytes_ + len > kQueueBytes || len > kMaxFrame) {
     counters_.to_guest_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   const auto* p = static_cast<const std::byte*>(buf);
-  const bool was_empty = to_guest_.empty();
   to_guest_.emplace_back(p, p + len);
   to_guest_bytes_ += len;
-  queued_.store(to_guest_.size(), std::memory_order_release);
-  // Only the first frame wakes the device: it takes frames until receive() finds none (which, under
-  // this lock, resets the eventfd), so a later one is either seen there or finds the queue empty.
-  if (was_empty) signal_fd(rx_ready_.get());
 }
 
 Result<bool> UserNetBackend::send(const NetHeader&, std::span<const std::byte> frame) {
-  std::lock_guard lock(mu_);
-  if (to_host_.size() >= kQueueFrames || to_host_bytes_ + frame.size() > kQueueBytes) {
-    counters_.to_host_dropped.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  const bool was_empty = to_host_.empty();
-  to_host_.emplace_back(frame.begin(), frame.end());
-  to_host_bytes_ += frame.size();
-  if (was_empty) signal_fd(wake_.get());
+  // slirp checks what it is given (a malformed frame is its guest_error); its answers, if any,
+  // join to_guest_ now. watch() follows in service(), which the device calls after the batch.
+  ::slirp_input(slirp_, reinterpret_cast<const std::uint8_t*>(frame.data()), static_cast<int>(frame.size()));
   return true;
 }
 
 Result<std::size_t> UserNetBackend::receive(std::span<std::byte> buf, NetHeader& hdr) {
-  std::lock_guard lock(mu_);
-  if (to_guest_.empty()) {
-    std::uint64_t n = 0;
-    (void)!::read(rx_ready_.get(), &n, sizeof n);
-    return 0;
-  }
+  if (to_guest_.empty()) return 0;
   std::vector<std::byte> f = std::move(to_guest_.front());
   to_guest_.pop_front();
   to_guest_bytes_ -= f.size();
-  queued_.store(to_guest_.size(), std::memory_order_release);
   if (f.size() > buf.size()) return 0;  // cannot happen: from_slirp bounds frames to kMaxFrame
   std::memcpy(buf.data(), f.data(), f.size());
   hdr.flags = kNetHdrDataValid;
   return f.size();
 }
 
-void UserNetBackend::run() {
-  std::vector<pollfd> fds;
-  std::deque<std::vector<std::byte>> batch;
-  std::vector<std::pair<SlirpTimerId, void*>> due;
-  while (!stop_.load()) {
-    {
-      std::lock_guard lock(mu_);
-      batch.swap(to_host_);
-      to_host_bytes_ = 0;
-    }
-    for (const auto& f : batch) ::slirp_input(slirp_, reinterpret_cast<const std::uint8_t*>(f.data()), static_cast<int>(f.size()));
-    batch.clear();
-    const std::int64_t now_ms = now_ns() / 1'000'000;
-    due.clear();
-    for (auto& t : timers_) {
-      if (t->expire_ms >= 0 && t->expire_ms <= now_ms) {
-        t->expire_ms = -1;
-        due.emplace_back(t->id, t->cb_opaque);
-      }
-    }
-    for (const auto& [id, opaque] : due) ::slirp_handle_timer(slirp_, id, opaque);
-    std::uint32_t timeout = 1000;
-    for (const auto& t : timers_)
-      if (t->expire_ms >= 0) timeout = std::min<std::uint32_t>(timeout, static_cast<std::uint32_t>(std::max<std::int64_t>(0, t->expire_ms - now_ms)));
-    fds.clear();
-    fds.push_back({wake_.get(), POLLIN, 0});
-    ::slirp_pollfds_fill(slirp_, &timeout, SlirpGlue::add_poll, &fds);
-    const int r = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<std::uint32_t>(timeout, 1000)));
-    if (fds[0].revents & POLLIN) {
-      std::uint64_t n = 0;
-      (void)!::read(wake_.get(), &n, sizeof n);
-    }
-    ::slirp_pollfds_poll(slirp_, r < 0 ? 1 : 0, SlirpGlue::get_revents, &fds);
+Result<void> UserNetBackend::service() {
+  // The notifications so far are taken off the set first (it is edge-triggered): whatever happens
+  // from here on is either seen by the poll() below or wakes the device again.
+  epoll_event evs[16];
+  while (::epoll_wait(epoll_.get(), evs, 16, 0) == 16) {
   }
+  if (armed_ns_ >= 0 && armed_ns_ <= now_ns()) {
+    std::uint64_t ticks = 0;
+    (void)!::read(timer_.get(), &ticks, sizeof ticks);
+    armed_ns_ = -1;
+  }
+  // slirp's sockets: what it waits for, what of that is ready (without waiting), and its work on
+  // it (slirp_pollfds_poll also runs its TCP timers when their tick is due, so it runs at least
+  // once); again while its work leaves something ready, a few times at most.
+  bool again = true;
+  for (int pass = 0; again && pass < kPasses; ++pass) {
+    fds_.clear();
+    std::uint32_t timeout = 1000;
+    ::slirp_pollfds_fill(slirp_, &timeout, SlirpGlue::add_poll, &fds_);
+    const int r = fds_.empty() ? 0 : ::poll(fds_.data(), fds_.size(), 0);
+    ::slirp_pollfds_poll(slirp_, r < 0 ? 1 : 0, SlirpGlue::get_revents, &fds_);
+    again = r > 0;
+  }
+  const std::int64_t now_ms = now_ns() / 1'000'000;
+  std::vector<std::pair<SlirpTimerId, void*>> due;
+  for (auto& t : timers_) {
+    if (t->expire_ms >= 0 && t->expire_ms <= now_ms) {
+      t->expire_ms = -1;
+      due.emplace_back(t->id, t->cb_opaque);
+    }
+  }
+  for (const auto& [id, opaque] : due) ::slirp_handle_timer(slirp_, id, opaque);
+  // Still busy after kPasses: the rest on the loop's next turn (the timer, due now), so that other
+  // devices get their turn.
+  return watch(again);
+}
+
+Result<void> UserNetBackend::watch(bool now_again) {
+  fds_.clear();
+  std::uint32_t timeout = 1000;  // at least once a second, whatever slirp says
+  ::slirp_pollfds_fill(slirp_, &timeout, SlirpGlue::add_poll, &fds_);
+  // The sockets, edge-triggered, with only what changed told to epoll (which checks readiness when
+  // told: a change that asks for what is already there wakes the device). A socket slirp no longer
+  // waits on (one it closed unregisters itself) is dropped from the set.
+  ++pass_;
+  for (const pollfd& p : fds_) {
+    const std::uint32_t want = epoll_events(p.events) | EPOLLET;
+    auto it = watched_.find(p.fd);
+    if (it != watched_.end() && it->second.events == want) {
+      it->second.pass = pass_;
+      continue;
+    }
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.fd = p.fd;
+    int op = it == watched_.end() ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    if (::epoll_ctl(epoll_.get(), op, p.fd, &ev) != 0) {
+      // Added under this number by a socket since closed (epoll forgot it), or the other way round.
+      op = (errno == ENOENT) ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+      if (::epoll_ctl(epoll_.get(), op, p.fd, &ev) != 0)
+        return errno_error("user-mode networking: watching socket {}", p.fd);
+    }
+    watched_[p.fd] = Watched{want, pass_};
+  }
+  for (auto it = watched_.begin(); it != watched_.end();) {
+    if (it->second.pass != pass_) {
+      (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->first, nullptr);
+      it = watched_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // The next deadline: slirp's own timers and its TCP timers' tick (the timeout it gave).
+  const std::int64_t now = now_ns();
+  std::int64_t deadline = now + std::int64_t{timeout} * 1'000'000;
+  for (const auto& t : timers_)
+    if (t->expire_ms >= 0) deadline = std::min(deadline, t->expire_ms * 1'000'000);
+  deadline = now_again ? now : std::max(deadline, now);
+  // Re-armed only when it must fire sooner: one that fires early costs a call that finds nothing.
+  if (armed_ns_ < 0 || deadline < armed_ns_) {
+    itimerspec its{};
+    its.it_value.tv_sec = deadline / 1'000'000'000;
+    its.it_value.tv_nsec = deadline % 1'000'000'000;
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;  // 0 would disarm it
+    if (::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &its, nullptr) != 0)
+      return errno_error("user-mode networking: timerfd_settime");
+    armed_ns_ = deadline;
+  }
+  return {};
 }
 
 }  // namespace kiln::virtio

@@ -4,19 +4,23 @@
 // its TCP and UDP leave through ordinary host sockets, so no root and no host set-up are needed.
 // Host port forwards (hostfwd) let host programs reach servers in the guest.
 //
-// libslirp is not thread-safe and wants a poll loop of its own: it runs on a thread of its own
-// here. Frames cross between that thread and the VMM's loop through two bounded queues (each at
-// most kQueueFrames frames and kQueueBytes bytes); a frame that finds its queue full is dropped and counted, and TCP in the
-// guest or in slirp sends it again.
+// libslirp runs on the device's thread (the VMM's event loop), as in QEMU: send() hands the guest's
+// frame straight to slirp_input(), and service() does slirp's socket and timer work when rx_fd()
+// says there is some. rx_fd() is an epoll set of the sockets slirp waits on (with the events it
+// waits for, kept in step after each call into slirp) and a timerfd for slirp's next timer, so the
+// loop sleeps until one of them needs it. Frames slirp sends to the guest wait in a bounded queue
+// (kQueueFrames frames, kQueueBytes bytes); a frame that finds it full is dropped and counted, and
+// TCP sends it again.
 #include <netinet/in.h>
+
+#include <poll.h>
 
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/unique_fd.h"
@@ -29,7 +33,7 @@ struct SlirpConfig;
 namespace kiln::virtio {
 
 struct UserNetCounters {
-  std::atomic<std::uint64_t> to_guest_dropped{0}, to_host_dropped{0};
+  std::atomic<std::uint64_t> to_guest_dropped{0};
 };
 
 class UserNetBackend : public NetBackend {
@@ -59,34 +63,41 @@ class UserNetBackend : public NetBackend {
   // DATA_VALID, which a guest with GUEST_CSUM need not check again.
   [[nodiscard]] Result<bool> send(const NetHeader& hdr, std::span<const std::byte> frame) override;
   [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& hdr) override;
-  [[nodiscard]] int rx_fd() const override { return rx_ready_.get(); }
-  // Whether frames wait for the guest (no lock: for a caller deciding whether to ask at all).
-  [[nodiscard]] bool has_frames() const { return queued_.load(std::memory_order_acquire) != 0; }
+  [[nodiscard]] int rx_fd() const override { return epoll_.get(); }
+  [[nodiscard]] Result<void> service() override;
+  [[nodiscard]] bool rx_pending() const override { return !to_guest_.empty(); }
   [[nodiscard]] const UserNetCounters& counters() const { return counters_; }
   // For create_service(): the service's address and slirp's own (network order).
   [[nodiscard]] std::uint32_t service_addr() const { return service_addr_; }
   [[nodiscard]] std::uint32_t own_addr() const { return own_addr_; }
 
-  // Called by slirp (its thread).
+  // Called by slirp, inside send() or service().
   void from_slirp(const void* buf, std::size_t len);
 
  private:
   UserNetBackend() = default;
   static Result<std::unique_ptr<UserNetBackend>> start(const SlirpConfig& cfg);
-  void run_thread();
-  void run();
+  // What slirp waits for now: its sockets into epoll_ (only what changed), its next deadline
+  // (a timer of its own, or its TCP timers' tick) into timer_.
+  Result<void> watch(bool now_again = false);
+  static constexpr int kPasses = 4;
+  void forget_fd(int fd);
   struct Timer;
   friend struct SlirpGlue;
 
   Slirp* slirp_ = nullptr;
-  UniqueFd wake_, rx_ready_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::deque<std::vector<std::byte>> to_guest_, to_host_;  // under mu_
-  std::size_t to_guest_bytes_ = 0, to_host_bytes_ = 0;     // under mu_: the frames' bytes
-  std::atomic<std::size_t> queued_{0};                     // to_guest_.size()
-  std::vector<std::unique_ptr<Timer>> timers_;             // slirp's thread only
+  UniqueFd epoll_, timer_;
+  std::vector<pollfd> fds_;                         // slirp_pollfds_fill's set, reused
+  struct Watched {
+    std::uint32_t events;  // in epoll_
+    std::uint64_t pass;    // the last watch() that found slirp waiting on it
+  };
+  std::unordered_map<int, Watched> watched_;  // by fd
+  std::uint64_t pass_ = 0;
+  std::int64_t armed_ns_ = -1;                      // timer_'s deadline (CLOCK_MONOTONIC), -1: none
+  std::deque<std::vector<std::byte>> to_guest_;
+  std::size_t to_guest_bytes_ = 0;  // the frames' bytes
+  std::vector<std::unique_ptr<Timer>> timers_;
   UserNetCounters counters_;
   std::uint32_t service_addr_ = 0, own_addr_ = 0;
 };
