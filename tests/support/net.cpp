@@ -11,7 +11,9 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <random>
 #include <filesystem>
 #include <thread>
 
@@ -34,7 +36,32 @@ TcpListener::~TcpListener() {
 
 void TcpListener::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
 
-std::uint16_t free_port() { return TcpListener().port(); }
+std::uint16_t free_port() {
+  // Below the range the kernel hands out itself (to every connect() and bind to port 0, the other
+  // tests' and kiln's included), so that nothing takes the port between this check and its use
+  // unless it asks for that very port; chosen at random, and free when checked.
+  int first_ephemeral = 32768;
+  if (std::FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(f, "%d", &first_ephemeral) != 1) first_ephemeral = 32768;
+    std::fclose(f);
+  }
+  if (first_ephemeral > 12000) {
+    thread_local std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
+    std::uniform_int_distribution<int> pick(10000, first_ephemeral - 1);
+    for (int i = 0; i < 100; ++i) {
+      const auto port = static_cast<std::uint16_t>(pick(rng));
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(port);
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      const bool free = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      if (fd >= 0) ::close(fd);
+      if (free) return port;
+    }
+  }
+  return TcpListener().port();
+}
 
 void Fd::reset() {
   if (fd_ >= 0) ::close(fd_);

@@ -27,6 +27,8 @@ class TcpListener {
   std::uint16_t port_ = 0;
 };
 
+// A TCP port on 127.0.0.1 free when checked, below the kernel's ephemeral range (so no connect() or
+// bind to port 0 elsewhere takes it meanwhile), for a forward kiln is to listen on.
 std::uint16_t free_port();
 
 // An fd closed when it goes.
