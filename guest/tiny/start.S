@@ -74,6 +74,22 @@ bp_handler:
 	incq bp_count(%rip)
 	iretq
 
+	/* The LAPIC timer (timer N): count, EOI through the x2APIC, return. */
+	.globl timer_handler
+timer_handler:
+	pushq %rax
+	pushq %rcx
+	pushq %rdx
+	incq timer_count(%rip)
+	movl $0x80b, %ecx
+	xorl %eax, %eax
+	xorl %edx, %edx
+	wrmsr
+	popq %rdx
+	popq %rcx
+	popq %rax
+	iretq
+
 	/* Any other exception: report its vector through the debug-exit port as 100 + vector. */
 	.globl other_handler_ud, other_handler_gp
 other_handler_ud:
@@ -147,6 +163,8 @@ ap_trampoline_end:
 	.balign 8
 	.globl bp_count
 bp_count: .quad 0
+	.globl timer_count
+timer_count: .quad 0
 	.balign 16
 gdt:
 	.quad 0

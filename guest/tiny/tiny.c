@@ -29,6 +29,9 @@
  *                  SYSCALL from CPL3. Exit 0 if it reached the entry at CPL0 with the user's RIP
  *                  and stack; 41 if it became a #PF at the entry instead (nested PVM, no redirect)
  *   syscall-fix-nopad  the same without the padding (kiln must refuse and leave the gate alone)
+ *   timer N        at CPL0, N times: arm the x2APIC's TSC-deadline timer for now and wait (hlt)
+ *                  for its interrupt; exit 0 when all N came (kiln's --timer-floor shows in how
+ *                  long that takes), 50 if the timer is not in TSC-deadline mode
  * Every exit goes through the debug-exit port (0xf4).
  */
 #include <stdint.h>
@@ -42,7 +45,8 @@ struct hvm_start_info {
 };
 
 extern uint64_t bp_count;
-extern void bp_handler(void), other_handler_ud(void), other_handler_gp(void);
+extern volatile uint64_t timer_count;
+extern void bp_handler(void), other_handler_ud(void), other_handler_gp(void), timer_handler(void);
 extern void enter_user(void (*fn)(uint64_t), uint64_t arg) __attribute__((noreturn));
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
@@ -103,7 +107,7 @@ struct idt_entry {
   uint16_t off_mid;
   uint32_t off_hi, zero;
 } __attribute__((packed));
-static struct idt_entry idt[32] __attribute__((aligned(16)));
+static struct idt_entry idt[64] __attribute__((aligned(16)));
 
 static void set_gate(int v, void (*h)(void)) {
   uint64_t a = (uint64_t)h;
@@ -325,6 +329,26 @@ static void profile_spin(uint64_t n) {
   finish(0);
 }
 
+static void __attribute__((noreturn)) timer(uint64_t n) {
+  set_gate(0x20, timer_handler);
+  set_gate(6, other_handler_ud);
+  set_gate(13, other_handler_gp);
+  load_idt(sizeof(idt) - 1);
+  wrmsr(0x1b, rdmsr(0x1b) | (1u << 11) | (1u << 10)); /* APIC on, x2APIC mode */
+  wrmsr(0x80f, 0x1ff);                                 /* spurious vector register: software-enabled */
+  wrmsr(0x832, 0x20 | (2u << 17));                     /* LVT timer: vector 0x20, TSC-deadline mode */
+  if ((rdmsr(0x832) & (3u << 17)) != (2u << 17)) finish(50);
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t before = timer_count;
+    wrmsr(0x6e0, rdtsc() + 1000);
+    while (timer_count == before) __asm__ volatile("sti; hlt; cli");
+  }
+  puts_serial("tiny: timer fired ");
+  put_hex((uint32_t)n);
+  puts_serial(" times\n");
+  finish(0);
+}
+
 static void pio_loop(uint64_t n) {
   for (uint64_t i = 0; i < n; ++i) outb(0x80, (uint8_t)i);
   finish(0);
@@ -374,6 +398,7 @@ void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
     load_tss();
     enter_user(virtio_main, (uint64_t)cmd);
   }
+  if (starts_with(cmd, "timer")) timer(parse_u64(cmd + 5));
   if (starts_with(cmd, "syscall-fix-nopad")) syscall_fix(0);
   if (starts_with(cmd, "syscall-fix")) syscall_fix(1);
   if (starts_with(cmd, "cpl0-loop")) {

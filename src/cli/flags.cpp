@@ -181,6 +181,15 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
                   "elsewhere it runs natively in milliseconds and places the kernel at a random address (KASLR), "
                   "which an unpacked kernel does not get")
       ->check(CLI::IsMember({"auto", "on", "off"}));
+  std::string timer_floor = "auto";
+  run->add_option("--timer-floor", timer_floor,
+                  "auto (default), off, or MICROSECONDS (100 to 1000000): the soonest a vCPU's TSC-deadline timer "
+                  "may fire after the guest arms it; a sooner deadline is moved to it, so a busy guest takes at most "
+                  "one timer interrupt per floor. auto: 20000 on nested-PVM hosts only, where each tick of the "
+                  "guest's kernel is emulated and costs milliseconds (at HZ=250 the ticks take most of the CPU; "
+                  "Debian's stock kernel reaches init about twice as fast with it); elsewhere the timer is KVM's "
+                  "alone. Its cost: the guest's timers fire up to the floor late, and each write of the deadline "
+                  "exits to kiln");
   std::string profile_path, profile_symbols;
   unsigned profile_hz = 1000;
   run->add_option("--profile", profile_path,
@@ -256,6 +265,7 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   c.kiln.host_kernel_args = !no_host_args;
   c.kiln.syscall_fix = !no_syscall_fix;
   KILN_ASSIGN(c.kiln.unpack_kernel, parse_unpack_kernel(unpack, "--unpack-kernel"));
+  KILN_ASSIGN(c.kiln.timer_floor, parse_timer_floor(timer_floor, "--timer-floor"));
   for (std::size_t i = 0; i < disks.size(); ++i) {
     KILN_ASSIGN(auto d, parse_disk_flag(disks[i], i));
     c.drives.push_back(std::move(d));

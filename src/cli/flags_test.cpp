@@ -29,6 +29,7 @@ TEST(Flags, RunFillsTheConfig) {
   auto plain = parse({"run", "--kernel", "/proc/self/exe"});
   ASSERT_TRUE(plain);
   EXPECT_TRUE(std::get<RunCommand>(*plain).config.kiln.syscall_fix) << "on by default (nested-PVM hosts use it)";
+  EXPECT_EQ(std::get<RunCommand>(*plain).config.kiln.timer_floor.mode, TimerFloor::Mode::kAuto);
 }
 
 TEST(Flags, ProfileFlagsFillTheProfileAndNeedAFile) {
@@ -205,6 +206,18 @@ TEST(Flags, BadFlagsAreOneLineErrorsNamingTheFlag) {
   expect_error({}, "run");
   expect_error({"--no-api"}, "--config-file");
   expect_error({"--config-file", "/nonexistent"}, "--config-file");
+}
+
+TEST(Flags, TimerFloorAutoOffOrMicroseconds) {
+  auto on = parse({"run", "--kernel", "/proc/self/exe", "--timer-floor", "20000"});
+  ASSERT_TRUE(on) << on.error().message();
+  EXPECT_EQ(std::get<RunCommand>(*on).config.kiln.timer_floor.mode, TimerFloor::Mode::kOn);
+  EXPECT_EQ(std::get<RunCommand>(*on).config.kiln.timer_floor.us, 20000u);
+  auto off = parse({"run", "--kernel", "/proc/self/exe", "--timer-floor", "off"});
+  ASSERT_TRUE(off);
+  EXPECT_EQ(std::get<RunCommand>(*off).config.kiln.timer_floor.mode, TimerFloor::Mode::kOff);
+  for (const char* bad : {"99", "1000001", "10ms", "", "-5", "99999999999"})
+    expect_error({"run", "--kernel", "/proc/self/exe", "--timer-floor", bad}, "--timer-floor");
 }
 
 TEST(Flags, ApiSocketWaitsForInstanceStart) {

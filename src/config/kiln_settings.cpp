@@ -24,6 +24,30 @@ std::string_view unpack_kernel_name(UnpackKernel u) {
   return u == UnpackKernel::kOn ? "on" : u == UnpackKernel::kOff ? "off" : "auto";
 }
 
+Result<TimerFloor> parse_timer_floor(std::string_view text, std::string_view what) {
+  if (text == "auto") return TimerFloor{};
+  if (text == "off") return TimerFloor{.mode = TimerFloor::Mode::kOff, .us = 0};
+  std::uint64_t us = 0;
+  bool digits = !text.empty() && text.size() <= 9;
+  for (char c : text) {
+    if (c < '0' || c > '9') digits = false;
+    else us = us * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (!digits || us < TimerFloor::kMinUs || us > TimerFloor::kMaxUs)
+    return plain_error("{} '{}': expected auto ({} us on nested-PVM hosts only), off, or microseconds from {} to {}",
+                       what, text, TimerFloor::kDefaultUs, TimerFloor::kMinUs, TimerFloor::kMaxUs);
+  return TimerFloor{.mode = TimerFloor::Mode::kOn, .us = static_cast<std::uint32_t>(us)};
+}
+
+std::string timer_floor_name(const TimerFloor& f) {
+  switch (f.mode) {
+    case TimerFloor::Mode::kAuto: return "auto";
+    case TimerFloor::Mode::kOff: return "off";
+    case TimerFloor::Mode::kOn: break;
+  }
+  return std::to_string(f.us);
+}
+
 Result<void> check_profile(const ProfileConfig& p, std::string_view prefix) {
   if (p.path.empty()) return plain_error("{}path: give the file the profile report goes to", prefix);
   if (p.hz == 0 || p.hz > ProfileConfig::kMaxHz)
@@ -33,7 +57,7 @@ Result<void> check_profile(const ProfileConfig& p, std::string_view prefix) {
 
 Result<KilnConfig> kiln_config_from_json(const json& k) {
   KilnConfig out;
-  KILN_CHECK(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args", "profile", "unpack_kernel", "syscall_fix"}));
+  KILN_CHECK(only_fields(k, "kiln", {"serial", "boot_timer", "host_kernel_args", "profile", "unpack_kernel", "syscall_fix", "timer_floor"}));
   if (k.contains("serial")) {
     std::string s;
     KILN_CHECK(get_field(k, "kiln", "serial", s));
@@ -46,6 +70,14 @@ Result<KilnConfig> kiln_config_from_json(const json& k) {
     std::string u;
     KILN_CHECK(get_field(k, "kiln", "unpack_kernel", u));
     KILN_ASSIGN(out.unpack_kernel, parse_unpack_kernel(u, "kiln.unpack_kernel"));
+  }
+  if (k.contains("timer_floor")) {
+    // "auto", "off", or microseconds (a number, or the same as a string).
+    std::string f;
+    const json& v = k["timer_floor"];
+    if (v.is_number_integer()) f = std::to_string(v.get<std::int64_t>());
+    else KILN_CHECK(get_field(k, "kiln", "timer_floor", f));
+    KILN_ASSIGN(out.timer_floor, parse_timer_floor(f, "kiln.timer_floor"));
   }
   if (k.contains("profile")) {
     const json& p = k["profile"];
@@ -71,6 +103,7 @@ json to_json(const KilnConfig& k) {
   json out = {{"serial", serial}, {"boot_timer", k.boot_timer}, {"host_kernel_args", k.host_kernel_args},
               {"syscall_fix", k.syscall_fix}};
   out["unpack_kernel"] = unpack_kernel_name(k.unpack_kernel);
+  out["timer_floor"] = timer_floor_name(k.timer_floor);
   if (k.profile) out["profile"] = {{"path", k.profile->path}, {"hz", k.profile->hz}, {"symbols", k.profile->symbols}};
   return out;
 }

@@ -1,5 +1,6 @@
 #pragma once
 // kiln's own settings, which Firecracker has no field for (the "kiln" section of the config).
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,9 +33,24 @@ enum class UnpackKernel { kAuto, kOn, kOff };
 Result<UnpackKernel> parse_unpack_kernel(std::string_view text, std::string_view what);
 std::string_view unpack_kernel_name(UnpackKernel u);
 
+// Timer pacing (arch/x86/timer_pacing.h): a floor under how soon a vCPU's TSC-deadline timer fires
+// after the guest arms it. auto: on nested-PVM hosts only, with kDefaultUs; off: never; a number of
+// microseconds: on every host, with that floor.
+struct TimerFloor {
+  enum class Mode { kAuto, kOff, kOn };
+  Mode mode = Mode::kAuto;
+  std::uint32_t us = 0;  // for kOn
+  static constexpr std::uint32_t kDefaultUs = 20'000;
+  static constexpr std::uint32_t kMinUs = 100;
+  static constexpr std::uint32_t kMaxUs = 1'000'000;
+};
+Result<TimerFloor> parse_timer_floor(std::string_view text, std::string_view what);
+std::string timer_floor_name(const TimerFloor& f);
+
 struct KilnConfig {
   SerialConfig serial;
   UnpackKernel unpack_kernel = UnpackKernel::kAuto;
+  TimerFloor timer_floor;
   std::optional<ProfileConfig> profile;
   bool boot_timer = false;
   bool host_kernel_args = true;  // add the kernel arguments this kind of host needs

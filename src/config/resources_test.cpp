@@ -68,13 +68,28 @@ TEST(KilnSettingsJson, SerialBootTimerAndHostArguments) {
   EXPECT_EQ(k->serial.mode, SerialConfig::Mode::kFile);
   EXPECT_EQ(k->serial.path, "/tmp/s");
   EXPECT_EQ(to_json(*k), (json{{"serial", "file:/tmp/s"}, {"boot_timer", true}, {"host_kernel_args", false},
-                              {"syscall_fix", true}, {"unpack_kernel", "auto"}}));
+                              {"syscall_fix", true}, {"unpack_kernel", "auto"}, {"timer_floor", "auto"}}));
   auto off = kiln_config_from_json({{"syscall_fix", false}});
   ASSERT_TRUE(off);
   EXPECT_FALSE(off->syscall_fix);
   EXPECT_NE(error_of(kiln_config_from_json({{"syscall_fix", "no"}})).find("syscall_fix"), std::string::npos);
   EXPECT_NE(error_of(kiln_config_from_json({{"serial", "tcp:1"}})).find("--serial 'tcp:1'"), std::string::npos);
   EXPECT_NE(error_of(kiln_config_from_json({{"colour", true}})).find("unknown field 'colour'"), std::string::npos);
+}
+
+TEST(KilnSettingsJson, TheTimerFloorIsAutoOffOrMicrosecondsAsANumberOrText) {
+  auto n = kiln_config_from_json({{"timer_floor", 5000}});
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(n->timer_floor.mode, TimerFloor::Mode::kOn);
+  EXPECT_EQ(n->timer_floor.us, 5000u);
+  EXPECT_EQ(to_json(*n)["timer_floor"], "5000");
+  EXPECT_EQ(kiln_config_from_json({{"timer_floor", "5000"}})->timer_floor.us, 5000u);
+  EXPECT_EQ(kiln_config_from_json({{"timer_floor", "off"}})->timer_floor.mode, TimerFloor::Mode::kOff);
+  EXPECT_EQ(kiln_config_from_json(json::object())->timer_floor.mode, TimerFloor::Mode::kAuto);
+  EXPECT_NE(error_of(kiln_config_from_json({{"timer_floor", 50}})).find("kiln.timer_floor '50': expected auto"),
+            std::string::npos);
+  EXPECT_NE(error_of(kiln_config_from_json({{"timer_floor", -1}})).find("kiln.timer_floor"), std::string::npos);
+  EXPECT_NE(error_of(kiln_config_from_json({{"timer_floor", true}})).find("kiln.timer_floor"), std::string::npos);
 }
 
 TEST(KilnSettingsJson, AProfileWithItsRateAndSymbolsRoundTripsAndBadOnesNameTheField) {

@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 
 #include "arch/x86/layout.h"
@@ -126,6 +127,26 @@ Result<void> Vm::set_irq_line(std::uint32_t irq, bool level) const {
   l.irq = irq;
   l.level = level ? 1 : 0;
   if (::ioctl(fd_.get(), KVM_IRQ_LINE, &l) != 0) return errno_error("KVM_IRQ_LINE {}", irq);
+  return {};
+}
+
+Result<void> Vm::trap_msr_writes(std::span<const std::uint32_t> indices) const {
+  if (indices.size() > KVM_MSR_FILTER_MAX_RANGES) return plain_error("at most {} MSRs can be trapped", KVM_MSR_FILTER_MAX_RANGES);
+  kvm_enable_cap cap{};
+  cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+  cap.args[0] = KVM_MSR_EXIT_REASON_FILTER;
+  if (::ioctl(fd_.get(), KVM_ENABLE_CAP, &cap) != 0) return errno_error("KVM_ENABLE_CAP KVM_CAP_X86_USER_SPACE_MSR");
+  // One range per MSR; its single bitmap bit is 0: writes denied, so they exit to user space.
+  std::array<std::uint8_t, KVM_MSR_FILTER_MAX_RANGES> deny{};
+  kvm_msr_filter f{};
+  f.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    f.ranges[i].flags = KVM_MSR_FILTER_WRITE;
+    f.ranges[i].nmsrs = 1;
+    f.ranges[i].base = indices[i];
+    f.ranges[i].bitmap = &deny[i];
+  }
+  if (::ioctl(fd_.get(), KVM_X86_SET_MSR_FILTER, &f) != 0) return errno_error("KVM_X86_SET_MSR_FILTER");
   return {};
 }
 

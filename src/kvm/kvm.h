@@ -104,6 +104,9 @@ class Vm {
   static std::vector<GsiRoute> default_gsi_routes();
   // Delivers one MSI now.
   Result<void> signal_msi(const MsiMessage& msi) const;
+  // Guest writes to these MSRs exit to kiln (an MsrWrite exit) instead of being handled by KVM;
+  // every other MSR stays KVM's. At most 16, and not the x2APIC's (KVM does not filter those).
+  Result<void> trap_msr_writes(std::span<const std::uint32_t> indices) const;
 
   Result<VmState> save_state() const;
   Result<void> restore_state(const VmState& state) const;

@@ -99,6 +99,7 @@ Result<VcpuExit> Vcpu::run() {
     case KVM_EXIT_FAIL_ENTRY: return FailEntry{r->fail_entry.hardware_entry_failure_reason};
     case KVM_EXIT_INTR: return Interrupted{};
     case KVM_EXIT_DEBUG: return Debug{};
+    case KVM_EXIT_X86_WRMSR: return MsrWrite{r->msr.index, r->msr.data};
     default: return Unknown{r->exit_reason};
   }
 }
@@ -107,6 +108,8 @@ void Vcpu::set_immediate_exit(bool on) {
   // A plain byte the kernel reads at KVM_RUN entry; volatile so the store is not elided.
   *reinterpret_cast<volatile std::uint8_t*>(&run_of(run_)->immediate_exit) = on ? 1 : 0;
 }
+
+void Vcpu::complete_msr_write(bool ok) { run_of(run_)->msr.error = ok ? 0 : 1; }
 
 Result<x86::Registers> Vcpu::get_regs() const {
   kvm_regs k{};

@@ -35,10 +35,13 @@ struct InternalError {
 struct FailEntry { std::uint64_t reason; };
 struct Interrupted {};  // a signal or immediate_exit made KVM_RUN return
 struct Debug {};
+// A guest WRMSR that Vm::trap_msr_writes sent to kiln. The guest goes on after it when kiln calls
+// Vcpu::complete_msr_write (with a #GP if refused) before the next run().
+struct MsrWrite { std::uint32_t index; std::uint64_t value; };
 struct Unknown { std::uint32_t reason; };
 
 using VcpuExit = std::variant<IoIn, IoOut, MmioRead, MmioWrite, Hlt, Shutdown, SystemEvent, InternalError,
-                              FailEntry, Interrupted, Debug, Unknown>;
+                              FailEntry, Interrupted, Debug, MsrWrite, Unknown>;
 
 // A vCPU's whole architectural state, as a snapshot needs it. The kvm_* structures are kept as
 // the bytes KVM gives (their layout is KVM's ABI); registers in kiln's own type.
@@ -63,6 +66,8 @@ class Vcpu {
   Result<VcpuExit> run();
   // Thread-safe: the next or current KVM_RUN returns (with a signal to kick a running one).
   void set_immediate_exit(bool on);
+  // The answer to the MsrWrite exit just returned: taken, or refused (the guest gets #GP).
+  void complete_msr_write(bool ok);
 
   Result<x86::Registers> get_regs() const;
   Result<void> set_regs(const x86::Registers& r) const;

@@ -220,10 +220,37 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
   }
   if (config.kiln.syscall_fix && m->host_ == HostKind::kNestedPvm)
     m->syscall_fix_ = std::make_unique<Machine::SyscallFix>();
+  KILN_CHECK(setup_timer_floor(*m, config.kiln.timer_floor));
   if (registered.valid()) KILN_CHECK(registered.get());
   return m;
 }
 
+
+Result<void> VmBuilder::setup_timer_floor(Machine& m, const TimerFloor& floor) {
+  std::uint32_t us = 0;
+  switch (floor.mode) {
+    case TimerFloor::Mode::kOff: return {};
+    case TimerFloor::Mode::kAuto:
+      if (m.host_ != HostKind::kNestedPvm) return {};
+      us = TimerFloor::kDefaultUs;
+      break;
+    case TimerFloor::Mode::kOn: us = floor.us; break;
+  }
+  auto khz = m.vcpus_.empty() ? Result<std::uint32_t>(plain_error("no vCPU")) : m.vcpus_[0]->tsc_khz();
+  const std::uint32_t trapped[] = {x86::kMsrTscDeadline};
+  Result<void> trap = khz ? m.vm_.trap_msr_writes(trapped) : Result<void>(plain_error("{}", khz.error().message()));
+  if (!trap) {
+    // Not having it makes a guest slower on nested-PVM hosts, never wrong: say so and go on,
+    // unless the user asked for it by number.
+    if (floor.mode == TimerFloor::Mode::kOn) return plain_error("--timer-floor {}: {}", us, trap.error().message());
+    SPDLOG_WARN("timer floor: not set ({}); the guest's timer is KVM's alone", trap.error().message());
+    return {};
+  }
+  m.pacer_.emplace(us, *khz);
+  SPDLOG_INFO("timer floor: a vCPU's TSC-deadline timer fires no sooner than {} us after the guest arms it "
+              "(--timer-floor off for KVM's own timing)", us);
+  return {};
+}
 
 Result<void> VmBuilder::setup_devices(Machine& m, const VmConfig& config, MachineIo io, GuestImages& images) {
   // The console: what COM1 transmits goes to stdout, a file, or nowhere.

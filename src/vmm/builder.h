@@ -61,6 +61,8 @@ class VmBuilder {
   static Result<void> load_guest(Machine& m, const VmConfig& config, const GuestImages& images,
                                  std::vector<std::string>& added, boot::LoadedKernel& loaded);
   static Result<void> setup_vcpus(Machine& m, const VmConfig& config, const boot::LoadedKernel& kernel);
+  // Timer pacing: the guest's TSC-deadline writes trapped and floored (--timer-floor).
+  static Result<void> setup_timer_floor(Machine& m, const TimerFloor& floor);
 };
 
 }  // namespace kiln

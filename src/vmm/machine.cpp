@@ -27,7 +27,7 @@ void install_kick_handler() {
 
 constexpr const char* kExitNames[] = {"io_in",     "io_out",          "mmio_read", "mmio_write",
                                       "hlt",       "shutdown",        "system_event", "internal_error",
-                                      "fail_entry", "interrupted",    "debug",     "unknown"};
+                                      "fail_entry", "interrupted",    "debug",     "msr_write", "unknown"};
 static_assert(std::size(kExitNames) == std::variant_size_v<kvm::VcpuExit>);
 
 }  // namespace
@@ -235,6 +235,9 @@ nlohmann::json Machine::metrics() const {
           {"port_io", {{"unclaimed_accesses", pio_.unclaimed_accesses()}}},
           {"mmio", {{"unclaimed_accesses", mmio_.unclaimed_accesses()}}},
           {"serial", serial_json},
+          {"timer_pacing", {{"floor_us", pacer_ ? pacer_->floor_us() : 0},
+                            {"deadline_writes", deadline_writes_.load()},
+                            {"deadlines_paced", deadlines_paced_.load()}}},
           {"virtio", virtio_ ? virtio_->metrics() : nlohmann::json::object()}};
 }
 
@@ -278,6 +281,9 @@ VmExitStatus Machine::wait() {
   for (std::size_t i = 0; i < exit_counts_.size(); ++i)
     if (auto n = exit_counts_[i].load(); n > 0) exits += fmt::format("{}{} {}", exits.empty() ? "" : ", ", kExitNames[i], n);
   SPDLOG_DEBUG("exits: {}", exits);
+  if (pacer_)
+    SPDLOG_DEBUG("timer pacing: {} TSC-deadline writes, {} of them moved to the {} us floor", deadline_writes_.load(),
+                 deadlines_paced_.load(), pacer_->floor_us());
   if (virtio_) SPDLOG_DEBUG("virtio: {}", virtio_->metrics().dump());
   if (pio_.unclaimed_accesses() > 0) SPDLOG_DEBUG("unclaimed port I/O accesses: {}", pio_.unclaimed_accesses());
   return result;

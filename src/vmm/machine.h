@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "arch/x86/timer_pacing.h"
 #include "base/event_loop.h"
 #include "base/log.h"
 #include "boot/loader.h"
@@ -190,6 +191,15 @@ class Machine {
   };
   std::unique_ptr<SyscallFix> syscall_fix_;
   void check_syscall_fix(kvm::Vcpu& vcpu);
+
+  // Timer pacing (arch/x86/timer_pacing.h): the guest's TSC-deadline writes exit to kiln, which
+  // arms the timer no sooner than the floor. Set when --timer-floor is on (by default on nested-PVM
+  // hosts only).
+  std::optional<x86::TimerPacer> pacer_;
+  std::atomic<std::uint64_t> deadline_writes_{0};  // the guest's TSC-deadline writes
+  std::atomic<std::uint64_t> deadlines_paced_{0};  // of them, moved later by the floor
+  // A trapped WRMSR; false refuses it (the guest gets #GP).
+  bool handle_msr_write(kvm::Vcpu& vcpu, const kvm::MsrWrite& w);
 };
 
 }  // namespace kiln

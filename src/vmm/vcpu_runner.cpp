@@ -130,6 +130,7 @@ bool Machine::run_vcpu_once(std::size_t index) {
             [&](const kvm::FailEntry& f) {
               crash(fmt::format("KVM could not enter the guest: hardware entry failure reason {:#x}", f.reason));
             },
+            [&](const kvm::MsrWrite& w) { vcpu.complete_msr_write(handle_msr_write(vcpu, w)); },
             [&](const kvm::Unknown& u) { crash(fmt::format("unhandled KVM exit reason {}", u.reason)); },
         },
         *exit);
@@ -138,6 +139,22 @@ bool Machine::run_vcpu_once(std::size_t index) {
   if (index == 0 && syscall_fix_ && syscall_fix_->wanted.exchange(false, std::memory_order_relaxed))
     check_syscall_fix(vcpu);
   return !stopping_;
+}
+
+bool Machine::handle_msr_write(kvm::Vcpu& vcpu, const kvm::MsrWrite& w) {
+  // Only the TSC deadline is trapped, and only when pacing is on.
+  if (w.index != x86::kMsrTscDeadline || !pacer_) return false;
+  deadline_writes_.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t value = w.value;
+  // 0 disarms; without the guest's TSC the deadline goes in as written.
+  if (value != 0) {
+    if (auto now = vcpu.get_msr(x86::msr::kTsc)) value = pacer_->pace(w.value, *now);
+  }
+  if (value != w.value) deadlines_paced_.fetch_add(1, std::memory_order_relaxed);
+  // Set from the host side, which the filter does not trap. Only a failed ioctl refuses the
+  // guest's write (#GP); a value KVM drops (a deadline outside TSC-deadline mode) it drops for the
+  // guest too.
+  return vcpu.set_msr(x86::kMsrTscDeadline, value).has_value();
 }
 
 void Machine::check_syscall_fix(kvm::Vcpu& vcpu) {

@@ -5,8 +5,9 @@
 // only through kiln's run-time syscall fix (shared/guide/this-host.md: a SYSCALL from user mode
 // faults there); the test checks kiln installed it, with no symbol file and no kernel change.
 //
-// One boot only, for CI time: on nested-PVM hosts it reaches init in ~13-20 minutes with kiln
-// unpacking the bzImage, beside the other e2e tests, and the script takes 2-3 minutes more. The
+// One boot only, for CI time: on nested-PVM hosts it reaches init in ~7-9 minutes with kiln
+// unpacking the bzImage and flooring the guest's timer (--timer-floor), beside another boot, and
+// the script takes under a minute more. The
 // same kernel's ELF vmlinux with two vCPUs took 45 minutes and more to init there, and four vCPUs
 // do not get through the kernel's stop_machine() for the clocksource switch (see the README). The
 // test kernel covers SMP and the vmlinux (PVH) path.
@@ -20,8 +21,8 @@ namespace kiln::test {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr auto kToInit = 1500s;     // ~820-1290 s seen here beside other boots or a build
-constexpr auto kUserSpace = 600s;   // the script took ~180 s after init under the same load
+constexpr auto kToInit = 1500s;     // 820-1290 s seen here beside other boots without the timer floor, 435-505 s with it
+constexpr auto kUserSpace = 600s;   // the script took ~180 s after init without the floor, 30-50 s with it
 
 struct StockCase {
   const char* form;

@@ -105,6 +105,9 @@ TEST_F(Api, EveryPreBootResourceAndGetVmConfigReturnsWhatWasPut) {
   ASSERT_TRUE(m.is_object()) << read_file(metrics);
   EXPECT_GT(m["vm"]["vcpu_exits"]["io_out"].get<long>(), 0);
   EXPECT_GT(m["vm"]["serial"]["tx_bytes"].get<long>(), 0);
+  // The timer floor is on by default on nested-PVM hosts only (the tiny guest arms no timer).
+  EXPECT_EQ(m["vm"]["timer_pacing"]["floor_us"].get<long>(), nested_pvm_host() ? 20000 : 0) << m.dump();
+  EXPECT_EQ(m["vm"]["timer_pacing"]["deadline_writes"].get<long>(), 0) << m.dump();
   EXPECT_GE(m["api_server"]["requests_ok"].get<long>(), 8);
   const std::string logged = read_file(log);
   EXPECT_NE(logged.find("[debug]"), std::string::npos) << logged;

@@ -176,6 +176,43 @@ TEST_F(TinyGuest, TheProfilerPutsTheFunctionTheGuestSpinsInOnTop) {
   EXPECT_NE(r.find("user (CPL 3) "), std::string::npos) << r;
 }
 
+// --timer-floor: the guest arms its TSC-deadline timer for "now" 20 times in a row and waits for
+// each interrupt. With a 50 ms floor kiln moves every one of those deadlines 50 ms on, so the run
+// takes at least a second; with the floor off it takes a few milliseconds of exits. kiln counts
+// the writes it trapped and the ones it moved.
+TEST_F(TinyGuest, TheTimerFloorHoldsBackADeadlineArmedForNow) {
+  const auto run = [](const std::string& floor) {
+    KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "timer 20", "--timer-floor",
+                            floor, "--log-level", "debug"}));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto st = k.wait_exit(60s);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_TRUE(st && *st == 0) << k.output() << k.errors();
+    EXPECT_NE(k.output().find("tiny: timer fired 00000014 times"), std::string::npos) << k.output() << k.errors();
+    return std::make_pair(took, k.errors());
+  };
+  const auto [floored, log] = run("50000");
+  EXPECT_GE(floored, 1000ms) << "20 deadlines each held back 50 ms\n" << log;
+  EXPECT_NE(log.find("timer floor: a vCPU's TSC-deadline timer fires no sooner than 50000 us"), std::string::npos) << log;
+  EXPECT_NE(log.find("timer pacing: 20 TSC-deadline writes, 20 of them moved to the 50000 us floor"), std::string::npos)
+      << log;
+  const auto [free_running, log_off] = run("off");
+  EXPECT_LT(free_running, 700ms) << log_off;
+  EXPECT_EQ(log_off.find("timer floor:"), std::string::npos) << log_off;
+  EXPECT_EQ(log_off.find("timer pacing:"), std::string::npos) << log_off;
+}
+
+// auto: the floor is there on nested-PVM hosts only, and KVM's own timer everywhere else.
+TEST_F(TinyGuest, TheTimerFloorIsOnByDefaultOnNestedPvmHostsOnly) {
+  KilnProcess k(args("timer 3"));
+  auto st = k.wait_exit(60s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, 0) << k.output() << k.errors();
+  EXPECT_EQ(k.errors().find("timer floor: a vCPU's TSC-deadline timer fires no sooner than 20000 us") != std::string::npos,
+            nested_pvm_host())
+      << k.errors();
+}
+
 TEST_F(TinyGuest, ABadProfileFlagIsOneLineBeforeTheGuestRuns) {
   KilnProcess a(kiln_run({"--kernel", KILN_TINY_GUEST, "--cmdline", "hello", "--profile", "/tmp/p.txt",
                           "--profile-hz", "0"}));
