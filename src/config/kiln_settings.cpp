@@ -1,5 +1,7 @@
 #include "config/kiln_settings.h"
 
+#include <charconv>
+
 #include "config/json_fields.h"
 
 namespace kiln {
@@ -27,16 +29,12 @@ std::string_view unpack_kernel_name(UnpackKernel u) {
 Result<TimerFloor> parse_timer_floor(std::string_view text, std::string_view what) {
   if (text == "auto") return TimerFloor{};
   if (text == "off") return TimerFloor{.mode = TimerFloor::Mode::kOff, .us = 0};
-  std::uint64_t us = 0;
-  bool digits = !text.empty() && text.size() <= 9;
-  for (char c : text) {
-    if (c < '0' || c > '9') digits = false;
-    else us = us * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  if (!digits || us < TimerFloor::kMinUs || us > TimerFloor::kMaxUs)
+  std::uint32_t us = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), us);
+  if (ec != std::errc{} || end != text.data() + text.size() || us < TimerFloor::kMinUs || us > TimerFloor::kMaxUs)
     return plain_error("{} '{}': expected auto ({} us on nested-PVM hosts only), off, or microseconds from {} to {}",
                        what, text, TimerFloor::kDefaultUs, TimerFloor::kMinUs, TimerFloor::kMaxUs);
-  return TimerFloor{.mode = TimerFloor::Mode::kOn, .us = static_cast<std::uint32_t>(us)};
+  return TimerFloor{.mode = TimerFloor::Mode::kOn, .us = us};
 }
 
 std::string timer_floor_name(const TimerFloor& f) {

@@ -236,16 +236,18 @@ Result<void> VmBuilder::setup_timer_floor(Machine& m, const TimerFloor& floor) {
       break;
     case TimerFloor::Mode::kOn: us = floor.us; break;
   }
-  auto khz = m.vcpus_.empty() ? Result<std::uint32_t>(plain_error("no vCPU")) : m.vcpus_[0]->tsc_khz();
-  const std::uint32_t trapped[] = {x86::kMsrTscDeadline};
-  Result<void> trap = khz ? m.vm_.trap_msr_writes(trapped) : Result<void>(plain_error("{}", khz.error().message()));
-  if (!trap) {
-    // Not having it makes a guest slower on nested-PVM hosts, never wrong: say so and go on,
-    // unless the user asked for it by number.
-    if (floor.mode == TimerFloor::Mode::kOn) return plain_error("--timer-floor {}: {}", us, trap.error().message());
-    SPDLOG_WARN("timer floor: not set ({}); the guest's timer is KVM's alone", trap.error().message());
+  // Not having it makes a guest slower on nested-PVM hosts, never wrong: say so and go on, unless
+  // the user asked for it by number.
+  auto refuse = [&](const std::string& why) -> Result<void> {
+    if (floor.mode == TimerFloor::Mode::kOn) return plain_error("--timer-floor {}: {}", us, why);
+    SPDLOG_WARN("timer floor: not set ({}); the guest's timer is KVM's alone", why);
     return {};
-  }
+  };
+  if (m.vcpus_.empty()) return refuse("no vCPU");
+  const auto khz = m.vcpus_[0]->tsc_khz();
+  if (!khz) return refuse(khz.error().message());
+  const std::uint32_t trapped[] = {x86::kMsrTscDeadline};
+  if (auto trap = m.vm_.trap_msr_writes(trapped); !trap) return refuse(trap.error().message());
   m.pacer_.emplace(us, *khz);
   SPDLOG_INFO("timer floor: a vCPU's TSC-deadline timer fires no sooner than {} us after the guest arms it "
               "(--timer-floor off for KVM's own timing)", us);
