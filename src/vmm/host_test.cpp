@@ -27,6 +27,8 @@ TEST(Host, ArgumentsAndQuirksOnlyOnNestedPvm) {
   const auto args = host_kernel_args(HostKind::kNestedPvm);
   EXPECT_NE(std::find(args.begin(), args.end(), "noxsave"), args.end());
   EXPECT_NE(std::find(args.begin(), args.end(), "cryptomgr.notests"), args.end());
+  // A one-CPU kernel rewriting each lock prefix in its text is emulated patch by patch here.
+  EXPECT_NE(std::find(args.begin(), args.end(), "noreplace-smp"), args.end());
   // Guest user space keeps to SSE: the kernel (noxsave) does not switch AVX state between tasks.
   EXPECT_NE(std::find(args.begin(), args.end(), std::string(kGlibcNoAvxTunables)), args.end());
   EXPECT_NE(std::string(kGlibcNoAvxTunables).find("-AVX2,"), std::string::npos);
