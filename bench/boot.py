@@ -20,7 +20,7 @@ Boots run one at a time: two at once on a 2-core host slow each other by 2-4x. Q
 hosts its KVM mode cannot run Linux (shared/guide/this-host.md), and the row says so when it
 reaches no milestone within --qemu-deadline.
 
-  python3 bench/boot.py [--runs 3] [--baseline REF] [--stock] [--json FILE]
+  python3 bench/boot.py [--runs 3] [--baseline REF] [--baseline-test-kernel DIR] [--stock] [--json FILE]
 """
 import argparse, json, os, selectors, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -98,6 +98,9 @@ def main():
     ap.add_argument("--baseline", default=None, help="git ref of the baseline kiln (default: origin/main, else main)")
     ap.add_argument("--baseline-kiln", default=None, help="a baseline kiln binary already built (instead of --baseline)")
     ap.add_argument("--runs", type=int, default=3, help="test-kernel boots a build (median)")
+    ap.add_argument("--baseline-test-kernel", default=None,
+                    help="a test-kernel directory for the baseline's boots (an earlier build kept in the cache, "
+                         "$KILN_CACHE/test-kernel/<hash>), so a change to the test kernel shows beside the previous one")
     ap.add_argument("--stock", action="store_true", help="also boot Debian's stock kernel once a build")
     ap.add_argument("--deadline", type=float, default=900, help="seconds a boot may take")
     ap.add_argument("--qemu-deadline", type=float, default=60, help="seconds QEMU gets to reach a milestone")
@@ -142,7 +145,10 @@ def main():
             for i in range(runs):
                 # Alternate, so a slow spell on the host hits both builds alike.
                 for who, binary in (("kiln", kiln), ("baseline", base)):
-                    s = boot(kiln_cmd(binary, kernel, rd, mem, line), a.deadline, stop_at_init=stop)
+                    k = kernel
+                    if who == "baseline" and a.baseline_test_kernel and name.startswith("test"):
+                        k = os.path.join(a.baseline_test_kernel, os.path.basename(kernel))
+                    s = boot(kiln_cmd(binary, k, rd, mem, line), a.deadline, stop_at_init=stop)
                     per[who].append(s)
                     print(f"boot.py: {name} {who} run {i + 1}: " +
                           ", ".join(f"{k} {v:.1f} s" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()),
@@ -160,7 +166,8 @@ def main():
             results["rows"][name] = {"runs": per, "median": med, "qemu": q}
 
         print()
-        print(f"baseline: {base_name}; seconds from start, median of {a.runs} (stock: 1)")
+        tk = f", its test kernel from {a.baseline_test_kernel}" if a.baseline_test_kernel else ""
+        print(f"baseline: {base_name}{tk}; seconds from start, median of {a.runs} (stock: 1)")
         print(f"{'boot':8} {'milestone':9} {'kiln':>7} {'baseline':>8} {'ratio':>6} {'QEMU':>7}")
         for name, r in results["rows"].items():
             for m in ("entry", "init", "end"):
