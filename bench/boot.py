@@ -145,10 +145,10 @@ def main():
             for i in range(runs):
                 # Alternate, so a slow spell on the host hits both builds alike.
                 for who, binary in (("kiln", kiln), ("baseline", base)):
-                    k = kernel
+                    image = kernel
                     if who == "baseline" and a.baseline_test_kernel and name.startswith("test"):
-                        k = os.path.join(a.baseline_test_kernel, os.path.basename(kernel))
-                    s = boot(kiln_cmd(binary, k, rd, mem, line), a.deadline, stop_at_init=stop)
+                        image = os.path.join(a.baseline_test_kernel, os.path.basename(kernel))
+                    s = boot(kiln_cmd(binary, image, rd, mem, line), a.deadline, stop_at_init=stop)
                     per[who].append(s)
                     print(f"boot.py: {name} {who} run {i + 1}: " +
                           ", ".join(f"{k} {v:.1f} s" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()),
