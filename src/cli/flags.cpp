@@ -194,8 +194,8 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   unsigned profile_hz = 1000;
   run->add_option("--profile", profile_path,
                   "sample each vCPU's instruction pointer and privilege level from kiln while the guest runs, "
-                  "and write the hottest guest functions to FILE when the VM ends (a profiler inside the VMM: "
-                  "no guest support needed)");
+                  "and write the hottest guest functions to FILE when the VM ends, then KVM's own counters and "
+                  "kiln's exits with their rates (a profiler inside the VMM: no guest support needed)");
   run->add_option("--profile-hz", profile_hz, "samples a second per vCPU for --profile (default 1000; each one "
                   "takes the vCPU out of the guest once)");
   run->add_option("--profile-symbols", profile_symbols,

@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "base/mmap.h"
 #include "base/unique_fd.h"
+#include "kvm/stats.h"
 
 namespace kiln::kvm {
 
@@ -109,6 +110,8 @@ class Vcpu {
   // ... and all together, in the order KVM needs to restore them (CPUID is the caller's, first).
   Result<VcpuState> save_state(std::span<const std::uint32_t> msr_indices) const;
   Result<void> restore_state(const VcpuState& state) const;
+  // KVM's own counters for this vCPU (stats.h).
+  [[nodiscard]] Result<Stats> stats() const { return Stats::open(fd_.get()); }
 
   [[nodiscard]] std::uint32_t id() const { return id_; }
 

@@ -96,4 +96,19 @@ std::string Profile::report(const SymbolTable* symbols, const ReportInfo& info) 
   return out;
 }
 
+std::string counts_section(std::string_view title, const std::vector<NamedCount>& counts, double seconds) {
+  std::size_t width = 0;
+  for (const auto& c : counts)
+    if (c.count > 0) width = std::max(width, c.name.size());
+  if (width == 0) return {};
+  std::string out = fmt::format("\n{}\n", title);
+  for (const auto& c : counts) {
+    if (c.count == 0) continue;
+    out += fmt::format("  {:<{}} {:>14}", c.name, width, c.count);
+    if (seconds > 0) out += fmt::format(" {:>12.0f}/s", static_cast<double>(c.count) / seconds);
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace kiln::profile

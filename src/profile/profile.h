@@ -7,11 +7,23 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "profile/symbols.h"
 
 namespace kiln::profile {
+
+// A count by name, for the report's closing sections (KVM's counters, kiln's exits).
+struct NamedCount {
+  std::string name;
+  std::uint64_t count = 0;
+};
+
+// A titled section: each non-zero count with its rate per second of the run (`seconds` > 0), in the
+// order given; empty when every count is 0.
+[[nodiscard]] std::string counts_section(std::string_view title, const std::vector<NamedCount>& counts,
+                                         double seconds);
 
 class Profile {
  public:

@@ -166,5 +166,15 @@ TEST(Profile, WithoutSymbolsTheHottestAddressesAreListed) {
   EXPECT_NE(r.find("symbols: none"), std::string::npos);
 }
 
+TEST(Profile, ACountsSectionGivesRatesAndLeavesOutZeros) {
+  const std::string s = counts_section("KVM's counters", {{"exits", 5000}, {"halt_exits", 0}, {"insn_emulation", 124}}, 2.0);
+  EXPECT_EQ(s, "\nKVM's counters\n"
+               "  exits                    5000         2500/s\n"
+               "  insn_emulation            124           62/s\n");
+  EXPECT_EQ(counts_section("none", {{"exits", 0}}, 1.0), "");
+  // Without a run time there are no rates.
+  EXPECT_EQ(counts_section("t", {{"x", 7}}, 0), "\nt\n  x              7\n");
+}
+
 }  // namespace
 }  // namespace kiln::profile

@@ -218,6 +218,28 @@ Result<void> Machine::send_ctrl_alt_del() {
   return {};
 }
 
+std::vector<kvm::Counter> Machine::kvm_counters() const {
+  std::vector<kvm::Counter> sum;
+  for (const auto& vcpu : vcpus_) {
+    auto stats = vcpu->stats();
+    if (!stats) return {};  // Linux before 5.14: no counters to show
+    if (auto now = stats->read()) kvm::add_counters(sum, *now);
+  }
+  return sum;
+}
+
+std::string Machine::counters_report(double seconds) const {
+  std::vector<profile::NamedCount> kvm;
+  for (auto& c : kvm_counters()) kvm.push_back({std::move(c.name), c.value});
+  std::vector<profile::NamedCount> own;
+  for (std::size_t i = 0; i < exit_counts_.size(); ++i) own.push_back({kExitNames[i], exit_counts_[i].load()});
+  own.push_back({"tsc_deadline_writes", deadline_writes_.load()});
+  std::string out = profile::counts_section(
+      "KVM's counters, all vCPUs (KVM_GET_STATS_FD; most never reach kiln as exits):", kvm, seconds);
+  out += profile::counts_section("exits to kiln, all vCPUs:", own, seconds);
+  return out;
+}
+
 nlohmann::json Machine::metrics() const {
   nlohmann::json exits = nlohmann::json::object();
   for (std::size_t i = 0; i < exit_counts_.size(); ++i) exits[kExitNames[i]] = exit_counts_[i].load();
@@ -230,7 +252,10 @@ nlohmann::json Machine::metrics() const {
   const nlohmann::json serial_json = {{"tx_bytes", serial.tx_bytes},
                                       {"rx_bytes", serial.rx_bytes},
                                       {"dropped_input", serial.dropped_input}};
+  nlohmann::json kvm = nlohmann::json::object();
+  for (const auto& c : kvm_counters()) kvm[c.name] = c.value;
   return {{"vcpu_exits", exits},
+          {"kvm_counters", kvm},
           {"emulation_fallback", emulated},
           {"port_io", {{"unclaimed_accesses", pio_.unclaimed_accesses()}}},
           {"mmio", {{"unclaimed_accesses", mmio_.unclaimed_accesses()}}},
@@ -281,6 +306,12 @@ VmExitStatus Machine::wait() {
   for (std::size_t i = 0; i < exit_counts_.size(); ++i)
     if (auto n = exit_counts_[i].load(); n > 0) exits += fmt::format("{}{} {}", exits.empty() ? "" : ", ", kExitNames[i], n);
   SPDLOG_DEBUG("exits: {}", exits);
+  if (spdlog::should_log(spdlog::level::debug)) {
+    std::string kvm;
+    for (const auto& c : kvm_counters())
+      if (c.value > 0) kvm += fmt::format("{}{} {}", kvm.empty() ? "" : ", ", c.name, c.value);
+    if (!kvm.empty()) SPDLOG_DEBUG("KVM's counters: {}", kvm);
+  }
   if (pacer_)
     SPDLOG_DEBUG("timer pacing: {} TSC-deadline writes, {} of them moved to the {} us floor", deadline_writes_.load(),
                  deadlines_paced_.load(), pacer_->floor_us());

@@ -177,6 +177,10 @@ class Machine {
   std::unique_ptr<Profiling> profiling_;
   void take_sample(kvm::Vcpu& vcpu, std::size_t index);
   void write_profile();
+  // KVM's own counters (kvm/stats.h), summed over the vCPUs; empty where the kernel has none.
+  [[nodiscard]] std::vector<kvm::Counter> kvm_counters() const;
+  // The profile's closing sections: KVM's counters and kiln's exits, each with its rate.
+  [[nodiscard]] std::string counters_report(double seconds) const;
 
   // The syscall redirect (nested-PVM hosts; arch/x86/syscall_fix.h): a loop timer asks vCPU 0 (a
   // flag and a kick) to look at the running kernel after its next exit and install the stub,

@@ -217,6 +217,7 @@ void Machine::write_profile() {
   }
   std::string text = p.samples.report(p.symbols ? &*p.symbols : nullptr, info);
   if (!p.symbols_note.empty()) text += "note: " + p.symbols_note + "\n";
+  text += counters_report(info.seconds);
   for (std::size_t off = 0; off < text.size();) {
     const ssize_t n = ::write(p.out.get(), text.data() + off, text.size() - off);
     if (n < 0 && errno == EINTR) continue;

@@ -6,6 +6,7 @@
 #include <array>
 #include <functional>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -174,6 +175,24 @@ TEST_F(TinyGuest, TheProfilerPutsTheFunctionTheGuestSpinsInOnTop) {
   EXPECT_GT(p1 / p2, 2.0) << r;
   EXPECT_LT(p1 / p2, 8.0) << "profile_hot runs 4 times as long as profile_cold\n" << r;
   EXPECT_NE(r.find("user (CPL 3) "), std::string::npos) << r;
+
+  // The closing sections: KVM's own counters and the exits that reached kiln, each with a rate.
+  // Every exit to kiln left the guest through KVM first, and each sample was a kick (an
+  // interrupted KVM_RUN).
+  const auto count = [&r](const std::string& section, const std::string& name) -> std::uint64_t {
+    const auto at = r.find(section);
+    if (at == std::string::npos) return 0;
+    const auto line = r.find("\n  " + name + " ", at);
+    if (line == std::string::npos) return 0;
+    return std::strtoull(r.c_str() + line + 3 + name.size(), nullptr, 10);
+  };
+  const std::uint64_t kvm_exits = count("KVM's counters, all vCPUs", "exits");
+  const std::uint64_t kicks = count("exits to kiln, all vCPUs:", "interrupted");
+  const std::uint64_t io_out = count("exits to kiln, all vCPUs:", "io_out");
+  EXPECT_GE(kicks, n1) << r;
+  EXPECT_GT(io_out, 0u) << "the guest's console line and its exit\n" << r;
+  EXPECT_GE(kvm_exits, kicks + io_out) << r;
+  EXPECT_NE(r.find("/s\n"), std::string::npos) << r;
 }
 
 // --timer-floor: the guest arms its TSC-deadline timer for "now" 20 times in a row and waits for
