@@ -4,7 +4,9 @@ same boots under a baseline build of kiln (a git ref, by default origin/main or 
 main) and QEMU, in one run.
 
 Milestones are read off the serial console as it arrives, in seconds from the VMM's start:
-  entry   "Linux version" (the kernel's first line: the decompressor, if it runs, is before it)
+  entry   "Linux version", the kernel's first line. It reaches the console when the kernel's console
+          comes up (before that the kernel keeps its lines in its buffer), so this is later than the
+          kernel's first instruction; the decompressor, if it runs, is before it.
   init    "Run /init as init process"
   end     the VM's exit (test kernel only: its machine script prints what it found and powers off)
 
@@ -12,8 +14,9 @@ Boots:
   test      the test kernel's vmlinux (PVH) with the test initramfs, 1 vCPU, 128 MiB,
             kiln.script=machine kiln.then=poweroff; the median of --runs boots a build.
   test-bz   the same from the test kernel's bzImage (kiln unpacks it on nested-PVM hosts).
-  stock     Debian's cloud bzImage, 1 vCPU, 256 MiB, to "Run /init", once a build (--stock; its
-            user space cannot make system calls on nested-PVM hosts, so the boot stops there).
+  stock     Debian's cloud bzImage, 1 vCPU, 256 MiB, to "Run /init", once a build (--stock; the
+            boot stops there: what follows is the e2e test's business).
+  stock-2   the same with 2 vCPUs (--stock).
 
 Boots run one at a time: two at once on a 2-core host slow each other by 2-4x. QEMU
 (qemu-system-x86_64 -M microvm -enable-kvm) boots the same kernel and initramfs; on nested-PVM
@@ -62,12 +65,14 @@ def boot(cmd, deadline, stop_at_init=False):
     return seen
 
 
-def kiln_cmd(kiln, kernel, initrd, memory, cmdline):
-    return [kiln, "run", "--kernel", kernel, "--initrd", initrd, "--memory", memory, "--cpus", "1", "--cmdline", cmdline]
+def kiln_cmd(kiln, kernel, initrd, memory, cmdline, cpus):
+    return [kiln, "run", "--kernel", kernel, "--initrd", initrd, "--memory", memory, "--cpus", str(cpus), "--cmdline",
+            cmdline]
 
 
-def qemu_cmd(kernel, initrd, memory, cmdline):
-    return ["qemu-system-x86_64", "-M", "microvm,acpi=off", "-enable-kvm", "-cpu", "host", "-m", memory, "-smp", "1",
+def qemu_cmd(kernel, initrd, memory, cmdline, cpus):
+    return ["qemu-system-x86_64", "-M", "microvm,acpi=off", "-enable-kvm", "-cpu", "host", "-m", memory,
+            "-smp", str(cpus),
             "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-kernel", kernel, "-initrd", initrd,
             "-append", cmdline + " reboot=t", "-device", "isa-debug-exit,iobase=0xf4,iosize=1", "-no-reboot"]
 
@@ -101,7 +106,8 @@ def main():
     ap.add_argument("--baseline-test-kernel", default=None,
                     help="a test-kernel directory for the baseline's boots (an earlier build kept in the cache, "
                          "$KILN_CACHE/test-kernel/<hash>), so a change to the test kernel shows beside the previous one")
-    ap.add_argument("--stock", action="store_true", help="also boot Debian's stock kernel once a build")
+    ap.add_argument("--stock", action="store_true",
+                    help="also boot Debian's stock kernel once a build, with 1 and with 2 vCPUs")
     ap.add_argument("--deadline", type=float, default=900, help="seconds a boot may take")
     ap.add_argument("--qemu-deadline", type=float, default=60, help="seconds QEMU gets to reach a milestone")
     ap.add_argument("--json", default=None)
@@ -134,13 +140,14 @@ def main():
             base_name = f"{ref} ({sha})"
 
         test_line = "console=ttyS0 panic=1 kiln.script=machine kiln.then=poweroff"
-        rows = [("test", test_vmlinux, initrd, "128M", test_line, a.runs, False),
-                ("test-bz", test_bz, initrd, "128M", test_line, a.runs, False)]
+        rows = [("test", test_vmlinux, initrd, "128M", test_line, 1, a.runs, False),
+                ("test-bz", test_bz, initrd, "128M", test_line, 1, a.runs, False)]
         if a.stock:
-            rows.append(("stock", stock_bz, initrd, "256M", "console=ttyS0 panic=1", 1, True))
+            rows.append(("stock", stock_bz, initrd, "256M", "console=ttyS0 panic=1", 1, 1, True))
+            rows.append(("stock-2", stock_bz, initrd, "256M", "console=ttyS0 panic=1", 2, 1, True))
 
         results = {"baseline": base_name, "rows": {}}
-        for name, kernel, rd, mem, line, runs, stop in rows:
+        for name, kernel, rd, mem, line, cpus, runs, stop in rows:
             per = {"kiln": [], "baseline": []}
             for i in range(runs):
                 # Alternate, so a slow spell on the host hits both builds alike.
@@ -148,14 +155,14 @@ def main():
                     image = kernel
                     if who == "baseline" and a.baseline_test_kernel and name.startswith("test"):
                         image = os.path.join(a.baseline_test_kernel, os.path.basename(kernel))
-                    s = boot(kiln_cmd(binary, image, rd, mem, line), a.deadline, stop_at_init=stop)
+                    s = boot(kiln_cmd(binary, image, rd, mem, line, cpus), a.deadline, stop_at_init=stop)
                     per[who].append(s)
                     print(f"boot.py: {name} {who} run {i + 1}: " +
                           ", ".join(f"{k} {v:.1f} s" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()),
                           flush=True)
             q = None
             if shutil.which("qemu-system-x86_64") and name != "test-bz":
-                q = boot(qemu_cmd(kernel, rd, mem, line), a.qemu_deadline, stop_at_init=stop)
+                q = boot(qemu_cmd(kernel, rd, mem, line, cpus), a.qemu_deadline, stop_at_init=stop)
                 print(f"boot.py: {name} qemu: {q or 'no milestone within the deadline'}", flush=True)
             med = {}
             for who in per:
@@ -167,7 +174,7 @@ def main():
 
         print()
         tk = f", its test kernel from {a.baseline_test_kernel}" if a.baseline_test_kernel else ""
-        print(f"baseline: {base_name}{tk}; seconds from start, median of {a.runs} (stock: 1)")
+        print(f"baseline: {base_name}{tk}; seconds from start, median of {a.runs} (stock rows: 1)")
         print(f"{'boot':8} {'milestone':9} {'kiln':>7} {'baseline':>8} {'ratio':>6} {'QEMU':>7}")
         for name, r in results["rows"].items():
             for m in ("entry", "init", "end"):
