@@ -191,7 +191,7 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
                   "alone. Its cost: the guest's timers fire up to the floor late, and each write of the deadline "
                   "exits to kiln");
   std::string profile_path, profile_symbols;
-  unsigned profile_hz = 1000;
+  unsigned profile_hz = 1000, profile_top = 40;
   run->add_option("--profile", profile_path,
                   "sample each vCPU's instruction pointer and privilege level from kiln while the guest runs, "
                   "and write the hottest guest functions to FILE when the VM ends, then KVM's own counters and "
@@ -203,6 +203,7 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
                   "/boot/System.map-* is a placeholder) or an ELF with a "
                   "symbol table (default: the --kernel itself when it is an ELF vmlinux); a KASLR kernel's slide "
                   "is found from its syscall entry (MSR_LSTAR)");
+  run->add_option("--profile-top", profile_top, "functions the --profile report lists, hottest first (default 40)");
   bool no_host_args = false;
   run->add_flag("--no-host-args", no_host_args, "do not add the kernel arguments this kind of KVM host needs");
   bool no_syscall_fix = false;
@@ -284,9 +285,11 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
   if (!metadata_file.empty()) {
     KILN_ASSIGN(cmd.metadata, read_metadata_file(metadata_file));
   }
-  if (run->count("--profile") > 0 || run->count("--profile-hz") > 0 || run->count("--profile-symbols") > 0) {
-    if (profile_path.empty()) return plain_error("--profile-hz and --profile-symbols need --profile FILE");
-    c.kiln.profile = ProfileConfig{.path = profile_path, .hz = profile_hz, .symbols = profile_symbols};
+  if (run->count("--profile") > 0 || run->count("--profile-hz") > 0 || run->count("--profile-symbols") > 0 ||
+      run->count("--profile-top") > 0) {
+    if (profile_path.empty()) return plain_error("--profile-hz, --profile-symbols and --profile-top need --profile FILE");
+    c.kiln.profile =
+        ProfileConfig{.path = profile_path, .hz = profile_hz, .symbols = profile_symbols, .top = profile_top};
     KILN_CHECK(check_profile(*c.kiln.profile, "--profile-"));
   }
   KILN_ASSIGN(c.machine_config.transport, parse_transport_name(transport, "--transport"));

@@ -34,13 +34,14 @@ TEST(Flags, RunFillsTheConfig) {
 
 TEST(Flags, ProfileFlagsFillTheProfileAndNeedAFile) {
   auto r = parse({"run", "--kernel", "/proc/self/exe", "--profile", "/tmp/p.txt", "--profile-hz", "250",
-                  "--profile-symbols", "/boot/System.map"});
+                  "--profile-symbols", "/boot/System.map", "--profile-top", "300"});
   ASSERT_TRUE(r) << r.error().message();
   const auto& c = std::get<RunCommand>(*r).config;
   ASSERT_TRUE(c.kiln.profile);
   EXPECT_EQ(c.kiln.profile->path, "/tmp/p.txt");
   EXPECT_EQ(c.kiln.profile->hz, 250u);
   EXPECT_EQ(c.kiln.profile->symbols, "/boot/System.map");
+  EXPECT_EQ(c.kiln.profile->top, 300u);
   auto plain = parse({"run", "--kernel", "/proc/self/exe"});
   ASSERT_TRUE(plain);
   EXPECT_FALSE(std::get<RunCommand>(*plain).config.kiln.profile);
@@ -50,6 +51,13 @@ TEST(Flags, ProfileFlagsFillTheProfileAndNeedAFile) {
   auto fast = parse({"run", "--kernel", "/proc/self/exe", "--profile", "/tmp/p", "--profile-hz", "20000"});
   ASSERT_FALSE(fast);
   EXPECT_NE(fast.error().message().find("--profile-hz 20000"), std::string::npos) << fast.error().message();
+  auto none = parse({"run", "--kernel", "/proc/self/exe", "--profile", "/tmp/p", "--profile-top", "0"});
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message().find("--profile-top 0: give how many functions"), std::string::npos)
+      << none.error().message();
+  auto orphan_top = parse({"run", "--kernel", "/proc/self/exe", "--profile-top", "10"});
+  ASSERT_FALSE(orphan_top);
+  EXPECT_NE(orphan_top.error().message().find("need --profile FILE"), std::string::npos);
 }
 
 TEST(Flags, DisksAndRngFillTheDrivesAndEntropy) {

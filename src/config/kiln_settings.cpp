@@ -50,6 +50,9 @@ Result<void> check_profile(const ProfileConfig& p, std::string_view prefix) {
   if (p.path.empty()) return plain_error("{}path: give the file the profile report goes to", prefix);
   if (p.hz == 0 || p.hz > ProfileConfig::kMaxHz)
     return plain_error("{}hz {}: give a sampling rate from 1 to {} per second", prefix, p.hz, ProfileConfig::kMaxHz);
+  if (p.top == 0 || p.top > ProfileConfig::kMaxTop)
+    return plain_error("{}top {}: give how many functions the report lists, from 1 to {}", prefix, p.top,
+                       ProfileConfig::kMaxTop);
   return {};
 }
 
@@ -79,12 +82,13 @@ Result<KilnConfig> kiln_config_from_json(const json& k) {
   }
   if (k.contains("profile")) {
     const json& p = k["profile"];
-    if (!p.is_object()) return plain_error("kiln.profile: expected an object with path, hz and symbols");
-    KILN_CHECK(only_fields(p, "kiln.profile", {"path", "hz", "symbols"}));
+    if (!p.is_object()) return plain_error("kiln.profile: expected an object with path, hz, symbols and top");
+    KILN_CHECK(only_fields(p, "kiln.profile", {"path", "hz", "symbols", "top"}));
     ProfileConfig pc;
     KILN_CHECK(get_field(p, "kiln.profile", "path", pc.path));
     KILN_CHECK(get_field(p, "kiln.profile", "hz", pc.hz));
     KILN_CHECK(get_field(p, "kiln.profile", "symbols", pc.symbols));
+    KILN_CHECK(get_field(p, "kiln.profile", "top", pc.top));
     KILN_CHECK(check_profile(pc, "kiln.profile."));
     out.profile = pc;
   }
@@ -102,7 +106,9 @@ json to_json(const KilnConfig& k) {
               {"syscall_fix", k.syscall_fix}};
   out["unpack_kernel"] = unpack_kernel_name(k.unpack_kernel);
   out["timer_floor"] = timer_floor_name(k.timer_floor);
-  if (k.profile) out["profile"] = {{"path", k.profile->path}, {"hz", k.profile->hz}, {"symbols", k.profile->symbols}};
+  if (k.profile)
+    out["profile"] = {
+        {"path", k.profile->path}, {"hz", k.profile->hz}, {"symbols", k.profile->symbols}, {"top", k.profile->top}};
   return out;
 }
 

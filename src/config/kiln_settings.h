@@ -24,7 +24,9 @@ struct ProfileConfig {
   std::string path;
   unsigned hz = 1000;
   std::string symbols;
+  unsigned top = 40;  // functions the report lists
   static constexpr unsigned kMaxHz = 10000;
+  static constexpr unsigned kMaxTop = 100000;
 };
 
 // Whether kiln unpacks a bzImage's payload itself instead of running its decompressor in the

@@ -93,11 +93,16 @@ TEST(KilnSettingsJson, TheTimerFloorIsAutoOffOrMicrosecondsAsANumberOrText) {
 }
 
 TEST(KilnSettingsJson, AProfileWithItsRateAndSymbolsRoundTripsAndBadOnesNameTheField) {
-  const json p = {{"path", "/tmp/prof.txt"}, {"hz", 250}, {"symbols", "/boot/System.map"}};
+  const json p = {{"path", "/tmp/prof.txt"}, {"hz", 250}, {"symbols", "/boot/System.map"}, {"top", 500}};
   auto k = kiln_config_from_json({{"profile", p}});
   ASSERT_TRUE(k) << k.error().message();
   ASSERT_TRUE(k->profile);
   EXPECT_EQ(k->profile->hz, 250u);
+  EXPECT_EQ(k->profile->top, 500u);
+  EXPECT_EQ(kiln_config_from_json({{"profile", {{"path", "/p"}}}})->profile->top, 40u) << "40 unless asked";
+  EXPECT_NE(error_of(kiln_config_from_json({{"profile", {{"path", "/tmp/p"}, {"top", 0}}}}))
+                .find("kiln.profile.top 0: give how many functions the report lists, from 1 to 100000"),
+            std::string::npos);
   EXPECT_EQ(to_json(*k)["profile"], p);
   EXPECT_FALSE(kiln_config_from_json(json::object())->profile) << "no profile unless asked";
   EXPECT_NE(error_of(kiln_config_from_json({{"profile", {{"path", "/tmp/p"}, {"hz", 0}}}}))

@@ -211,6 +211,7 @@ Result<std::unique_ptr<Machine>> VmBuilder::build(const VmConfig& config, Machin
         .samples = profile::Profile(n),
         .wanted = std::make_unique<std::atomic<bool>[]>(n),
         .hz = config.kiln.profile->hz,
+        .top = config.kiln.profile->top,
         .out = std::move(images.profile_out),
         .out_path = config.kiln.profile->path,
         .symbols = std::move(images.profile_symbols),

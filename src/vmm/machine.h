@@ -167,6 +167,7 @@ class Machine {
     profile::Profile samples;
     std::unique_ptr<std::atomic<bool>[]> wanted;
     unsigned hz = 0;
+    unsigned top = 40;
     UniqueFd out;
     std::string out_path;
     std::optional<profile::SymbolTable> symbols;

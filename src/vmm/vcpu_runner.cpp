@@ -205,7 +205,7 @@ void Machine::write_profile() {
       .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - p.started).count(),
       .hz = p.hz,
       .slide_source = {},
-      .top = 40};
+      .top = p.top};
   if (p.symbols && !vcpus_.empty()) {
     // KASLR: the kernel's syscall entry is in MSR_LSTAR once it has set it up.
     const std::uint32_t which[] = {x86::msr::kLstar};
