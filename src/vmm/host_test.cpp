@@ -29,6 +29,8 @@ TEST(Host, ArgumentsAndQuirksOnlyOnNestedPvm) {
   EXPECT_NE(std::find(args.begin(), args.end(), "cryptomgr.notests"), args.end());
   // A one-CPU kernel rewriting each lock prefix in its text is emulated patch by patch here.
   EXPECT_NE(std::find(args.begin(), args.end(), "noreplace-smp"), args.end());
+  // Debian's 6.1 kernel's ftrace check: a kallsyms lookup per ftrace record, emulated.
+  EXPECT_NE(std::find(args.begin(), args.end(), "initcall_blacklist=ftrace_check_for_weak_functions"), args.end());
   // Guest user space keeps to SSE: the kernel (noxsave) does not switch AVX state between tasks.
   EXPECT_NE(std::find(args.begin(), args.end(), std::string(kGlibcNoAvxTunables)), args.end());
   EXPECT_NE(std::string(kGlibcNoAvxTunables).find("-AVX2,"), std::string::npos);
@@ -41,6 +43,10 @@ TEST(Host, UserOverridesAHostArgumentByKey) {
   EXPECT_NE(line.find("clearcpuid=popcnt"), std::string::npos);
   EXPECT_EQ(line.find("clearcpuid=308"), std::string::npos);
   EXPECT_NE(line.find("noxsave"), std::string::npos);
+  // A user's own initcall_blacklist replaces kiln's.
+  const auto own = boot::merge_cmdline("initcall_blacklist=foo_init", host_kernel_args(HostKind::kNestedPvm));
+  EXPECT_NE(own.find("initcall_blacklist=foo_init"), std::string::npos) << own;
+  EXPECT_EQ(own.find("ftrace_check_for_weak_functions"), std::string::npos) << own;
 }
 
 }  // namespace
