@@ -13,9 +13,9 @@ namespace kiln::kvm {
 namespace {
 
 // Bounds on what a stats file may declare: far above what any kernel has (47 vCPU statistics in
-// 6.18, names of 48 bytes), far below what could exhaust kiln.
-constexpr std::uint32_t kMaxNameSize = 4096;
-constexpr std::uint32_t kMaxDescriptors = 65536;
+// 6.18, names of 48 bytes), and at most ~4 MiB of descriptors read.
+constexpr std::uint32_t kMaxNameSize = 1024;
+constexpr std::uint32_t kMaxDescriptors = 4096;
 
 static_assert(offsetof(kvm_stats_desc, bucket_size) + sizeof(kvm_stats_desc::bucket_size) == kStatsDescFixedSize);
 
