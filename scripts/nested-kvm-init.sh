@@ -6,6 +6,8 @@
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+# Loopback up: tests reach the guests' forwarded ports (slirp's hostfwd) on 127.0.0.1.
+ip link set lo up || echo "nested-kvm: the loopback interface could not be brought up"
 for m in /mods/*.ko; do insmod "$m" || echo "nested-kvm: insmod $m failed"; done
 job=$(sed -n 's/.*kiln\.nest=\([^ ]*\).*/\1/p' /proc/cmdline)
 finish() { poweroff -f; sleep 10; }
