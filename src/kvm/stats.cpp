@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <map>
 
 namespace kiln::kvm {
@@ -18,6 +19,12 @@ constexpr std::uint32_t kMaxNameSize = 1024;
 constexpr std::uint32_t kMaxDescriptors = 4096;
 
 static_assert(offsetof(kvm_stats_desc, bucket_size) + sizeof(kvm_stats_desc::bucket_size) == kStatsDescFixedSize);
+
+StatsReader pread_reader(int fd) {
+  return [fd](std::uint64_t offset, std::span<std::byte> out) {
+    return ::pread(fd, out.data(), out.size(), static_cast<off_t>(offset)) == static_cast<ssize_t>(out.size());
+  };
+}
 
 }  // namespace
 
@@ -48,6 +55,28 @@ Result<std::vector<CounterLayout>> parse_stats_layout(const StatsReader& read) {
     if (d.size != 1 || (d.flags & KVM_STATS_TYPE_MASK) != KVM_STATS_TYPE_CUMULATIVE) continue;
     out.push_back({std::string(name, len), std::uint64_t{h.data_offset} + d.offset});
   }
+  if (!out.empty()) {
+    const auto [lo, hi] = std::ranges::minmax(out, {}, &CounterLayout::offset);
+    if (hi.offset + sizeof(std::uint64_t) - lo.offset > kMaxValuesSpan)
+      return plain_error("KVM stats: the counters' values spread from {} to {}, over {} bytes", lo.offset, hi.offset,
+                         kMaxValuesSpan);
+  }
+  return out;
+}
+
+Result<std::vector<Counter>> read_counters(const StatsReader& read, const std::vector<CounterLayout>& layout) {
+  if (layout.empty()) return std::vector<Counter>{};
+  const auto [lo, hi] = std::ranges::minmax(layout, {}, &CounterLayout::offset);
+  const std::uint64_t base = lo.offset;
+  std::vector<std::byte> block(static_cast<std::size_t>(hi.offset + sizeof(std::uint64_t) - base));
+  if (!read(base, block)) return errno_error("reading KVM's counters ({} bytes at {})", block.size(), base);
+  std::vector<Counter> out;
+  out.reserve(layout.size());
+  for (const auto& c : layout) {
+    std::uint64_t v = 0;
+    std::memcpy(&v, block.data() + (c.offset - base), sizeof v);
+    out.push_back({c.name, v});
+  }
   return out;
 }
 
@@ -55,24 +84,14 @@ Result<Stats> Stats::open(int owner_fd) {
   const int fd = ::ioctl(owner_fd, KVM_GET_STATS_FD, nullptr);
   if (fd < 0) return errno_error("KVM_GET_STATS_FD");
   UniqueFd owned(fd);
-  const StatsReader reader = [fd](std::uint64_t offset, std::span<std::byte> out) {
-    return ::pread(fd, out.data(), out.size(), static_cast<off_t>(offset)) == static_cast<ssize_t>(out.size());
-  };
-  KILN_ASSIGN(auto layout, parse_stats_layout(reader));
+  KILN_ASSIGN(auto layout, parse_stats_layout(pread_reader(fd)));
   return Stats(std::move(owned), std::move(layout));
 }
 
-Result<std::vector<Counter>> Stats::read() const {
-  std::vector<Counter> out;
-  out.reserve(layout_.size());
-  for (const auto& c : layout_) {
-    std::uint64_t v = 0;
-    if (::pread(fd_.get(), &v, sizeof v, static_cast<off_t>(c.offset)) != sizeof v)
-      return errno_error("reading KVM's counter {}", c.name);
-    out.push_back({c.name, v});
-  }
-  return out;
-}
+Stats::Stats(UniqueFd fd, std::vector<CounterLayout> layout)
+    : fd_(std::move(fd)), layout_(std::move(layout)), reader_(pread_reader(fd_.get())) {}
+
+Result<std::vector<Counter>> Stats::read() const { return read_counters(reader_, layout_); }
 
 void add_counters(std::vector<Counter>& sum, const std::vector<Counter>& more) {
   std::map<std::string, std::size_t> at;

@@ -35,9 +35,15 @@ inline constexpr std::size_t kStatsDescFixedSize = 16;
 using StatsReader = std::function<bool(std::uint64_t offset, std::span<std::byte> out)>;
 
 // The header and descriptors of a stats file, checked: names must end inside their field, and
-// every value must lie past the descriptors. KVM wrote the file, but a layout this does not
-// understand is an error, not a crash.
+// every value must lie past the descriptors, and the kept ones within kMaxValuesSpan of each other
+// (they are read in one go). KVM wrote the file, but a layout this does not understand is an error,
+// not a crash.
 Result<std::vector<CounterLayout>> parse_stats_layout(const StatsReader& read);
+inline constexpr std::uint64_t kMaxValuesSpan = 1 << 20;
+
+// The counters of `layout` now, in its order: one read of the block from the first value to the
+// end of the last.
+Result<std::vector<Counter>> read_counters(const StatsReader& read, const std::vector<CounterLayout>& layout);
 
 class Stats {
  public:
@@ -47,9 +53,10 @@ class Stats {
   [[nodiscard]] Result<std::vector<Counter>> read() const;
 
  private:
-  Stats(UniqueFd fd, std::vector<CounterLayout> layout) : fd_(std::move(fd)), layout_(std::move(layout)) {}
+  Stats(UniqueFd fd, std::vector<CounterLayout> layout);
   UniqueFd fd_;
   std::vector<CounterLayout> layout_;
+  StatsReader reader_;
 };
 
 // Adds `more` into `sum` by name (the counters of several vCPUs into one list).

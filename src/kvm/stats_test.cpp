@@ -105,6 +105,49 @@ TEST(KvmStats, RefusesDescriptorsPastTheEnd) {
   EXPECT_FALSE(parse_stats_layout(reader_of(f)).has_value());
 }
 
+TEST(KvmStats, ReadsTheValuesInOneGo) {
+  auto f = make_file({{.name = "exits", .offset = 16},
+                      {.name = "halt_wait_hist", .size = 32, .offset = 24},
+                      {.name = "insn_emulation", .offset = 8}});
+  kvm_stats_header h{};
+  std::memcpy(&h, f.data(), sizeof h);
+  const std::uint64_t exits = 1234567, insns = 0x1122334455667788;
+  std::memcpy(f.data() + h.data_offset + 16, &exits, 8);
+  std::memcpy(f.data() + h.data_offset + 8, &insns, 8);
+  auto layout = parse_stats_layout(reader_of(f));
+  ASSERT_TRUE(layout.has_value()) << layout.error().message();
+  int reads = 0;
+  std::uint64_t at = 0, size = 0;
+  const StatsReader counting = [&](std::uint64_t offset, std::span<std::byte> out) {
+    ++reads;
+    at = offset;
+    size = out.size();
+    return reader_of(f)(offset, out);
+  };
+  auto now = read_counters(counting, *layout);
+  ASSERT_TRUE(now.has_value()) << now.error().message();
+  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(at, h.data_offset + 8u);  // from the first kept value to the end of the last
+  EXPECT_EQ(size, 16u);
+  ASSERT_EQ(now->size(), 2u);
+  EXPECT_EQ((*now)[0].name, "exits");
+  EXPECT_EQ((*now)[0].value, exits);
+  EXPECT_EQ((*now)[1].name, "insn_emulation");
+  EXPECT_EQ((*now)[1].value, insns);
+
+  const std::vector<std::byte> gone;  // the file cannot be read any more
+  EXPECT_FALSE(read_counters(reader_of(gone), *layout).has_value());
+  EXPECT_TRUE(read_counters(reader_of(gone), {}).has_value());  // nothing to read
+}
+
+TEST(KvmStats, RefusesValuesSpreadTooFar) {
+  // Two counters 4 GiB apart would make one read of gigabytes.
+  const auto f = make_file({{.name = "exits", .offset = 0}, {.name = "io_exits", .offset = 0xfffffff0}});
+  auto layout = parse_stats_layout(reader_of(f));
+  ASSERT_FALSE(layout.has_value());
+  EXPECT_NE(layout.error().message().find("spread"), std::string::npos) << layout.error().message();
+}
+
 TEST(KvmStats, AddsCountersByName) {
   std::vector<Counter> sum;
   add_counters(sum, {{"exits", 10}, {"io_exits", 3}});

@@ -396,6 +396,12 @@ Result<void> VmBuilder::setup_vcpus(Machine& m, const VmConfig& config, const bo
       KILN_CHECK(vcpu->set_regs(boot.regs));
       KILN_CHECK(vcpu->set_fpu(x86::FpuState{}));
     }
+    if (auto stats = vcpu->stats()) {
+      m.vcpu_stats_.push_back(std::move(*stats));
+    } else {
+      if (id == 0) SPDLOG_DEBUG("KVM's counters: none to show: {}", stats.error().message());
+      m.vcpu_stats_.push_back(std::nullopt);
+    }
     m.vcpus_.push_back(std::move(vcpu));
   }
   m.vcpu_tids_.assign(n, std::nullopt);

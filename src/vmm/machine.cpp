@@ -220,8 +220,7 @@ Result<void> Machine::send_ctrl_alt_del() {
 
 std::vector<kvm::Counter> Machine::kvm_counters() const {
   std::vector<kvm::Counter> sum;
-  for (const auto& vcpu : vcpus_) {
-    auto stats = vcpu->stats();
+  for (const auto& stats : vcpu_stats_) {
     if (!stats) return {};  // Linux before 5.14: no counters to show
     if (auto now = stats->read()) kvm::add_counters(sum, *now);
   }

@@ -103,6 +103,8 @@ class Machine {
   HostKind host_ = HostKind::kHardware;
   std::string cmdline_;
   std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
+  // Each vCPU's stats file, opened once with it (empty on kernels before 5.14); only read after.
+  std::vector<std::optional<kvm::Stats>> vcpu_stats_;
   std::vector<std::thread> vcpu_threads_;
   // Live vCPU threads' ids, for kicking them out of KVM_RUN; a thread clears its own on the way
   // out, under kick_mu_, so no signal goes to a thread that is gone.
