@@ -312,6 +312,9 @@ Result<std::vector<std::pair<std::uint32_t, std::uint64_t>>> Vcpu::get_xcrs() co
 
 Result<void> Vcpu::set_xcrs(const std::vector<std::pair<std::uint32_t, std::uint64_t>>& xcrs) const {
   if (xcrs.size() > KVM_MAX_XCRS) return plain_error("xcrs: {} registers, KVM takes at most {}", xcrs.size(), KVM_MAX_XCRS);
+  // A host without XSAVE has no XCRs (KVM_GET_XCRS gives none) and refuses KVM_SET_XCRS outright:
+  // none to set is nothing to do.
+  if (xcrs.empty()) return {};
   kvm_xcrs k{};
   k.nr_xcrs = static_cast<std::uint32_t>(xcrs.size());
   for (std::size_t i = 0; i < xcrs.size(); ++i) k.xcrs[i] = {xcrs[i].first, 0, xcrs[i].second};
