@@ -62,6 +62,7 @@ Result<Kvm> Kvm::open(const std::string& path) {
   caps.tsc_khz = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_GET_TSC_KHZ) > 0;
   caps.irqfd = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) > 0;
   caps.ioeventfd = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) > 0;
+  caps.tsc_deadline_timer = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
   const int mmap_size = ::ioctl(fd.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (mmap_size < static_cast<int>(sizeof(kvm_run))) return errno_error("KVM_GET_VCPU_MMAP_SIZE");
   return Kvm(std::move(fd), caps, static_cast<std::size_t>(mmap_size));

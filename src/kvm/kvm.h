@@ -20,6 +20,9 @@ namespace kiln::kvm {
 struct Capabilities {
   int max_vcpus = 1;
   bool tsc_khz = false;     // KVM_GET_TSC_KHZ
+  // KVM emulates the LAPIC's TSC-deadline mode; kernels older than KVM commit 9be4ec35d668 (Dec.
+  // 2024) leave its CPUID bit out of KVM_GET_SUPPORTED_CPUID all the same, for the VMM to set.
+  bool tsc_deadline_timer = false;
   bool irqfd = false;
   bool ioeventfd = false;
 };

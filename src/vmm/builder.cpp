@@ -371,6 +371,7 @@ Result<void> VmBuilder::setup_vcpus(Machine& m, const VmConfig& config, const bo
                                     .vcpu_count = n,
                                     .hide_cx16 = quirks.hide_cx16,
                                     .hide_pv_hypercalls = quirks.hide_pv_hypercalls,
+                                    .tsc_deadline = m.kvm_.caps().tsc_deadline_timer,
                                     .tsc_khz = tsc_khz});
     KILN_CHECK(vcpu->set_cpuid(table));
     const auto boot_msrs = x86::boot_msrs(x86::cpu_vendor(supported) == x86::CpuVendor::kAmd);

@@ -73,6 +73,9 @@ void apply_cpuid_fixups(std::vector<CpuidEntry>& table, const CpuidOptions& o) {
       case 0x1:
         e.ebx = (e.ebx & 0x0000ffff) | (count << 16) | (o.vcpu_id << 24);
         e.ecx |= kLeaf1EcxHypervisor;
+        // Without the bit KVM refuses the LVT timer's TSC-deadline mode, and Linux falls back to
+        // the one-shot LAPIC timer (QEMU and Firecracker set it too).
+        if (o.tsc_deadline) e.ecx |= kLeaf1EcxTscDeadline;
         if (o.hide_cx16) e.ecx &= ~kLeaf1EcxCx16;
         if (count > 1) e.edx |= kLeaf1EdxHtt; else e.edx &= ~kLeaf1EdxHtt;
         break;

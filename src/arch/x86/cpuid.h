@@ -22,6 +22,7 @@ struct CpuidOptions {
   std::uint32_t vcpu_count = 1;
   bool hide_cx16 = false;          // hosts whose emulator cannot run cmpxchg16b
   bool hide_pv_hypercalls = false; // hosts where a guest vmcall never returns
+  bool tsc_deadline = false;       // KVM emulates the TSC-deadline timer: leaf 1 says so
   std::optional<std::uint32_t> tsc_khz;
 };
 
@@ -35,6 +36,7 @@ inline constexpr std::uint32_t kKvmFeatureHypercallMask =
 
 inline constexpr std::uint32_t kLeaf1EcxCx16 = 1u << 13;
 inline constexpr std::uint32_t kLeaf1EcxHypervisor = 1u << 31;
+inline constexpr std::uint32_t kLeaf1EcxTscDeadline = 1u << 24;
 inline constexpr std::uint32_t kLeaf1EdxHtt = 1u << 28;
 inline constexpr std::uint32_t kExt1EcxCmpLegacy = 1u << 1;
 

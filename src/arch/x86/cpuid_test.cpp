@@ -34,6 +34,21 @@ TEST(Cpuid, Leaf1CarriesApicIdAndCount) {
   EXPECT_NE(l1->ecx & kLeaf1EcxCx16, 0u) << "CX16 stays unless the host cannot run it";
 }
 
+// KVM (before its commit 9be4ec35d668, Dec. 2024) leaves the TSC-deadline bit out of its
+// supported CPUID although it emulates the mode: kiln sets it when KVM has
+// KVM_CAP_TSC_DEADLINE_TIMER.
+TEST(Cpuid, TscDeadlineBitSetWhenKvmEmulatesIt) {
+  auto t = sample_table();
+  find_cpuid(t, 1)->ecx &= ~kLeaf1EcxTscDeadline;  // as KVM_GET_SUPPORTED_CPUID gives it
+  auto without = t;
+  apply_cpuid_fixups(without, {});
+  EXPECT_EQ(find_cpuid(without, 1)->ecx & kLeaf1EcxTscDeadline, 0u);
+  apply_cpuid_fixups(t, {.tsc_deadline = true});
+  EXPECT_NE(find_cpuid(t, 1)->ecx & kLeaf1EcxTscDeadline, 0u);
+  EXPECT_EQ(find_cpuid(t, 1)->ecx & ~kLeaf1EcxTscDeadline, find_cpuid(without, 1)->ecx & ~kLeaf1EcxTscDeadline)
+      << "no other bit moves";
+}
+
 TEST(Cpuid, SingleCpuHasNoHtt) {
   auto t = sample_table();
   apply_cpuid_fixups(t, {.vcpu_id = 0, .vcpu_count = 1});
