@@ -321,7 +321,9 @@ static void __attribute__((noipa)) profile_hot(uint64_t n) {
   if (n != 0) __asm__ volatile("1: dec %0; jnz 1b" : "+r"(n)::"cc");
 }
 static void __attribute__((noipa)) profile_cold(uint64_t n) {
-  if (n != 0) __asm__ volatile("1: sub $1, %0; jnz 1b" : "+r"(n)::"cc");
+  /* The same loop as profile_hot's: an emulator may run different instructions at different
+   * speeds (with a `sub` loop here, TCG in the nested-SVM VM gave a ratio of 20, not 4). */
+  if (n != 0) __asm__ volatile("1: dec %0; jnz 1b" : "+r"(n)::"cc");
 }
 static void profile_spin(uint64_t n) {
   profile_hot(n);

@@ -216,7 +216,9 @@ TEST_F(TinyGuest, TheTimerFloorHoldsBackADeadlineArmedForNow) {
   EXPECT_NE(log.find("timer pacing: 20 TSC-deadline writes, 20 of them moved to the 50000 us floor"), std::string::npos)
       << log;
   const auto [free_running, log_off] = run("off");
-  EXPECT_LT(free_running, 700ms) << log_off;
+  // Both runs include kiln's start and the guest's (~0.1 s here, ~0.9 s under TCG in the
+  // nested-SVM VM): the floor's second is the difference.
+  EXPECT_LT(free_running + 500ms, floored) << log_off;
   EXPECT_EQ(log_off.find("timer floor:"), std::string::npos) << log_off;
   EXPECT_EQ(log_off.find("timer pacing:"), std::string::npos) << log_off;
 }
