@@ -86,12 +86,12 @@ printf '%s\n' "$job" "${keep[@]}" > "$job/keep"
 # CPUID reports an XSAVE size for x87 state alone ("XSAVE consistency problem" at boot) and its
 # XCR0 is put back at every world switch. Without XSAVE the guests use FXSAVE. (Random guest
 # crashes under TCG's nested SVM remain: triple faults, a corrupted GS base; a rerun passes.)
+last=$SECONDS  # the last sign of progress, read by the loop below
 set +e
 timeout --foreground -k 10 "$timeout" qemu-system-x86_64 -accel tcg,thread=multi -cpu max,-xsave -smp "$cpus" -m "$memory" \
   -kernel "$kit/vmlinuz" -initrd "$initrd" -display none -monitor none -serial stdio -no-reboot \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 kiln.nest=$job" \
   -virtfs local,path=/,mount_tag=host,security_model=passthrough,id=host,multidevs=remap </dev/null |
-  last=$SECONDS
   while true; do
     # Each line of the VM's console as it comes; none for --stall seconds ends the VM. The VM's
     # own lockup reports (a soft lockup, an RCU stall) are not progress: a VM whose CPUs are stuck
