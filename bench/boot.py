@@ -52,7 +52,9 @@ def boot(cmd, deadline, stop_at_init=False):
                 seen["end"] = time.monotonic() - t0
                 seen["status"] = p.returncode
                 break
-            buf = (buf + chunk)[-4096:]
+            # The whole chunk is searched (a fast console hands over several KiB at once); the
+            # tail kept before it catches a marker split between two reads.
+            buf = buf[-256:] + chunk
             for name, marker in MILESTONES:
                 if name not in seen and marker in buf:
                     seen[name] = time.monotonic() - t0
