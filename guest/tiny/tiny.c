@@ -351,6 +351,29 @@ static void __attribute__((noreturn)) timer(uint64_t n) {
   finish(0);
 }
 
+/* Writes to COM1's data register may wait in KVM's coalesced-write ring: a register read must
+   still see every write before it (the divisor latch, a byte looped back). */
+static void __attribute__((noreturn)) serial_order(void) {
+  outb(0x3f8 + 3, 0x80); /* LCR: DLAB */
+  outb(0x3f8, 0x5a);     /* the divisor's low byte */
+  if (inb(0x3f8) != 0x5a) finish(60);
+  outb(0x3f8, 0x01); /* 115200 baud again */
+  outb(0x3f8 + 3, 0x03);
+  outb(0x3f8 + 4, 0x18); /* MCR: loopback, OUT2 */
+  outb(0x3f8, 'k');
+  if ((inb(0x3f8 + 5) & 1) == 0) finish(61); /* LSR: data ready */
+  if (inb(0x3f8) != 'k') finish(62);
+  outb(0x3f8 + 4, 0x08);
+  puts_serial("tiny: serial order ok\n");
+  finish(0);
+}
+
+/* A line written without a read of LSR, then nothing that exits to the VMM ever again. */
+static void __attribute__((noreturn)) serial_tail(void) {
+  for (const char* p = "tiny: the last line\r\n"; *p; ++p) outb(0x3f8, (uint8_t)*p);
+  halt_forever();
+}
+
 static void pio_loop(uint64_t n) {
   for (uint64_t i = 0; i < n; ++i) outb(0x80, (uint8_t)i);
   finish(0);
@@ -380,6 +403,8 @@ void __attribute__((noreturn)) tiny_main(uint32_t start_info_addr) {
     reset_kbd();
   }
   if (starts_with(cmd, "reset-kbd")) reset_kbd();
+  if (starts_with(cmd, "serial-order")) serial_order();
+  if (starts_with(cmd, "serial-tail")) serial_tail();
   if (starts_with(cmd, "unknown")) {
     set_gate(6, other_handler_ud);
     set_gate(13, other_handler_gp);

@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -63,6 +64,9 @@ Result<Kvm> Kvm::open(const std::string& path) {
   caps.irqfd = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) > 0;
   caps.ioeventfd = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) > 0;
   caps.tsc_deadline_timer = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+  // The answer is the ring's page offset in the vCPU mapping.
+  caps.coalesced_ring_page = static_cast<std::uint32_t>(std::max(0, ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO)));
+  caps.coalesced_pio = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) > 0;
   const int mmap_size = ::ioctl(fd.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (mmap_size < static_cast<int>(sizeof(kvm_run))) return errno_error("KVM_GET_VCPU_MMAP_SIZE");
   return Kvm(std::move(fd), caps, static_cast<std::size_t>(mmap_size));
@@ -148,6 +152,16 @@ Result<void> Vm::trap_msr_writes(std::span<const std::uint32_t> indices) const {
     f.ranges[i].bitmap = &deny[i];
   }
   if (::ioctl(fd_.get(), KVM_X86_SET_MSR_FILTER, &f) != 0) return errno_error("KVM_X86_SET_MSR_FILTER");
+  return {};
+}
+
+Result<void> Vm::coalesce_pio(std::uint16_t port, std::uint32_t len) const {
+  kvm_coalesced_mmio_zone zone{};
+  zone.addr = port;
+  zone.size = len;
+  zone.pio = 1;
+  if (::ioctl(fd_.get(), KVM_REGISTER_COALESCED_MMIO, &zone) != 0)
+    return errno_error("KVM_REGISTER_COALESCED_MMIO (ports {:#x}+{})", port, len);
   return {};
 }
 

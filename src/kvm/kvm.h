@@ -25,6 +25,10 @@ struct Capabilities {
   bool tsc_deadline_timer = false;
   bool irqfd = false;
   bool ioeventfd = false;
+  // The page of a vCPU's mapping that holds the coalesced-write ring (0: KVM has none), and
+  // whether port writes can go there too (coalesced.h).
+  std::uint32_t coalesced_ring_page = 0;
+  bool coalesced_pio = false;
 };
 
 // Where a guest write signals an ioeventfd: `len` bytes (1, 2, 4 or 8; 0 for an MMIO write of
@@ -110,6 +114,9 @@ class Vm {
   // Guest writes to these MSRs exit to kiln (an MsrWrite exit) instead of being handled by KVM;
   // every other MSR stays KVM's. At most 16, and not the x2APIC's (KVM does not filter those).
   Result<void> trap_msr_writes(std::span<const std::uint32_t> indices) const;
+  // Guest writes to ports [port, port+len) go to the coalesced-write ring instead of exiting to
+  // kiln (coalesced.h; needs Capabilities::coalesced_pio). Reads still exit.
+  Result<void> coalesce_pio(std::uint16_t port, std::uint32_t len) const;
 
   Result<VmState> save_state() const;
   Result<void> restore_state(const VmState& state) const;

@@ -415,6 +415,12 @@ Result<VcpuState> Vcpu::save_state(std::span<const std::uint32_t> msr_indices) c
   return s;
 }
 
+std::optional<CoalescedRing> Vcpu::coalesced_ring(std::uint32_t page) const {
+  const std::size_t off = std::size_t{page} * CoalescedRing::kPageSize;
+  if (page == 0 || off + CoalescedRing::kPageSize > run_.size()) return std::nullopt;
+  return CoalescedRing(std::span<std::byte, CoalescedRing::kPageSize>(run_.data() + off, CoalescedRing::kPageSize));
+}
+
 Result<void> Vcpu::restore_state(const VcpuState& s) const {
   // The order Firecracker and QEMU use: the TSC rate before the MSRs (the TSC MSR scales with it),
   // sregs before the LAPIC (APIC base), the LAPIC before the events, the MP state last.

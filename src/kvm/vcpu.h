@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "base/mmap.h"
 #include "base/unique_fd.h"
+#include "kvm/coalesced.h"
 #include "kvm/stats.h"
 
 namespace kiln::kvm {
@@ -112,6 +113,11 @@ class Vcpu {
   Result<void> restore_state(const VcpuState& state) const;
   // KVM's own counters for this vCPU (stats.h).
   [[nodiscard]] Result<Stats> stats() const { return Stats::open(fd_.get()); }
+
+  // The VM's coalesced-write ring, in page `page` of this vCPU's mapping
+  // (Capabilities::coalesced_ring_page); none if the mapping has no such page. Valid while this
+  // Vcpu lives.
+  [[nodiscard]] std::optional<CoalescedRing> coalesced_ring(std::uint32_t page) const;
 
   [[nodiscard]] std::uint32_t id() const { return id_; }
 

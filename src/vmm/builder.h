@@ -63,6 +63,8 @@ class VmBuilder {
   static Result<void> setup_vcpus(Machine& m, const VmConfig& config, const boot::LoadedKernel& kernel);
   // Timer pacing: the guest's TSC-deadline writes trapped and floored (--timer-floor).
   static Result<void> setup_timer_floor(Machine& m, const TimerFloor& floor);
+  // COM1's data register through KVM's coalesced-write ring, where KVM has one (else as before).
+  static void coalesce_console(Machine& m);
 };
 
 }  // namespace kiln

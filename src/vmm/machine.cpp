@@ -38,6 +38,12 @@ Machine::~Machine() {
   for (auto& t : vcpu_threads_)
     if (t.joinable()) t.join();
   stop_watching();
+  stop_coalesced_timer();
+}
+
+void Machine::stop_coalesced_timer() {
+  if (coalesced_timer_) (void)loop_->cancel_timer(*coalesced_timer_);
+  coalesced_timer_.reset();
 }
 
 void Machine::stop_watching() {
@@ -158,6 +164,12 @@ Result<void> Machine::start() {
     if (!t) return std::unexpected(with_context(t.error(), "the syscall fix's timer"));
     syscall_fix_->timer = *t;
   }
+  if (coalesced_) {
+    auto t = loop_->add_timer(std::chrono::milliseconds(100), std::chrono::milliseconds(100),
+                              [this] { drain_coalesced(); });
+    if (!t) return std::unexpected(with_context(t.error(), "the console's timer"));
+    coalesced_timer_ = *t;
+  }
   for (std::size_t i = 0; i < vcpus_.size(); ++i) {
     vcpu_threads_.emplace_back([this, i] {
       {
@@ -233,6 +245,7 @@ std::string Machine::counters_report(double seconds) const {
   std::vector<profile::NamedCount> own;
   for (std::size_t i = 0; i < exit_counts_.size(); ++i) own.push_back({kExitNames[i], exit_counts_[i].load()});
   own.push_back({"tsc_deadline_writes", deadline_writes_.load()});
+  own.push_back({"coalesced_writes (no exit)", coalesced_writes_.load()});
   std::string out = profile::counts_section(
       "KVM's counters, all vCPUs (KVM_GET_STATS_FD; most never reach kiln as exits):", kvm, seconds);
   out += profile::counts_section("exits to kiln, all vCPUs:", own, seconds);
@@ -256,7 +269,8 @@ nlohmann::json Machine::metrics() const {
   return {{"vcpu_exits", exits},
           {"kvm_counters", kvm},
           {"emulation_fallback", emulated},
-          {"port_io", {{"unclaimed_accesses", pio_.unclaimed_accesses()}}},
+          {"port_io", {{"unclaimed_accesses", pio_.unclaimed_accesses()},
+                       {"coalesced_writes", coalesced_writes_.load()}}},
           {"mmio", {{"unclaimed_accesses", mmio_.unclaimed_accesses()}}},
           {"serial", serial_json},
           {"timer_pacing", {{"floor_us", pacer_ ? pacer_->floor_us() : 0},
@@ -287,6 +301,8 @@ VmExitStatus Machine::wait() {
   for (auto& t : vcpu_threads_) t.join();
   vcpu_threads_.clear();
   stop_watching();
+  stop_coalesced_timer();
+  drain_coalesced();  // what the guest printed last, if no exit followed it
   if (profiling_) write_profile();
   if (syscall_fix_ && syscall_fix_->timer) {
     (void)loop_->cancel_timer(*syscall_fix_->timer);

@@ -207,6 +207,18 @@ class Machine {
   std::atomic<std::uint64_t> deadlines_paced_{0};  // of them, moved later by the floor
   // A trapped WRMSR; false refuses it (the guest gets #GP).
   bool handle_msr_write(kvm::Vcpu& vcpu, const kvm::MsrWrite& w);
+
+  // KVM's coalesced-write ring (kvm/coalesced.h), in vCPU 0's mapping, when VmBuilder set it up:
+  // the guest's writes to COM1's data register wait there instead of exiting one by one. They are
+  // carried out, in order, before any exit kiln handles (so a register read sees every write
+  // before it, and the console's bytes come out before a power-off), when the VM ends, and every
+  // 100 ms from the loop (for a guest that prints and then runs without exiting).
+  std::mutex coalesced_mu_;
+  std::optional<kvm::CoalescedRing> coalesced_;
+  std::atomic<std::uint64_t> coalesced_writes_{0};
+  std::optional<EventLoop::TimerId> coalesced_timer_;
+  void drain_coalesced();
+  void stop_coalesced_timer();
 };
 
 }  // namespace kiln

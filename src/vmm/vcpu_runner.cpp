@@ -96,6 +96,8 @@ bool Machine::run_vcpu_once(std::size_t index) {
       return false;
     }
     exit_counts_[exit->index()].fetch_add(1, std::memory_order_relaxed);
+    // The writes KVM held back come first: this exit may read what they changed.
+    drain_coalesced();
     std::visit(
         Overloaded{
             [&](const kvm::IoIn& io) {
@@ -139,6 +141,19 @@ bool Machine::run_vcpu_once(std::size_t index) {
   if (index == 0 && syscall_fix_ && syscall_fix_->wanted.exchange(false, std::memory_order_relaxed))
     check_syscall_fix(vcpu);
   return !stopping_;
+}
+
+void Machine::drain_coalesced() {
+  if (!coalesced_ || coalesced_->empty()) return;
+  std::lock_guard lock(coalesced_mu_);
+  const std::size_t n = coalesced_->drain([this](const kvm::CoalescedWrite& w) {
+    if (w.pio) {
+      pio_.write(w.addr, w.data);
+    } else {
+      mmio_.write(w.addr, w.data);
+    }
+  });
+  coalesced_writes_.fetch_add(n, std::memory_order_relaxed);
 }
 
 bool Machine::handle_msr_write(kvm::Vcpu& vcpu, const kvm::MsrWrite& w) {
