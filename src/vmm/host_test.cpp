@@ -29,6 +29,8 @@ TEST(Host, ArgumentsAndQuirksOnlyOnNestedPvm) {
   EXPECT_NE(std::find(args.begin(), args.end(), "cryptomgr.notests"), args.end());
   // A one-CPU kernel rewriting each lock prefix in its text is emulated patch by patch here.
   EXPECT_NE(std::find(args.begin(), args.end(), "noreplace-smp"), args.end());
+  // The per-CPU first chunk from pages, not a 2 MiB unit zeroed a byte per emulated iteration.
+  EXPECT_NE(std::find(args.begin(), args.end(), "percpu_alloc=page"), args.end());
   // Debian's 6.1 kernel's ftrace check: a kallsyms lookup per ftrace record, emulated.
   EXPECT_NE(std::find(args.begin(), args.end(), "initcall_blacklist=ftrace_check_for_weak_functions"), args.end());
   // Guest user space keeps to SSE: the kernel (noxsave) does not switch AVX state between tasks.
