@@ -32,7 +32,7 @@ class CoalescedRing {
   [[nodiscard]] bool empty() const;
   // Hands each buffered write to `f`, oldest first, freeing its slot after the call; returns how
   // many. An index KVM left out of range (it never should) ends the drain and is counted in
-  // `bad_indices()`; an entry longer than 8 bytes is skipped the same way. Not thread-safe:
+  // `bad_entries()`; an entry longer than 8 bytes is skipped the same way. Not thread-safe:
   // callers drain under one lock.
   std::size_t drain(const std::function<void(const CoalescedWrite&)>& f);
   [[nodiscard]] std::uint64_t bad_entries() const { return bad_; }

@@ -65,7 +65,8 @@ Result<Kvm> Kvm::open(const std::string& path) {
   caps.ioeventfd = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) > 0;
   caps.tsc_deadline_timer = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
   // The answer is the ring's page offset in the vCPU mapping.
-  caps.coalesced_ring_page = static_cast<std::uint32_t>(std::max(0, ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO)));
+  const int ring_page = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+  caps.coalesced_ring_page = static_cast<std::uint32_t>(std::max(0, ring_page));
   caps.coalesced_pio = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) > 0;
   const int mmap_size = ::ioctl(fd.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (mmap_size < static_cast<int>(sizeof(kvm_run))) return errno_error("KVM_GET_VCPU_MMAP_SIZE");

@@ -215,6 +215,7 @@ class Machine {
   // 100 ms from the loop (for a guest that prints and then runs without exiting).
   std::mutex coalesced_mu_;
   std::optional<kvm::CoalescedRing> coalesced_;
+  bool coalesced_bad_noted_ = false;  // under coalesced_mu_
   std::atomic<std::uint64_t> coalesced_writes_{0};
   std::optional<EventLoop::TimerId> coalesced_timer_;
   void drain_coalesced();

@@ -154,6 +154,11 @@ void Machine::drain_coalesced() {
     }
   });
   coalesced_writes_.fetch_add(n, std::memory_order_relaxed);
+  if (coalesced_->bad_entries() > 0 && !coalesced_bad_noted_) {
+    coalesced_bad_noted_ = true;
+    SPDLOG_WARN("KVM's coalesced-write ring held an entry kiln could not read ({} so far); those writes were dropped",
+                coalesced_->bad_entries());
+  }
 }
 
 bool Machine::handle_msr_write(kvm::Vcpu& vcpu, const kvm::MsrWrite& w) {

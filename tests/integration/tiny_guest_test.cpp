@@ -38,7 +38,7 @@ TEST_F(TinyGuest, HelloOnTheSerialConsoleAndDebugExit) {
 }
 
 // Where KVM has coalesced port writes, the console's bytes do not exit one by one: the hello
-// line's 27 bytes come out, and only the debug-exit port's write exits (kiln's own count).
+// line's 28 bytes come out, and only the debug-exit port's write exits (kiln's own count).
 TEST_F(TinyGuest, TheConsolesBytesDoNotExitOneByOne) {
   auto a = args("hello");
   a.insert(a.end(), {"--log-level", "debug"});
