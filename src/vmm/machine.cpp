@@ -38,12 +38,17 @@ Machine::~Machine() {
   for (auto& t : vcpu_threads_)
     if (t.joinable()) t.join();
   stop_watching();
-  stop_coalesced_timer();
+  cancel_loop_timers();
 }
 
-void Machine::stop_coalesced_timer() {
-  if (coalesced_timer_) (void)loop_->cancel_timer(*coalesced_timer_);
-  coalesced_timer_.reset();
+void Machine::cancel_loop_timers() {
+  auto cancel = [this](std::optional<EventLoop::TimerId>& t) {
+    if (t) (void)loop_->cancel_timer(*t);
+    t.reset();
+  };
+  if (profiling_) cancel(profiling_->timer);
+  if (syscall_fix_) cancel(syscall_fix_->timer);
+  cancel(coalesced_timer_);
 }
 
 void Machine::stop_watching() {
@@ -301,13 +306,9 @@ VmExitStatus Machine::wait() {
   for (auto& t : vcpu_threads_) t.join();
   vcpu_threads_.clear();
   stop_watching();
-  stop_coalesced_timer();
+  cancel_loop_timers();
   drain_coalesced();  // what the guest printed last, if no exit followed it
   if (profiling_) write_profile();
-  if (syscall_fix_ && syscall_fix_->timer) {
-    (void)loop_->cancel_timer(*syscall_fix_->timer);
-    syscall_fix_->timer.reset();
-  }
 
   {
     std::lock_guard stats(stats_mu_);

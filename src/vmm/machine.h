@@ -219,7 +219,10 @@ class Machine {
   std::atomic<std::uint64_t> coalesced_writes_{0};
   std::optional<EventLoop::TimerId> coalesced_timer_;
   void drain_coalesced();
-  void stop_coalesced_timer();
+  // The loop's timers that call into this Machine (profile samples, the syscall fix's looks, the
+  // console's drain): cancelled when the VM ends, and by the destructor for a start() that failed
+  // half way, so that none fires on a Machine that is gone.
+  void cancel_loop_timers();
 };
 
 }  // namespace kiln

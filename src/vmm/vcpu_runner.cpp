@@ -219,8 +219,6 @@ void Machine::take_sample(kvm::Vcpu& vcpu, std::size_t index) {
 
 void Machine::write_profile() {
   Profiling& p = *profiling_;
-  if (p.timer) (void)loop_->cancel_timer(*p.timer);
-  p.timer.reset();
   profile::Profile::ReportInfo info{
       .seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - p.started).count(),
       .hz = p.hz,
