@@ -15,6 +15,7 @@ echo "KILN-ACPI-TABLES: $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' '
 if [ "$(nproc)" -gt 1 ]; then echo l > /proc/sysrq-trigger; fi
 then=$(cmdline_value kiln.then)
 echo "KILN-THEN: ${then:-exit}"
+console_drain
 case "$then" in
   poweroff) poweroff -f; kiln_exit 95 ;;
   reboot) reboot -f; kiln_exit 95 ;;

@@ -10,4 +10,5 @@ step pipes sh -c 'test "$(seq 1 100 | grep -c 7)" = 19'
 step file-write sh -c 'echo data > /tmp/f && cp /tmp/f /tmp/g && sync && test "$(cat /tmp/g)" = data && rm /tmp/f /tmp/g'
 step signals sh -c 'sleep 30 & pid=$!; kill $pid; wait $pid; test $? -gt 128'
 echo "KILN-SUMMARY: $failures failed"
+console_drain
 if [ "$failures" = 0 ]; then poweroff -f; else reboot -f; fi
