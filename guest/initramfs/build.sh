@@ -17,7 +17,7 @@ cp "$busybox" "$stage/bin/busybox"
 # Only the applets the scripts use: each link is work for the guest kernel when it unpacks.
 for a in sh ash cat cp cut date dd echo grep head kill ls mkdir mount poweroff printf reboot rm sed seq \
          setsid cttyhack sleep test uname usleep nproc free uptime wc tr sync umount stty id ps dmesg \
-         switch_root sha256sum fstrim blockdev touch ip nc wget httpd udhcpc; do
+         switch_root sha256sum fstrim blockdev touch ip nc wget httpd udhcpc timeout; do
   ln -s busybox "$stage/bin/$a"
 done
 # The vsock helper (busybox has none): freestanding, a few KiB.
