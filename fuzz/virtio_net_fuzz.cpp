@@ -30,17 +30,19 @@ class FuzzBackend : public virtio::NetBackend {
     if (h.gso_type != virtio::kNetGsoNone && !(offers & virtio::kNetHostSegmentation)) std::abort();
     return !full;
   }
-  Result<std::size_t> receive(std::span<std::byte> buf, virtio::NetHeader& h) override {
+  Result<std::size_t> receive(std::span<std::byte> buf) override {
     if (incoming.empty()) return 0;
     const std::size_t n = incoming.front();
     incoming.pop_front();
-    if (n > buf.size()) std::abort();
-    std::memset(buf.data(), 0x5a, n);
+    if (sizeof(virtio::NetHeader) + n > buf.size()) std::abort();
+    std::memset(buf.data() + sizeof(virtio::NetHeader), 0x5a, n);
     // Any header the host's side may give, sensible or not.
+    virtio::NetHeader h;
     h.flags = static_cast<std::uint8_t>(n);
     h.gso_type = static_cast<std::uint8_t>(n >> 3);
     h.csum_start = static_cast<std::uint16_t>(n * 7);
     h.csum_offset = static_cast<std::uint16_t>(n >> 5);
+    std::memcpy(buf.data(), &h, sizeof h);
     return n;
   }
   int rx_fd() const override { return -1; }

@@ -39,6 +39,8 @@ struct NetHeader {
   std::uint16_t num_buffers = 0;
 };
 static_assert(sizeof(NetHeader) == 12);
+// What NetBackend::receive() is given: a header and the largest frame.
+inline constexpr std::size_t kRxBufferSize = sizeof(NetHeader) + kMaxFrame;
 inline constexpr std::uint8_t kNetHdrNeedsCsum = 1;
 inline constexpr std::uint8_t kNetHdrDataValid = 2;
 inline constexpr std::uint8_t kNetGsoNone = 0, kNetGsoTcpV4 = 1, kNetGsoUdp = 3, kNetGsoTcpV6 = 4, kNetGsoEcn = 0x80;
@@ -67,11 +69,18 @@ class NetBackend {
   // Sends one frame; `hdr` uses only offloads() (num_buffers is 0). False: the back end cannot
   // take it now (dropped by the caller).
   [[nodiscard]] virtual Result<bool> send(const NetHeader& hdr, std::span<const std::byte> frame) = 0;
-  // The next frame into `buf` (kMaxFrame bytes): its length, or 0 when there is none now; `hdr`
-  // (zeroed by the caller) gets its offload fields. A frame that does not fit is dropped by the
-  // back end.
-  [[nodiscard]] virtual Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& hdr) = 0;
+  // The next frame, laid out in `buf` (kRxBufferSize bytes) as the guest gets it: its header (the
+  // offload fields; num_buffers is the device's) in the first sizeof(NetHeader) bytes, the frame
+  // right after. Returns the frame's length (without the header), or 0 when there is none now. A
+  // frame that does not fit is dropped by the back end. One buffer, so that a tap reads both
+  // with one read().
+  [[nodiscard]] virtual Result<std::size_t> receive(std::span<std::byte> buf) = 0;
   [[nodiscard]] virtual int rx_fd() const = 0;
+  // Whether rx_fd() announces nothing but frames for receive(): then the device stops watching it
+  // while the guest has no buffers (the frames wait in the back end's own bounded queue) and
+  // watches it again when the guest adds some, so that a flood it cannot deliver does not wake it
+  // once per frame. A back end with work of its own behind rx_fd() (service()) says false.
+  [[nodiscard]] virtual bool rx_fd_only_frames() const { return false; }
   // A back end with work of its own (user-mode networking's stack: its sockets and timers) does it
   // here, on the device's thread: the device calls this when rx_fd() becomes readable and after
   // each batch of send()s. Frames it makes wait for receive().

@@ -72,14 +72,14 @@ Result<void> MmdsRouter::service() {
   return b;
 }
 
-Result<std::size_t> MmdsRouter::receive(std::span<std::byte> buf, NetHeader& hdr) {
+Result<std::size_t> MmdsRouter::receive(std::span<std::byte> buf) {
   // The service's few frames first (asked for only when there are some: this is every received
   // frame's path); the back end's then.
   if (service_->rx_pending()) {
-    KILN_ASSIGN(const std::size_t n, service_->receive(buf, hdr));
+    KILN_ASSIGN(const std::size_t n, service_->receive(buf));
     if (n != 0) return n;
   }
-  KILN_ASSIGN(const std::size_t m, inner_->receive(buf, hdr));
+  KILN_ASSIGN(const std::size_t m, inner_->receive(buf));
   if (m == 0) {
     epoll_event evs[2];
     while (::epoll_wait(epoll_.get(), evs, 2, 0) > 0) {  // both empty: take their edges off the set

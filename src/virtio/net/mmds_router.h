@@ -32,7 +32,7 @@ class MmdsRouter : public NetBackend {
   [[nodiscard]] std::uint64_t offloads() const override { return inner_->offloads() & ~kNetHostSegmentation; }
   [[nodiscard]] Result<void> set_guest_offloads(std::uint64_t taken) override { return inner_->set_guest_offloads(taken); }
   [[nodiscard]] Result<bool> send(const NetHeader& hdr, std::span<const std::byte> frame) override;
-  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& hdr) override;
+  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf) override;
   // Readable when either has frames or work (an epoll set of both).
   [[nodiscard]] int rx_fd() const override { return epoll_.get(); }
   [[nodiscard]] Result<void> service() override;

@@ -33,7 +33,7 @@ struct FakeBackend : NetBackend {
     sent->emplace_back(f.begin(), f.end());
     return true;
   }
-  Result<std::size_t> receive(std::span<std::byte>, NetHeader&) override { return 0; }
+  Result<std::size_t> receive(std::span<std::byte>) override { return 0; }
   int rx_fd() const override { return fd.get(); }
   UniqueFd fd;
   std::shared_ptr<std::deque<std::vector<std::byte>>> sent = std::make_shared<std::deque<std::vector<std::byte>>>();

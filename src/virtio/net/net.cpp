@@ -40,7 +40,7 @@ Result<std::unique_ptr<NetDevice>> NetDevice::create(NetConfig config, std::uniq
   ev.data.fd = d->backend_->rx_fd();
   if (d->backend_->rx_fd() >= 0 && ::epoll_ctl(d->epoll_.get(), EPOLL_CTL_ADD, d->backend_->rx_fd(), &ev) != 0)
     return errno_error("virtio-net {}: epoll_ctl", d->config_.id);
-  d->rx_buf_.resize(sizeof(NetHeader) + kMaxFrame);
+  d->rx_buf_.resize(kRxBufferSize);
   d->tx_buf_.resize(sizeof(NetHeader) + kMaxFrame);
   return d;
 }
@@ -83,6 +83,22 @@ void NetDevice::read_config(std::uint64_t offset, std::span<std::byte> data) con
     data[i] = offset + i < cfg.size() ? static_cast<std::byte>(cfg[offset + i]) : std::byte{0};
 }
 
+void NetDevice::watch_rx_fd(bool on) {
+  if (on == rx_fd_watched_ || !backend_->rx_fd_only_frames()) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.fd = backend_->rx_fd();
+  // Added back with frames waiting, the fd is reported at once (edge-triggered sets check then).
+  if (::epoll_ctl(epoll_.get(), on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, backend_->rx_fd(), &ev) != 0) {
+    static RateLimit log_limit;
+    if (log_limit.allow())
+      SPDLOG_WARN("virtio-net {}: epoll_ctl on {}'s fd: {}{}", config_.id, backend_->describe(), std::strerror(errno),
+                  log_limit.suppressed_note());
+    return;
+  }
+  rx_fd_watched_ = on;
+}
+
 void NetDevice::kick() {
   const std::uint64_t one = 1;
   (void)!::write(kick_.get(), &one, sizeof one);
@@ -109,6 +125,7 @@ void NetDevice::reset() {
   if (rx_len_ != 0) counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
   rx_len_ = 0;
   tx_deferred_ = false;
+  watch_rx_fd(true);
 }
 
 Result<void> NetDevice::queue_notify(std::uint16_t index) {
@@ -229,9 +246,7 @@ Result<void> NetDevice::process_rx() {
       break;
     }
     if (rx_len_ == 0) {
-      NetHeader hdr;
-      auto frame = std::span(rx_buf_).subspan(sizeof(NetHeader));
-      auto got = backend_->receive(frame, hdr);
+      auto got = backend_->receive(rx_buf_);
       if (!got) {
         if (log_limit.allow())
           SPDLOG_WARN("virtio-net {}: {}: {}{}", config_.id, backend_->describe(), got.error().message(),
@@ -239,11 +254,18 @@ Result<void> NetDevice::process_rx() {
         break;
       }
       if (*got == 0) break;
+      if (*got > kMaxFrame) {  // not from a back end that keeps receive()'s bound
+        counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      const auto frame = std::span(rx_buf_).subspan(sizeof(NetHeader), *got);
+      NetHeader hdr;
+      std::memcpy(&hdr, rx_buf_.data(), sizeof hdr);
       // Only offloads the driver took reach it: a partial checksum is completed here for a driver
       // without GUEST_CSUM; a segmented frame it did not ask for is dropped.
       bool ok = (gso_needs(hdr.gso_type, true) & ~negotiated_) == 0;
       if (ok && (hdr.flags & kNetHdrNeedsCsum) && !(negotiated_ & kNetFGuestCsum)) {
-        ok = complete_checksum(frame.first(*got), hdr.csum_start, hdr.csum_offset);
+        ok = complete_checksum(frame, hdr.csum_start, hdr.csum_offset);
         hdr.flags = 0;
       }
       if (!ok) {
@@ -277,8 +299,10 @@ Result<void> NetDevice::process_rx() {
     }
     if (blocked) {
       counters_.rx_no_buffers.fetch_add(1, std::memory_order_relaxed);
-      break;  // the guest notifies when it adds buffers
+      watch_rx_fd(false);  // until the guest notifies that it added buffers
+      break;
     }
+    watch_rx_fd(true);  // buffers again: frames are taken as they come
     if (have < need) {
       // Without mergeable buffers the guest's buffer is too small for this frame: it is dropped and
       // the buffer kept for the next one.

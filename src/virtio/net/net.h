@@ -85,6 +85,9 @@ class NetDevice : public VirtioDevice {
   // Copies the pending frame (with its header) into the first `n` popped receive chains.
   Result<void> deliver(std::size_t n, std::size_t len);
   void kick();
+  // Watches the back end's rx_fd() or stops watching it (only for a back end whose rx_fd() announces
+  // nothing but frames); a no-op when it already is so.
+  void watch_rx_fd(bool on);
   // The back end's own work (NetBackend::service()); a failure is logged, the device goes on.
   void service_backend();
 
@@ -95,6 +98,7 @@ class NetDevice : public VirtioDevice {
   bool mrg_ = false;
   std::uint64_t negotiated_ = 0;  // the driver's features
   bool tx_deferred_ = false;
+  bool rx_fd_watched_ = true;
   // The received frame waiting for guest buffers: header space, then the frame (rx_len_ bytes).
   std::vector<std::byte> rx_buf_, tx_buf_;
   std::size_t rx_len_ = 0;

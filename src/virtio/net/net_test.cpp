@@ -1,6 +1,8 @@
 #include "virtio/net/net.h"
 
 #include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -38,19 +40,24 @@ class FakeBackend : public NetBackend {
     sent_headers.push_back(h);
     return true;
   }
-  Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& h) override {
+  Result<std::size_t> receive(std::span<std::byte> buf) override {
     if (incoming.empty()) return 0;
     auto f = std::move(incoming.front());
     incoming.pop_front();
-    std::memcpy(buf.data(), f.data(), f.size());
+    NetHeader h;
     if (!incoming_headers.empty()) {
       h = incoming_headers.front();
       incoming_headers.pop_front();
     }
+    std::memcpy(buf.data(), &h, sizeof h);
+    std::memcpy(buf.data() + sizeof h, f.data(), f.size());
     return f.size();
   }
-  int rx_fd() const override { return -1; }
+  int rx_fd() const override { return fd; }
+  bool rx_fd_only_frames() const override { return only_frames; }
   std::deque<std::vector<std::byte>> incoming;
+  int fd = -1;  // rx_fd(): the test writes to it when it adds to `incoming`
+  bool only_frames = false;
   std::deque<NetHeader> incoming_headers;  // for the frames at the front of `incoming`, when given
   std::vector<std::vector<std::byte>> sent;
   std::vector<NetHeader> sent_headers;
@@ -68,9 +75,11 @@ class NetTest : public ::testing::Test {
  protected:
   // `drop` takes features off what the driver accepts.
   void make(std::optional<MacAddress> mac = std::nullopt, bool mrg = true, std::uint64_t offers = 0,
-            std::uint64_t drop = 0) {
+            std::uint64_t drop = 0, int rx_fd = -1, bool only_frames = false) {
     auto b = std::make_unique<FakeBackend>();
     b->offers = offers;
+    b->fd = rx_fd;
+    b->only_frames = only_frames;
     backend = b.get();
     auto d = NetDevice::create(NetConfig{.id = "eth0", .mac = mac}, std::move(b));
     ASSERT_TRUE(d.has_value()) << d.error().message();
@@ -398,6 +407,51 @@ TEST_F(NetTest, AGuestWithoutBuffersLeavesFramesInTheBackEndUntilItPostsSome) {
   ASSERT_EQ(rx->used_idx(), 5);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(guest(at[static_cast<std::size_t>(i)] + 12, 100), frame(100, static_cast<std::uint8_t>(20 + i)));
   EXPECT_EQ(dev->counters().rx_dropped.load(), 0u);
+}
+
+// A back end whose fd announces only frames (a tap) is not watched while the guest has no buffers:
+// a flood the guest cannot take does not wake the device once per frame. Its frames wait in the back
+// end; the guest's notification brings them, and the fd is watched again.
+TEST_F(NetTest, WithoutBuffersAFramesOnlyBackEndDoesNotWakeTheDeviceUntilTheGuestNotifies) {
+  for (const bool only_frames : {true, false}) {
+    SCOPED_TRACE(only_frames ? "frames only" : "with work of its own");
+    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    ASSERT_GE(efd, 0);
+    rx_n = 0;
+    make(std::nullopt, true, 0, 0, efd, only_frames);
+    const std::uint64_t one = 1;
+    auto arrive = [&](std::uint8_t seed) {
+      backend->incoming.push_back(frame(100, seed));
+      ASSERT_EQ(::write(efd, &one, sizeof one), 8);
+    };
+    while (kicked()) ASSERT_TRUE(dev->backend_ready().has_value());  // activate()'s own kick
+    arrive(30);
+    EXPECT_TRUE(kicked());
+    ASSERT_TRUE(dev->backend_ready().has_value());
+    EXPECT_EQ(dev->counters().rx_no_buffers.load(), 1u);
+    EXPECT_FALSE(kicked());
+    arrive(31);
+    arrive(32);
+    // A back end with work of its own behind its fd is still watched: each arrival wakes the device.
+    EXPECT_EQ(kicked(), !only_frames);
+    while (kicked()) ASSERT_TRUE(dev->backend_ready().has_value());
+    EXPECT_EQ(rx->used_idx(), 0);
+    std::vector<std::uint64_t> at;
+    for (int i = 0; i < 4; ++i) at.push_back(post_rx(2048));
+    ASSERT_TRUE(dev->queue_notify(NetDevice::kRxQueue).has_value());
+    ASSERT_EQ(rx->used_idx(), 3);
+    for (int i = 0; i < 3; ++i)
+      EXPECT_EQ(guest(at[static_cast<std::size_t>(i)] + 12, 100), frame(100, static_cast<std::uint8_t>(30 + i)));
+    while (kicked()) ASSERT_TRUE(dev->backend_ready().has_value());
+    // Watched again: the next frame wakes the device and reaches the buffer left.
+    arrive(33);
+    EXPECT_TRUE(kicked());
+    ASSERT_TRUE(dev->backend_ready().has_value());
+    ASSERT_EQ(rx->used_idx(), 4);
+    EXPECT_EQ(guest(at[3] + 12, 100), frame(100, 33));
+    dev.reset();
+    ::close(efd);
+  }
 }
 
 TEST_F(NetTest, AFloodIsServedInBoundedBatchesThroughTheDevicesOwnKick) {

@@ -87,17 +87,17 @@ Result<bool> TapBackend::send(const NetHeader& hdr, std::span<const std::byte> f
   }
 }
 
-Result<std::size_t> TapBackend::receive(std::span<std::byte> buf, NetHeader& hdr) {
-  iovec iov[2] = {{&hdr, sizeof hdr}, {buf.data(), buf.size()}};
+Result<std::size_t> TapBackend::receive(std::span<std::byte> buf) {
+  // The tap writes its vnet header (TUNSETVNETHDRSZ: the whole NetHeader) and the frame after it.
   for (;;) {
-    const ssize_t n = ::readv(fd_.get(), iov, 2);
+    const ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-      return errno_error("readv");
+      return errno_error("read");
     }
-    if (static_cast<std::size_t>(n) <= sizeof hdr) continue;  // nothing after the header: skipped
-    return static_cast<std::size_t>(n) - sizeof hdr;  // the device checks the header's offloads
+    if (static_cast<std::size_t>(n) <= sizeof(NetHeader)) continue;  // nothing after the header: skipped
+    return static_cast<std::size_t>(n) - sizeof(NetHeader);  // the device checks the header's offloads
   }
 }
 

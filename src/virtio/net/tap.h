@@ -21,8 +21,9 @@ class TapBackend : public NetBackend {
   [[nodiscard]] std::uint64_t offloads() const override { return offloads_; }
   [[nodiscard]] Result<void> set_guest_offloads(std::uint64_t taken) override;
   [[nodiscard]] Result<bool> send(const NetHeader& hdr, std::span<const std::byte> frame) override;
-  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& hdr) override;
+  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf) override;
   [[nodiscard]] int rx_fd() const override { return fd_.get(); }
+  [[nodiscard]] bool rx_fd_only_frames() const override { return true; }
 
  private:
   TapBackend(std::string name, UniqueFd fd, std::uint64_t offloads)

@@ -33,15 +33,15 @@ inline std::vector<std::byte> to_bytes(const std::vector<std::uint8_t>& f) {
 // Waits up to 5 s for a frame from `b` that `want` accepts; empty if none came.
 template <class Pred>
 std::vector<std::byte> wait_frame(NetBackend& b, Pred want) {
-  std::vector<std::byte> buf(kMaxFrame);
+  std::vector<std::byte> buf(kRxBufferSize);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < deadline) {
     EXPECT_TRUE(b.service().has_value());  // as the device does when rx_fd() is readable
-    NetHeader h;
-    auto n = b.receive(buf, h);
+    auto n = b.receive(buf);
     EXPECT_TRUE(n.has_value());
     if (n && *n > 0) {
-      std::vector<std::byte> f(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n));
+      const auto at = buf.begin() + static_cast<std::ptrdiff_t>(sizeof(NetHeader));
+      std::vector<std::byte> f(at, at + static_cast<std::ptrdiff_t>(*n));
       if (want(f)) return f;
       continue;
     }

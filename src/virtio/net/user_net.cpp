@@ -215,14 +215,16 @@ Result<bool> UserNetBackend::send(const NetHeader&, std::span<const std::byte> f
   return true;
 }
 
-Result<std::size_t> UserNetBackend::receive(std::span<std::byte> buf, NetHeader& hdr) {
+Result<std::size_t> UserNetBackend::receive(std::span<std::byte> buf) {
   if (to_guest_.empty()) return 0;
   std::vector<std::byte> f = std::move(to_guest_.front());
   to_guest_.pop_front();
   to_guest_bytes_ -= f.size();
-  if (f.size() > buf.size()) return 0;  // cannot happen: from_slirp bounds frames to kMaxFrame
-  std::memcpy(buf.data(), f.data(), f.size());
+  if (sizeof(NetHeader) + f.size() > buf.size()) return 0;  // cannot happen: from_slirp bounds frames to kMaxFrame
+  NetHeader hdr;
   hdr.flags = kNetHdrDataValid;
+  std::memcpy(buf.data(), &hdr, sizeof hdr);
+  std::memcpy(buf.data() + sizeof hdr, f.data(), f.size());
   return f.size();
 }
 

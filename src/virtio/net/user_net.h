@@ -62,7 +62,7 @@ class UserNetBackend : public NetBackend {
   // slirp carry correct checksums (made in this process, never on a wire) and are marked
   // DATA_VALID, which a guest with GUEST_CSUM need not check again.
   [[nodiscard]] Result<bool> send(const NetHeader& hdr, std::span<const std::byte> frame) override;
-  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf, NetHeader& hdr) override;
+  [[nodiscard]] Result<std::size_t> receive(std::span<std::byte> buf) override;
   [[nodiscard]] int rx_fd() const override { return epoll_.get(); }
   [[nodiscard]] Result<void> service() override;
   [[nodiscard]] bool rx_pending() const override { return !to_guest_.empty(); }
