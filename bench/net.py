@@ -7,7 +7,7 @@ The guest is the tiny guest's CPL3 virtio driver polling its rings (guest/tiny/v
 "virtio-net-bench tx|rx N"): tx sends N frames of 1514 bytes (EtherType 0x88b5, dropped by the
 host's stack) with up to 256 in flight; rx counts N frames arriving into 256 posted buffers while a
 host process floods the tap's host side with the same frames through a packet socket. Per frame =
-(T(N) - T(N0)) / (N - N0) of whole runs, so VM start-up cancels out; medians of --runs. The floor:
+(T(N) - T(N0)) / (N - N0) of whole runs, so VM start-up cancels out; medians of --runs, the VMMs taking turns within each run. The floor:
 a host process writing N frames to the tap's file descriptor (tx), and reading them off it while
 the same flood runs (rx). Also kiln's peak RSS with no interface, a tap, and user-mode networking.
 
@@ -58,13 +58,27 @@ def qemu_cmd(build, test):
             "-netdev", f"tap,id=n0,ifname={TAP},script=no,downscript=no,vhost=off", "-device", "virtio-net-device,netdev=n0"]
 
 
-def per_frame(ns, make, kind, n, n0, runs):
-    samples = []
+def per_frame(ns, makers, kind, n, n0, runs):
+    """Seconds per frame for each of `makers` (name -> command maker), medians of `runs`. The VMMs
+    take turns within each run, so that a drift of the host's speed during the row (these hosts
+    drift by tens of percent within minutes) reaches every column alike. A column whose VMM fails
+    is left out, with a line on stderr."""
+    samples = {name: [] for name in makers}
     for _ in range(runs):
-        big = timed(in_ns(ns, make(f"virtio-net-bench {kind} {n}")))
-        small = timed(in_ns(ns, make(f"virtio-net-bench {kind} {n0}")))
-        samples.append((big - small) / 1e9 / (n - n0))
-    return statistics.median(samples)
+        for name, make in makers.items():
+            if name not in samples:
+                continue
+            try:
+                big = timed(in_ns(ns, make(f"virtio-net-bench {kind} {n}")))
+                small = timed(in_ns(ns, make(f"virtio-net-bench {kind} {n0}")))
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                if not name.startswith("qemu"):
+                    raise
+                print(f"bench/net.py: QEMU {kind}: {e}", file=sys.stderr)
+                del samples[name]
+                continue
+            samples[name].append((big - small) / 1e9 / (n - n0))
+    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 FLOOD = """
@@ -242,14 +256,11 @@ def main():
             if kind == "rx":
                 flood = subprocess.Popen(in_ns(ns, [sys.executable, "-c", FLOOD, TAP, FRAME.hex()]))
                 time.sleep(0.5)
-            row = {}
-            for transport in ("mmio", "pci"):
-                row[f"kiln_{transport}"] = per_frame(ns, lambda t: kiln_cmd(args.build, transport, t), kind, n, n0, args.runs)
+            makers = {f"kiln_{transport}": (lambda t, transport=transport: kiln_cmd(args.build, transport, t))
+                      for transport in ("mmio", "pci")}
             if have_qemu:
-                try:
-                    row["qemu_mmio"] = per_frame(ns, lambda t: qemu_cmd(args.build, t), kind, n, n0, args.runs)
-                except (RuntimeError, subprocess.TimeoutExpired) as e:
-                    print(f"bench/net.py: QEMU {kind}: {e}", file=sys.stderr)
+                makers["qemu_mmio"] = lambda t: qemu_cmd(args.build, t)
+            row = per_frame(ns, makers, kind, n, n0, args.runs)
             row["floor"] = floor(ns, kind, n)
             rows[kind] = row
             if flood:
