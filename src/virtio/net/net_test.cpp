@@ -9,6 +9,7 @@
 #include <cstring>
 #include <deque>
 
+#include "base/unique_fd.h"
 #include "virtio/queue/mock_driver.h"
 
 namespace kiln::virtio {
@@ -415,14 +416,14 @@ TEST_F(NetTest, AGuestWithoutBuffersLeavesFramesInTheBackEndUntilItPostsSome) {
 TEST_F(NetTest, WithoutBuffersAFramesOnlyBackEndDoesNotWakeTheDeviceUntilTheGuestNotifies) {
   for (const bool only_frames : {true, false}) {
     SCOPED_TRACE(only_frames ? "frames only" : "with work of its own");
-    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    ASSERT_GE(efd, 0);
+    const UniqueFd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    ASSERT_TRUE(efd);
     rx_n = 0;
-    make(std::nullopt, true, 0, 0, efd, only_frames);
+    make(std::nullopt, true, 0, 0, efd.get(), only_frames);
     const std::uint64_t one = 1;
     auto arrive = [&](std::uint8_t seed) {
       backend->incoming.push_back(frame(100, seed));
-      ASSERT_EQ(::write(efd, &one, sizeof one), 8);
+      ASSERT_EQ(::write(efd.get(), &one, sizeof one), 8);
     };
     while (kicked()) ASSERT_TRUE(dev->backend_ready().has_value());  // activate()'s own kick
     arrive(30);
@@ -449,8 +450,7 @@ TEST_F(NetTest, WithoutBuffersAFramesOnlyBackEndDoesNotWakeTheDeviceUntilTheGues
     ASSERT_TRUE(dev->backend_ready().has_value());
     ASSERT_EQ(rx->used_idx(), 4);
     EXPECT_EQ(guest(at[3] + 12, 100), frame(100, 33));
-    dev.reset();
-    ::close(efd);
+    dev.reset();  // before the fd it watches closes
   }
 }
 
