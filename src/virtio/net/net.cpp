@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cstddef>
 #include <cstring>
 
@@ -14,13 +15,29 @@ namespace kiln::virtio {
 bool complete_checksum(std::span<std::byte> frame, std::uint16_t csum_start, std::uint16_t csum_offset) {
   const std::size_t at = std::size_t{csum_start} + csum_offset;
   if (csum_start >= frame.size() || at + 2 > frame.size()) return false;
-  std::uint32_t sum = 0;
-  const auto* p = reinterpret_cast<const std::uint8_t*>(frame.data());
-  std::size_t i = csum_start;
-  for (; i + 1 < frame.size(); i += 2) sum += static_cast<std::uint32_t>(p[i] << 8 | p[i + 1]);
-  if (i < frame.size()) sum += static_cast<std::uint32_t>(p[i] << 8);
+  // The one's complement sum of the big-endian 16-bit words from csum_start on, taken 4 bytes at a
+  // time in the host's (little-endian) order: that sum is the big-endian one byte-swapped (RFC
+  // 1071, 2.B), and 2^16 = 1 in its arithmetic, so 32-bit loads into a 64-bit sum give the same
+  // result once folded. A frame is at most kMaxFrame bytes: the sum cannot overflow.
+  static_assert(std::endian::native == std::endian::little);
+  const auto* p = reinterpret_cast<const std::uint8_t*>(frame.data()) + csum_start;
+  std::size_t left = frame.size() - csum_start;
+  std::uint64_t sum = 0;
+  for (; left >= 4; left -= 4, p += 4) {
+    std::uint32_t w;
+    std::memcpy(&w, p, 4);
+    sum += w;
+  }
+  if (left >= 2) {
+    std::uint16_t w;
+    std::memcpy(&w, p, 2);
+    sum += w;
+    left -= 2;
+    p += 2;
+  }
+  if (left == 1) sum += *p;  // the last byte is a word's high half, padded with zero
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  const std::uint16_t c = static_cast<std::uint16_t>(~sum);
+  const std::uint16_t c = static_cast<std::uint16_t>(~std::byteswap(static_cast<std::uint16_t>(sum)));
   frame[at] = static_cast<std::byte>(c >> 8);
   frame[at + 1] = static_cast<std::byte>(c & 0xff);
   return true;
