@@ -7,9 +7,10 @@ The guest is the tiny guest's CPL3 virtio driver polling its rings (guest/tiny/v
 "virtio-net-bench tx|rx N"): tx sends N frames of 1514 bytes (EtherType 0x88b5, dropped by the
 host's stack) with up to 256 in flight; rx counts N frames arriving into 256 posted buffers while a
 host process floods the tap's host side with the same frames through a packet socket. Per frame =
-(T(N) - T(N0)) / (N - N0) of whole runs, so VM start-up cancels out; medians of --runs, the VMMs taking turns within each run. The floor:
-a host process writing N frames to the tap's file descriptor (tx), and reading them off it while
-the same flood runs (rx). Also kiln's peak RSS with no interface, a tap, and user-mode networking.
+(T(N) - T(N0)) / (N - N0) of whole runs, so VM start-up cancels out; medians of --runs, the VMMs
+taking turns within each run. The floor: a host process writing N frames to the tap's file
+descriptor (tx), and reading them off it while the same flood runs (rx). Also kiln's peak RSS with
+no interface, a tap, and user-mode networking.
 
 TCP through user-mode networking (libslirp, no root needed for this part): the same guest's
 "virtio-net-tcp rx|tx N" keeps one TCP connection with a host program through a hostfwd to its
