@@ -54,8 +54,7 @@ Result<std::unique_ptr<NetDevice>> NetDevice::create(NetConfig config, std::uniq
   ev.data.fd = d->kick_.get();
   if (::epoll_ctl(d->epoll_.get(), EPOLL_CTL_ADD, d->kick_.get(), &ev) != 0)
     return errno_error("virtio-net {}: epoll_ctl", d->config_.id);
-  ev.data.fd = d->backend_->rx_fd();
-  if (d->backend_->rx_fd() >= 0 && ::epoll_ctl(d->epoll_.get(), EPOLL_CTL_ADD, d->backend_->rx_fd(), &ev) != 0)
+  if (d->backend_->rx_fd() >= 0 && !d->rx_fd_ctl(EPOLL_CTL_ADD))
     return errno_error("virtio-net {}: epoll_ctl", d->config_.id);
   d->rx_buf_.resize(kRxBufferSize);
   d->tx_buf_.resize(sizeof(NetHeader) + kMaxFrame);
@@ -100,13 +99,17 @@ void NetDevice::read_config(std::uint64_t offset, std::span<std::byte> data) con
     data[i] = offset + i < cfg.size() ? static_cast<std::byte>(cfg[offset + i]) : std::byte{0};
 }
 
-void NetDevice::watch_rx_fd(bool on) {
-  if (on == rx_fd_watched_ || !backend_->rx_fd_only_frames()) return;
+bool NetDevice::rx_fd_ctl(int op) {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET;
   ev.data.fd = backend_->rx_fd();
+  return ::epoll_ctl(epoll_.get(), op, backend_->rx_fd(), &ev) == 0;
+}
+
+void NetDevice::watch_rx_fd(bool on) {
+  if (on == rx_fd_watched_ || !backend_->rx_fd_only_frames()) return;
   // Added back with frames waiting, the fd is reported at once (edge-triggered sets check then).
-  if (::epoll_ctl(epoll_.get(), on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, backend_->rx_fd(), &ev) != 0) {
+  if (!rx_fd_ctl(on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL)) {
     static RateLimit log_limit;
     if (log_limit.allow())
       SPDLOG_WARN("virtio-net {}: epoll_ctl on {}'s fd: {}{}", config_.id, backend_->describe(), std::strerror(errno),

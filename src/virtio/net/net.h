@@ -85,6 +85,9 @@ class NetDevice : public VirtioDevice {
   // Copies the pending frame (with its header) into the first `n` popped receive chains.
   Result<void> deliver(std::size_t n, std::size_t len);
   void kick();
+  // EPOLL_CTL_ADD or _DEL of the back end's rx_fd() in the device's set (edge-triggered); false
+  // with errno when epoll refuses.
+  bool rx_fd_ctl(int op);
   // Watches the back end's rx_fd() or stops watching it (only for a back end whose rx_fd() announces
   // nothing but frames); a no-op when it already is so.
   void watch_rx_fd(bool on);

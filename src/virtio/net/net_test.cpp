@@ -214,16 +214,21 @@ std::vector<std::byte> udp_frame_partial(std::size_t payload, std::uint8_t seed)
   return f;
 }
 
-// The Internet checksum of `f` from `from` on: 0 (as 0xffff folded, complemented) when correct.
-std::uint16_t verify_udp(const std::vector<std::byte>& f) {
-  std::uint32_t sum = 0x0a00 + 0x020f + 0x0a00 + 0x0202 + 17 + static_cast<std::uint32_t>(f.size() - 34);
-  for (std::size_t i = 34; i < f.size(); i += 2) {
+// The Internet checksum by its definition: `sum` plus the big-endian 16-bit words of `f` from
+// `from` on (a last odd byte padded with zero), carries folded back, complemented.
+std::uint16_t textbook_checksum(const std::vector<std::byte>& f, std::size_t from, std::uint32_t sum) {
+  for (std::size_t i = from; i < f.size(); i += 2) {
     const unsigned hi = std::to_integer<unsigned>(f[i]);
     const unsigned lo = i + 1 < f.size() ? std::to_integer<unsigned>(f[i + 1]) : 0;
     sum += hi << 8 | lo;
   }
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<std::uint16_t>(~sum & 0xffff);
+}
+
+// The UDP checksum of `f` with its pseudo-header: 0 (as 0xffff folded, complemented) when correct.
+std::uint16_t verify_udp(const std::vector<std::byte>& f) {
+  return textbook_checksum(f, 34, 0x0a00 + 0x020f + 0x0a00 + 0x0202 + 17 + static_cast<std::uint32_t>(f.size() - 34));
 }
 
 TEST_F(NetTest, OffersChecksumsBothWaysAlwaysAndSegmentationOnlyWhenTheBackEndDoes) {
@@ -504,8 +509,8 @@ TEST(NetChecksum, CompletesTheInternetChecksumAtTheOffset) {
   EXPECT_FALSE(complete_checksum(f, 100, 0));
 }
 
-// Against the definition (big-endian 16-bit words, a last odd byte padded with zero, end-around
-// carries), on random frames, starts and offsets: every length's tail and every alignment.
+// Against the definition (textbook_checksum), on random frames, starts and offsets: every length's
+// tail and every alignment.
 TEST(NetChecksum, MatchesTheTextbookSumOnRandomFrames) {
   std::mt19937 rng(7);
   for (int round = 0; round < 3000; ++round) {
@@ -517,12 +522,7 @@ TEST(NetChecksum, MatchesTheTextbookSumOnRandomFrames) {
     if (std::size_t{start} + 2 > len) continue;
     const auto offset = static_cast<std::uint16_t>(rng() % (len - start - 1));
     auto want = f;
-    std::uint32_t sum = 0;
-    std::size_t i = start;
-    for (; i + 1 < len; i += 2) sum += static_cast<std::uint32_t>(std::to_integer<unsigned>(want[i]) << 8 | std::to_integer<unsigned>(want[i + 1]));
-    if (i < len) sum += std::to_integer<std::uint32_t>(want[i]) << 8;
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    const auto c = static_cast<std::uint16_t>(~sum);
+    const std::uint16_t c = textbook_checksum(want, start, 0);
     want[start + offset] = static_cast<std::byte>(c >> 8);
     want[start + offset + 1] = static_cast<std::byte>(c & 0xff);
     ASSERT_TRUE(complete_checksum(f, start, offset));
