@@ -54,9 +54,10 @@ std::vector<std::string> host_kernel_args(HostKind k) {
   // tracers (perf, trace-cmd) reading the events' `format` files can decode those fields. With
   // one vCPU that work is on the way to init whatever the workqueue it runs in: Run /init came
   // 44 s sooner without it (Debian's 6.1 cloud kernel, 1 vCPU, two boots side by side on the two
-  // cores, 305.7 s and 261.5 s). Without it those format files show the enum names, which
-  // user-space tracers then print raw; the kernel's own trace output (the `trace` file) is not
-  // affected, and trace events work.
+  // cores, 305.7 s and 261.5 s; alone, with the self-test below skipped too, 273.0 s and 243.9 s
+  // by bench/boot.py). Without it those format files show the enum names, which user-space
+  // tracers then print raw; the kernel's own trace output (the `trace` file) is not affected, and
+  // trace events work.
   //
   // initcall_blacklist=...,blake2s_mod_init: the BLAKE2s library's self-test against its test
   // vectors, 4.3 s of that kernel's boot here (initcall_debug), the kind of check that
