@@ -17,8 +17,8 @@ TCP through user-mode networking (libslirp, no root needed for this part): the s
 port 5555 (just enough TCP for a lossless local link: window 65535, MSS 1460, checksums left to
 the device when it offers CSUM): rx, the host sends N bytes and the guest takes them; tx, the
 guest sends N bytes. Time from the host's connect to its EOF; per byte = (T(N) - T(N/10)) /
-(0.9 N), medians of --runs. QEMU: -netdev user with the same forward. The floor: a host TCP
-connection over loopback moving the same bytes (Python on both ends).
+(0.9 N), medians of --runs, the VMMs taking turns. QEMU: -netdev user with the same forward. The
+floor: a host TCP connection over loopback moving the same bytes (Python on both ends).
 """
 from rss import peak_rss_kib
 import argparse, json, os, shutil, socket, statistics, struct, subprocess, sys, time, fcntl
@@ -59,27 +59,33 @@ def qemu_cmd(build, test):
             "-netdev", f"tap,id=n0,ifname={TAP},script=no,downscript=no,vhost=off", "-device", "virtio-net-device,netdev=n0"]
 
 
-def per_frame(ns, makers, kind, n, n0, runs):
-    """Seconds per frame for each of `makers` (name -> command maker), medians of `runs`. The VMMs
-    take turns within each run, so that a drift of the host's speed during the row (these hosts
-    drift by tens of percent within minutes) reaches every column alike. A column whose VMM fails
-    is left out, with a line on stderr."""
+def medians_in_turns(makers, sample, runs, what):
+    """Medians of `runs` samples for each of `makers` (name -> command maker), `sample(make)` taking
+    one. The VMMs take turns within each run, so that a drift of the host's speed during the row
+    (these hosts drift by tens of percent within minutes) reaches every column alike. A QEMU column
+    whose VMM fails is left out, with a line on stderr."""
     samples = {name: [] for name in makers}
     for _ in range(runs):
         for name, make in makers.items():
             if name not in samples:
                 continue
             try:
-                big = timed(in_ns(ns, make(f"virtio-net-bench {kind} {n}")))
-                small = timed(in_ns(ns, make(f"virtio-net-bench {kind} {n0}")))
-            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                samples[name].append(sample(make))
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                 if not name.startswith("qemu"):
                     raise
-                print(f"bench/net.py: QEMU {kind}: {e}", file=sys.stderr)
+                print(f"bench/net.py: QEMU {what}: {e}", file=sys.stderr)
                 del samples[name]
-                continue
-            samples[name].append((big - small) / 1e9 / (n - n0))
     return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def per_frame(ns, makers, kind, n, n0, runs):
+    """Seconds per frame for each of `makers`, as medians_in_turns gives them."""
+    def sample(make):
+        big = timed(in_ns(ns, make(f"virtio-net-bench {kind} {n}")))
+        small = timed(in_ns(ns, make(f"virtio-net-bench {kind} {n0}")))
+        return (big - small) / 1e9 / (n - n0)
+    return medians_in_turns(makers, sample, runs, kind)
 
 
 FLOOD = """
@@ -161,15 +167,12 @@ def tcp_once(cmd, kind, n, port, timeout=300):
             p.wait()
 
 
-def tcp_per_byte(make, kind, n, n0, runs):
-    samples = []
-    for _ in range(runs):
-        port = free_port()
-        big = tcp_once(make(port, f"virtio-net-tcp {kind} {n}"), kind, n, port)
-        port = free_port()
-        small = tcp_once(make(port, f"virtio-net-tcp {kind} {n0}"), kind, n0, port)
-        samples.append((big - small) / (n - n0))
-    return statistics.median(samples)
+def tcp_per_byte(make, kind, n, n0):
+    port = free_port()
+    big = tcp_once(make(port, f"virtio-net-tcp {kind} {n}"), kind, n, port)
+    port = free_port()
+    small = tcp_once(make(port, f"virtio-net-tcp {kind} {n0}"), kind, n0, port)
+    return (big - small) / (n - n0)
 
 
 def free_port():
@@ -218,19 +221,14 @@ def qemu_tcp_cmd(build, port, test):
 def tcp_rows(build, n, runs, have_qemu):
     rows = {}
     for kind in ("rx", "tx"):
-        row = {}
-        for transport in ("mmio", "pci"):
-            row[f"kiln_{transport}"] = tcp_per_byte(lambda port, t: kiln_tcp_cmd(build, transport, port, t), kind, n,
-                                                    n // 10, runs)
+        makers = {f"kiln_{transport}": (lambda port, t, transport=transport: kiln_tcp_cmd(build, transport, port, t))
+                  for transport in ("mmio", "pci")}
         if have_qemu:
-            try:
-                row["qemu_mmio"] = tcp_per_byte(lambda port, t: qemu_tcp_cmd(build, port, t), kind, n, n // 10, runs)
-            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
-                print(f"bench/net.py: QEMU tcp {kind}: {e}", file=sys.stderr)
+            makers["qemu_mmio"] = lambda port, t: qemu_tcp_cmd(build, port, t)
+        row = medians_in_turns(makers, lambda make: tcp_per_byte(make, kind, n, n // 10), runs, f"tcp {kind}")
         row["floor"] = tcp_floor(n)
         rows[kind] = row
     return rows
-
 
 
 def main():
