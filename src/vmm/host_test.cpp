@@ -32,10 +32,13 @@ TEST(Host, ArgumentsAndQuirksOnlyOnNestedPvm) {
   // The per-CPU first chunk from pages, not a 2 MiB unit zeroed a byte per emulated iteration.
   EXPECT_NE(std::find(args.begin(), args.end(), "percpu_alloc=page"), args.end());
   // Debian's 6.1 kernel's ftrace check (a kallsyms lookup per ftrace record), its trace events'
-  // enum rewrite and its BLAKE2s self-test, each emulated instruction by instruction.
+  // enum rewrite and its BLAKE2s and KDF self-tests, each emulated instruction by instruction.
   EXPECT_NE(std::find(args.begin(), args.end(),
-                      "initcall_blacklist=ftrace_check_for_weak_functions,trace_eval_init,blake2s_mod_init"),
+                      "initcall_blacklist=ftrace_check_for_weak_functions,trace_eval_init,blake2s_mod_init,"
+                      "crypto_kdf108_init"),
             args.end());
+  // No SRSO return thunk: the CPU never runs guest kernel code here, the emulator does.
+  EXPECT_NE(std::find(args.begin(), args.end(), "spec_rstack_overflow=off"), args.end());
   // Guest user space keeps to SSE: the kernel (noxsave) does not switch AVX state between tasks.
   EXPECT_NE(std::find(args.begin(), args.end(), std::string(kGlibcNoAvxTunables)), args.end());
   EXPECT_NE(std::string(kGlibcNoAvxTunables).find("-AVX2,"), std::string::npos);
