@@ -223,6 +223,20 @@ bool lsl_lar_accepts(std::uint64_t raw, std::uint16_t selector, unsigned cpl, bo
   return dpl >= cpl && dpl >= (selector & 3u);
 }
 
+// Whether VERR (or VERW) finds this descriptor readable (writable) at this CPL: code and data
+// segments only; data is always readable and writable with its W bit, code is never writable and
+// readable with its R bit; conforming code at any privilege, the rest only at DPL >= max(CPL, RPL).
+bool verr_verw_accepts(std::uint64_t raw, std::uint16_t selector, unsigned cpl, bool write) {
+  const unsigned type = (raw >> 40) & 0xf;
+  const bool system = ((raw >> 44) & 1) == 0;
+  const unsigned dpl = (raw >> 45) & 3;
+  if (system) return false;
+  const bool code = (type & 0x8) != 0;
+  if (write ? (code || (type & 0x2) == 0) : (code && (type & 0x2) == 0)) return false;
+  if (code && (type & 0x4) != 0) return true;  // conforming code: no privilege check
+  return dpl >= cpl && dpl >= (selector & 3u);
+}
+
 }  // namespace
 
 FailedInstruction emulate_failed_instruction(std::span<const std::byte> fetched_by_kvm, Registers& regs,
@@ -373,6 +387,31 @@ EmulationOutcome emulate_instruction(std::span<const std::byte> bytes, Registers
         r.rflags |= kRflagsZf;
       } else {
         r.rflags &= ~kRflagsZf;
+      }
+      return advance(r, in, name);
+    }
+    case ZYDIS_MNEMONIC_VERR:
+    case ZYDIS_MNEMONIC_VERW: {
+      // Linux 6.12 and later clear the CPU's buffers with VERW on the way back to user space
+      // (the MDS and TSA mitigations), on a selector it never checks the answer for. kiln gives
+      // the architectural answer (ZF), and runs a VERW of its own on its own data segment, so
+      // the buffer clearing the guest asked for happens on this CPU too.
+      const bool write = in.mnemonic == ZYDIS_MNEMONIC_VERW;
+      const char* name = write ? "verw" : "verr";
+      const auto sv = read_source(in, ops[0], r, s, mem, mode.long64, 2);
+      if (sv.failure) return {*sv.failure, 0, false, name, text};
+      const auto selector = static_cast<std::uint16_t>(sv.value);
+      const auto d = load_descriptor(mem, s, selector);
+      if (d.faulted) return fault(name, text);
+      const unsigned cpl = (s.cr0 & kCr0Pe) == 0 ? 0 : (s.cs.selector & 3u);
+      if (d.raw && verr_verw_accepts(*d.raw, selector, cpl, write)) {
+        r.rflags |= kRflagsZf;
+      } else {
+        r.rflags &= ~kRflagsZf;
+      }
+      if (write) {
+        std::uint16_t own = 0;
+        asm volatile("mov %%ds, %0\n\tverw %0" : "+m"(own) : : "cc");
       }
       return advance(r, in, name);
     }

@@ -286,6 +286,39 @@ TEST_F(Descriptors, LarGivesTheAccessRightsAndAcceptsCallGates) {
   EXPECT_NE(regs_.rflags & kRflagsZf, 0u);
 }
 
+TEST_F(Descriptors, VerwAsLinuxClearsCpuBuffersAndVerrOnEachKind) {
+  // Linux 6.12's exit to user space: verw x86_verw_sel(%rip), the selector __KERNEL_DS (0x18 here
+  // is entry 3: a writable DPL 0 data segment).
+  put(3, segment(0xfffff, 0x3, true, 0, true));
+  ASSERT_TRUE(mem_.write_obj<std::uint16_t>(GuestAddress{0x201000}, 0x18));
+  regs_.rip = 0x200000;
+  auto o = run({0x0f, 0x00, 0x2d, 0xf9, 0x0f, 0x00, 0x00});  // verw [rip+0xff9] -> 0x201000
+  EXPECT_EQ(o.kind, Kind::kEmulated) << o.detail;
+  EXPECT_EQ(o.name, "verw");
+  EXPECT_NE(regs_.rflags & kRflagsZf, 0u);
+  EXPECT_EQ(regs_.rip, 0x200007u);
+  struct Case { std::uint16_t selector; bool readable, writable; const char* why; };
+  put(4, segment(0xfffff, 0xb, true, 0, true));   // execute/read code
+  put(5, segment(0xfffff, 0x8, true, 0, true));   // execute-only code
+  put(6, segment(0xfffff, 0xe, true, 3, true));   // conforming execute/read code, DPL 3
+  for (auto [sel, readable, writable, why] :
+       {Case{0x10, true, true, "writable data"}, Case{0x7b, true, false, "read-only data, DPL 3, RPL 3"},
+        Case{0x13, false, false, "DPL 0 data with RPL 3"}, Case{0x20, true, false, "execute/read code"},
+        Case{0x28, false, false, "execute-only code"}, Case{0x33, true, false, "conforming code"},
+        Case{0x40, false, false, "a TSS"}, Case{0x0, false, false, "null selector"},
+        Case{0x80, false, false, "past the GDT limit"}}) {
+    regs_.rbx = sel;
+    regs_.rflags = readable ? regs_.rflags & ~kRflagsZf : regs_.rflags | kRflagsZf;  // the opposite first
+    auto r = run({0x0f, 0x00, 0xe3});  // verr bx
+    EXPECT_EQ(r.kind, Kind::kEmulated) << why;
+    EXPECT_EQ((regs_.rflags & kRflagsZf) != 0, readable) << "verr: " << why;
+    regs_.rflags = writable ? regs_.rflags & ~kRflagsZf : regs_.rflags | kRflagsZf;
+    auto w = run({0x0f, 0x00, 0xeb});  // verw bx
+    EXPECT_EQ(w.kind, Kind::kEmulated) << why;
+    EXPECT_EQ((regs_.rflags & kRflagsZf) != 0, writable) << "verw: " << why;
+  }
+}
+
 TEST_F(Descriptors, ATableOutsideGuestMemoryIsAFault) {
   sregs_.gdt.base = 0x7000'0000;  // mapped by the boot page tables, but no memory there
   regs_.rax = 0x7b;
