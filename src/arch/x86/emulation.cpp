@@ -201,6 +201,27 @@ DescriptorLookup load_descriptor(const GuestMemory& mem, const SpecialRegisters&
   return {false, raw};
 }
 
+// The selector operand of LSL, LAR, VERR and VERW (a 16-bit register or memory word), the
+// descriptor it names and the CPL it is checked at; `failure` when the operand or the descriptor
+// table cannot be read.
+struct SelectorOperand {
+  std::optional<EmulationOutcome> failure;
+  std::uint16_t selector = 0;
+  std::optional<std::uint64_t> raw;
+  unsigned cpl = 0;
+};
+
+SelectorOperand read_selector(const ZydisDecodedInstruction& in, const ZydisDecodedOperand& op, Registers& r,
+                              const SpecialRegisters& s, const GuestMemory& mem, bool long64, const char* name,
+                              const char* text) {
+  const auto sv = read_source(in, op, r, s, mem, long64, 2);
+  if (sv.failure) return {EmulationOutcome{*sv.failure, 0, false, name, text}};
+  const auto selector = static_cast<std::uint16_t>(sv.value);
+  const auto d = load_descriptor(mem, s, selector);
+  if (d.faulted) return {fault(name, text)};
+  return {std::nullopt, selector, d.raw, (s.cr0 & kCr0Pe) == 0 ? 0u : (s.cs.selector & 3u)};
+}
+
 // Whether LSL (or LAR) reports on this descriptor at this CPL: code and data segments (conforming
 // code at any privilege, the rest only at DPL >= max(CPL, RPL)), and the system types each accepts.
 bool lsl_lar_accepts(std::uint64_t raw, std::uint16_t selector, unsigned cpl, bool long_mode, bool lar) {
@@ -369,19 +390,16 @@ EmulationOutcome emulate_instruction(std::span<const std::byte> bytes, Registers
       const char* name = lsl ? "lsl" : "lar";
       GprRef dst = resolve_gpr(r, ops[0].reg.value);
       if (dst.slot == nullptr) return {Kind::kUnknown, 0, false, name, text};
-      const auto sv = read_source(in, ops[1], r, s, mem, mode.long64, 2);
-      if (sv.failure) return {*sv.failure, 0, false, name, text};
-      const auto selector = static_cast<std::uint16_t>(sv.value);
-      const auto d = load_descriptor(mem, s, selector);
-      if (d.faulted) return fault(name, text);
-      const unsigned cpl = (s.cr0 & kCr0Pe) == 0 ? 0 : (s.cs.selector & 3u);
-      if (d.raw && lsl_lar_accepts(*d.raw, selector, cpl, (s.efer & kEferLma) != 0, !lsl)) {
+      const auto sel = read_selector(in, ops[1], r, s, mem, mode.long64, name, text);
+      if (sel.failure) return *sel.failure;
+      if (sel.raw && lsl_lar_accepts(*sel.raw, sel.selector, sel.cpl, (s.efer & kEferLma) != 0, !lsl)) {
+        const std::uint64_t raw = *sel.raw;
         std::uint64_t value = 0;
         if (lsl) {
-          value = (*d.raw & 0xffff) | (((*d.raw >> 48) & 0xf) << 16);
-          if (((*d.raw >> 55) & 1) != 0) value = (value << 12) | 0xfff;  // 4 KiB granularity
+          value = (raw & 0xffff) | (((raw >> 48) & 0xf) << 16);
+          if (((raw >> 55) & 1) != 0) value = (value << 12) | 0xfff;  // 4 KiB granularity
         } else {
-          value = (*d.raw >> 32) & (in.operand_width == 16 ? 0xff00u : 0x00f0ff00u);
+          value = (raw >> 32) & (in.operand_width == 16 ? 0xff00u : 0x00f0ff00u);
         }
         write_gpr(dst, value & 0xffff'ffffull);
         r.rflags |= kRflagsZf;
@@ -398,13 +416,9 @@ EmulationOutcome emulate_instruction(std::span<const std::byte> bytes, Registers
       // the buffer clearing the guest asked for happens on this CPU too.
       const bool write = in.mnemonic == ZYDIS_MNEMONIC_VERW;
       const char* name = write ? "verw" : "verr";
-      const auto sv = read_source(in, ops[0], r, s, mem, mode.long64, 2);
-      if (sv.failure) return {*sv.failure, 0, false, name, text};
-      const auto selector = static_cast<std::uint16_t>(sv.value);
-      const auto d = load_descriptor(mem, s, selector);
-      if (d.faulted) return fault(name, text);
-      const unsigned cpl = (s.cr0 & kCr0Pe) == 0 ? 0 : (s.cs.selector & 3u);
-      if (d.raw && verr_verw_accepts(*d.raw, selector, cpl, write)) {
+      const auto sel = read_selector(in, ops[0], r, s, mem, mode.long64, name, text);
+      if (sel.failure) return *sel.failure;
+      if (sel.raw && verr_verw_accepts(*sel.raw, sel.selector, sel.cpl, write)) {
         r.rflags |= kRflagsZf;
       } else {
         r.rflags &= ~kRflagsZf;
