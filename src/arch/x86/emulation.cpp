@@ -222,15 +222,31 @@ SelectorOperand read_selector(const ZydisDecodedInstruction& in, const ZydisDeco
   return {std::nullopt, selector, d.raw, (s.cr0 & kCr0Pe) == 0 ? 0u : (s.cs.selector & 3u)};
 }
 
-// Whether LSL (or LAR) reports on this descriptor at this CPL: code and data segments (conforming
-// code at any privilege, the rest only at DPL >= max(CPL, RPL)), and the system types each accepts.
+// A segment descriptor's type, S bit (clear for system descriptors) and DPL.
+struct DescriptorKind {
+  unsigned type;
+  bool system;
+  unsigned dpl;
+};
+
+DescriptorKind descriptor_kind(std::uint64_t raw) {
+  return {static_cast<unsigned>((raw >> 40) & 0xf), ((raw >> 44) & 1) == 0, static_cast<unsigned>((raw >> 45) & 3)};
+}
+
+// The privilege rule LSL, LAR, VERR and VERW share: conforming code at any privilege, everything
+// else only at DPL >= max(CPL, RPL).
+bool privilege_allows(const DescriptorKind& d, std::uint16_t selector, unsigned cpl) {
+  if (!d.system && (d.type & 0xc) == 0xc) return true;
+  return d.dpl >= cpl && d.dpl >= (selector & 3u);
+}
+
+// Whether LSL (or LAR) reports on this descriptor at this CPL: code and data segments, and the
+// system types each accepts.
 bool lsl_lar_accepts(std::uint64_t raw, std::uint16_t selector, unsigned cpl, bool long_mode, bool lar) {
-  const unsigned type = (raw >> 40) & 0xf;
-  const bool system = ((raw >> 44) & 1) == 0;
-  const unsigned dpl = (raw >> 45) & 3;
-  if (system) {
+  const DescriptorKind d = descriptor_kind(raw);
+  if (d.system) {
     bool ok = false;
-    switch (type) {
+    switch (d.type) {
       case 0x2: case 0x9: case 0xb: ok = true; break;                 // LDT, available and busy TSS
       case 0x1: case 0x3: ok = !long_mode; break;                     // 16-bit TSS
       case 0xc: ok = lar; break;                                      // call gate
@@ -238,24 +254,19 @@ bool lsl_lar_accepts(std::uint64_t raw, std::uint16_t selector, unsigned cpl, bo
       default: break;
     }
     if (!ok) return false;
-  } else if ((type & 0xc) == 0xc) {
-    return true;  // conforming code: no privilege check
   }
-  return dpl >= cpl && dpl >= (selector & 3u);
+  return privilege_allows(d, selector, cpl);
 }
 
 // Whether VERR (or VERW) finds this descriptor readable (writable) at this CPL: code and data
 // segments only; data is always readable and writable with its W bit, code is never writable and
-// readable with its R bit; conforming code at any privilege, the rest only at DPL >= max(CPL, RPL).
+// readable with its R bit.
 bool verr_verw_accepts(std::uint64_t raw, std::uint16_t selector, unsigned cpl, bool write) {
-  const unsigned type = (raw >> 40) & 0xf;
-  const bool system = ((raw >> 44) & 1) == 0;
-  const unsigned dpl = (raw >> 45) & 3;
-  if (system) return false;
-  const bool code = (type & 0x8) != 0;
-  if (write ? (code || (type & 0x2) == 0) : (code && (type & 0x2) == 0)) return false;
-  if (code && (type & 0x4) != 0) return true;  // conforming code: no privilege check
-  return dpl >= cpl && dpl >= (selector & 3u);
+  const DescriptorKind d = descriptor_kind(raw);
+  if (d.system) return false;
+  const bool code = (d.type & 0x8) != 0;
+  if (write ? (code || (d.type & 0x2) == 0) : (code && (d.type & 0x2) == 0)) return false;
+  return privilege_allows(d, selector, cpl);
 }
 
 }  // namespace
