@@ -64,8 +64,6 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, Ho
                        (images.initrd.size() + (1 << 20) - 1) >> 20, config.machine_config.mem_size_mib);
   if (config.kiln.profile) {
     const ProfileConfig& p = *config.kiln.profile;
-    images.profile_out.reset(::open(p.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!images.profile_out) return errno_error("--profile {}: cannot open for writing", p.path);
     if (!p.symbols.empty()) {
       auto t = profile::SymbolTable::load(p.symbols);
       if (!t) return std::unexpected(with_context(t.error(), "--profile-symbols"));
@@ -108,6 +106,13 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, Ho
       if (std::find(ids.begin(), ids.end(), config.network_interfaces[i].iface_id) == ids.end()) continue;
       KILN_ASSIGN(images.nets[i], images.mmds->attach(std::move(images.nets[i])));
     }
+  }
+  if (config.kiln.profile) {
+    // Opened last of the user's files, and not truncated until the report is written: a start that
+    // fails on any other input leaves an existing report as it was.
+    const std::string& path = config.kiln.profile->path;
+    images.profile_out.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    if (!images.profile_out) return errno_error("--profile {}: cannot open for writing", path);
   }
   return images;
 }

@@ -236,6 +236,10 @@ void Machine::write_profile() {
   std::string text = p.samples.report(p.symbols ? &*p.symbols : nullptr, info);
   if (!p.symbols_note.empty()) text += "note: " + p.symbols_note + "\n";
   text += counters_report(info.seconds);
+  if (::ftruncate(p.out.get(), 0) != 0) {  // the file was opened without O_TRUNC (see read_images)
+    SPDLOG_WARN("--profile {}: emptying the file for the report: {}", p.out_path, std::strerror(errno));
+    return;
+  }
   for (std::size_t off = 0; off < text.size();) {
     const ssize_t n = ::write(p.out.get(), text.data() + off, text.size() - off);
     if (n < 0 && errno == EINTR) continue;
