@@ -1,11 +1,29 @@
 #include "cli/flags.h"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 
 namespace kiln {
 namespace {
+
+// A path in TempDir() named for this test process, its file removed when the test ends.
+class TempPath {
+ public:
+  explicit TempPath(const std::string& name)
+      : path_(::testing::TempDir() + "/kiln-flags-" + std::to_string(::getpid()) + "-" + name) {}
+  ~TempPath() { std::remove(path_.c_str()); }
+  TempPath(const TempPath&) = delete;
+  TempPath& operator=(const TempPath&) = delete;
+  operator const std::string&() const { return path_; }  // NOLINT: used where a path string is
+  [[nodiscard]] const std::string& str() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 Result<std::variant<RunCommand, ShowText>> parse(std::vector<std::string> a) {
   a.insert(a.begin(), "kiln");
@@ -103,7 +121,7 @@ TEST(Flags, NetFlagsFillTheNetworkInterfaces) {
 }
 
 TEST(Flags, MmdsFlagsFillTheMetadataServiceAndItsStore) {
-  const std::string meta = ::testing::TempDir() + "/kiln-flags-metadata.json";
+  const TempPath meta("metadata.json");
   {
     std::ofstream(meta) << R"({"latest": {"meta-data": {"ami-id": "ami-1"}}})";
   }
@@ -240,7 +258,7 @@ TEST(Flags, ApiSocketWaitsForInstanceStart) {
 }
 
 TEST(Flags, ConfigFileStartsAtOnce) {
-  const std::string path = ::testing::TempDir() + "/kiln-flags-config.json";
+  const TempPath path("config.json");
   {
     std::ofstream f(path);
     f << R"({"boot-source": {"kernel_image_path": "/vmlinux", "boot_args": "quiet"},

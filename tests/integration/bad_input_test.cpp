@@ -11,6 +11,7 @@
 #include "support/guests.h"
 #include "support/kiln_process.h"
 #include "support/net.h"
+#include "support/scratch.h"
 
 namespace kiln::test {
 namespace {
@@ -18,7 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 
 std::string write_file(const std::string& name, const std::string& data) {
-  const std::string path = ::testing::TempDir() + name;
+  const std::string path = scratch_path(name);
   std::ofstream(path, std::ios::binary) << data;
   return path;
 }

@@ -13,6 +13,7 @@
 
 #include "support/guests.h"
 #include "support/kiln_process.h"
+#include "support/scratch.h"
 
 namespace kiln::test {
 namespace {
@@ -188,7 +189,7 @@ TEST_F(TinyGuest, AKernelWithoutPaddingGetsOneLineAndRunsOn) {
 // sampled from the VMM side and symbolized with the guest's own ELF symbols, they come out on top,
 // in that order and in about that proportion.
 TEST_F(TinyGuest, TheProfilerPutsTheFunctionTheGuestSpinsInOnTop) {
-  const std::string report = ::testing::TempDir() + "kiln-profile.txt";
+  const std::string report = scratch_path("kiln-profile.txt");
   KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "profile-spin 500000000",
                           "--profile", report, "--profile-hz", "2000"}));
   auto st = k.wait_exit(60s);
@@ -272,13 +273,16 @@ TEST_F(TinyGuest, TheTimerFloorIsOnByDefaultOnNestedPvmHostsOnly) {
 }
 
 TEST_F(TinyGuest, ABadProfileFlagIsOneLineBeforeTheGuestRuns) {
-  KilnProcess a(kiln_run({"--kernel", KILN_TINY_GUEST, "--cmdline", "hello", "--profile", "/tmp/p.txt",
+  // The report of an earlier run, which a start that fails must leave as it was.
+  const std::string report = scratch_path("p.txt");
+  std::ofstream(report) << "an earlier report\n";
+  KilnProcess a(kiln_run({"--kernel", KILN_TINY_GUEST, "--cmdline", "hello", "--profile", report,
                           "--profile-hz", "0"}));
   auto st = a.wait_exit(30s);
   ASSERT_TRUE(st);
   EXPECT_NE(*st, 0);
   EXPECT_NE(a.errors().find("--profile-hz 0: give a sampling rate from 1 to 10000"), std::string::npos) << a.errors();
-  KilnProcess b(kiln_run({"--kernel", KILN_TINY_GUEST, "--cmdline", "hello", "--profile", "/tmp/p.txt",
+  KilnProcess b(kiln_run({"--kernel", KILN_TINY_GUEST, "--cmdline", "hello", "--profile", report,
                           "--profile-symbols", "/nonexistent/System.map"}));
   st = b.wait_exit(30s);
   ASSERT_TRUE(st);
@@ -286,6 +290,14 @@ TEST_F(TinyGuest, ABadProfileFlagIsOneLineBeforeTheGuestRuns) {
   EXPECT_NE(b.errors().find("--profile-symbols: /nonexistent/System.map: cannot be read"), std::string::npos)
       << b.errors();
   EXPECT_EQ(b.output().find("tiny: hello"), std::string::npos) << "the guest never ran";
+  KilnProcess c(kiln_run({"--kernel", KILN_TINY_GUEST, "--cmdline", "hello", "--profile", report, "--disk",
+                          "path=/nonexistent/disk.img"}));
+  st = c.wait_exit(30s);
+  ASSERT_TRUE(st);
+  EXPECT_NE(*st, 0);
+  std::stringstream kept;
+  kept << std::ifstream(report).rdbuf();
+  EXPECT_EQ(kept.str(), "an earlier report\n") << "a start that failed left the old report alone";
 }
 
 TEST_F(TinyGuest, BootTimerLogsTheTimeSinceStart) {
@@ -305,7 +317,7 @@ TEST_F(TinyGuest, WithoutBootTimerFlagThePortIsUnclaimed) {
 }
 
 TEST_F(TinyGuest, SerialToAFile) {
-  const std::string path = ::testing::TempDir() + "kiln-serial.log";
+  const std::string path = scratch_path("kiln-serial.log");
   KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "hello", "--serial",
                           "file:" + path}));
   auto st = k.wait_exit(60s);
@@ -447,7 +459,7 @@ TEST_F(TinyGuest, MinimalCpuTemplateHidesFeaturesOrSaysWhyNot) {
   // table clears every bit of leaf 1 ECX and leaf 7 EBX/ECX: on hardware-virtualization hosts
   // nothing; on nested PVM the host's own set. kiln's warnings must name exactly those bits.
   const std::string zeros = "0b" + std::string(32, '0');
-  const std::string path = ::testing::TempDir() + "cpu-config-clear-all.json";
+  const std::string path = scratch_path("cpu-config-clear-all.json");
   std::ofstream(path) << R"({"cpuid_modifiers": [
       {"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers": [{"register": "ecx", "bitmap": ")" << zeros << R"("}]},
       {"leaf": "0x7", "subleaf": "0x0", "flags": 1, "modifiers": [{"register": "ebx", "bitmap": ")" << zeros
@@ -493,7 +505,7 @@ TEST_F(TinyGuest, MinimalCpuTemplateHidesFeaturesOrSaysWhyNot) {
 }
 
 TEST_F(TinyGuest, CustomCpuConfigModifiesCpuidAndReportsMsrsItCannotSet) {
-  const std::string path = ::testing::TempDir() + "cpu-config.json";
+  const std::string path = scratch_path("cpu-config.json");
   std::ofstream(path) << kClearLahfCpuConfig;
   KilnProcess host(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "cpuid"}));
   KilnProcess k(kiln_run({"--kernel", KILN_TINY_GUEST, "--memory", "64M", "--cmdline", "cpuid", "--cpu-config", path}));
