@@ -51,11 +51,12 @@ struct Output {
 };
 
 Error too_big(std::string_view method, std::size_t limit) {
-  return Error{{}, fmt::format("the {}-compressed kernel unpacks to more than {} MiB: not a kernel kiln can load",
-                               method, limit >> 20)};
+  return Error{{}, fmt::format("the {}-compressed data unpacks to more than {} MiB", method, limit >> 20)};
 }
 
-Result<std::vector<std::byte>> gunzip(std::span<const std::byte> in, std::size_t limit) {
+// Each decompressor stops at the end of its stream and, where `used_in` is given, says how many
+// input bytes the stream took (an initramfs may go on after it).
+Result<std::vector<std::byte>> gunzip(std::span<const std::byte> in, std::size_t limit, std::size_t* used_in) {
   z_stream z{};
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return plain_error("zlib: cannot start inflating");
   Output out{.bytes = {}, .used = 0, .limit = limit};
@@ -81,6 +82,7 @@ Result<std::vector<std::byte>> gunzip(std::span<const std::byte> in, std::size_t
       return plain_error("gzip: the payload ends in the middle of the stream");
     }
   }
+  if (used_in != nullptr) *used_in = z.total_in;
   inflateEnd(&z);
   return out.take();
 }
@@ -89,7 +91,8 @@ Result<std::vector<std::byte>> gunzip(std::span<const std::byte> in, std::size_t
 // dictionaries of 32 MiB (xz) to 64 MiB (lzma -9); a header asking for more is refused, not obeyed.
 constexpr std::uint64_t kLzmaMemLimit = std::uint64_t{256} << 20;
 
-Result<std::vector<std::byte>> unxz(std::span<const std::byte> in, std::size_t limit, bool alone) {
+Result<std::vector<std::byte>> unxz(std::span<const std::byte> in, std::size_t limit, bool alone,
+                                    std::size_t* used_in) {
   lzma_stream s = LZMA_STREAM_INIT;
   const lzma_ret init = alone ? lzma_alone_decoder(&s, kLzmaMemLimit) : lzma_stream_decoder(&s, kLzmaMemLimit, 0);
   if (init != LZMA_OK) return plain_error("liblzma: cannot start decoding");
@@ -115,6 +118,7 @@ Result<std::vector<std::byte>> unxz(std::span<const std::byte> in, std::size_t l
       return plain_error("{}: the payload is damaged or cut short (liblzma error {})", name, static_cast<int>(r));
     }
   }
+  if (used_in != nullptr) *used_in = s.total_in;
   lzma_end(&s);
   return out.take();
 }
@@ -145,7 +149,7 @@ Result<std::vector<std::byte>> unlz4(std::span<const std::byte> in, std::size_t 
   return out.take();
 }
 
-Result<std::vector<std::byte>> unzstd(std::span<const std::byte> in, std::size_t limit) {
+Result<std::vector<std::byte>> unzstd(std::span<const std::byte> in, std::size_t limit, std::size_t* used_in) {
   ZSTD_DStream* d = ZSTD_createDStream();
   if (d == nullptr) return plain_error("libzstd: cannot start decoding");
   // The kernel's decompressor allows windows up to 128 MiB (zstd -22 --ultra).
@@ -171,11 +175,12 @@ Result<std::vector<std::byte>> unzstd(std::span<const std::byte> in, std::size_t
       return plain_error("zstd: the payload ends in the middle of a frame");
     }
   }
+  if (used_in != nullptr) *used_in = ib.pos;
   ZSTD_freeDStream(d);
   return out.take();
 }
 
-Result<std::vector<std::byte>> bunzip2(std::span<const std::byte> in, std::size_t limit) {
+Result<std::vector<std::byte>> bunzip2(std::span<const std::byte> in, std::size_t limit, std::size_t* used_in) {
   bz_stream s{};
   if (BZ2_bzDecompressInit(&s, 0, 0) != BZ_OK) return plain_error("libbz2: cannot start decoding");
   Output out{.bytes = {}, .used = 0, .limit = limit};
@@ -201,6 +206,7 @@ Result<std::vector<std::byte>> bunzip2(std::span<const std::byte> in, std::size_
       return plain_error("bzip2: the payload ends in the middle of the stream");
     }
   }
+  if (used_in != nullptr) *used_in = (std::size_t{s.total_in_hi32} << 32) | s.total_in_lo32;
   BZ2_bzDecompressEnd(&s);
   return out.take();
 }
@@ -271,12 +277,12 @@ std::string UnpackedKernel::describe() const {
 
 Result<std::vector<std::byte>> decompress(std::span<const std::byte> payload, std::size_t limit) {
   switch (detect_compression(payload)) {
-    case Compression::kGzip: return gunzip(payload, limit);
-    case Compression::kXz: return unxz(payload, limit, false);
-    case Compression::kLzma: return unxz(payload, limit, true);
+    case Compression::kGzip: return gunzip(payload, limit, nullptr);
+    case Compression::kXz: return unxz(payload, limit, false, nullptr);
+    case Compression::kLzma: return unxz(payload, limit, true, nullptr);
     case Compression::kLz4: return unlz4(payload, limit);
-    case Compression::kZstd: return unzstd(payload, limit);
-    case Compression::kBzip2: return bunzip2(payload, limit);
+    case Compression::kZstd: return unzstd(payload, limit, nullptr);
+    case Compression::kBzip2: return bunzip2(payload, limit, nullptr);
     case Compression::kNone: return std::vector<std::byte>(payload.begin(), payload.end());
     case Compression::kLzo: return plain_error("an LZO-compressed kernel: kiln has no LZO library to unpack it");
     case Compression::kUnknown: break;
@@ -286,6 +292,106 @@ Result<std::vector<std::byte>> decompress(std::span<const std::byte> payload, st
                      payload.size() > 1 ? std::to_integer<unsigned>(payload[1]) : 0u,
                      payload.size() > 2 ? std::to_integer<unsigned>(payload[2]) : 0u,
                      payload.size() > 3 ? std::to_integer<unsigned>(payload[3]) : 0u);
+}
+
+}  // namespace kiln::boot
+
+namespace kiln::boot {
+namespace {
+
+// The length of the newc cpio archive (or archives) at the start of `d`, through its TRAILER!!!
+// entry and the zero bytes after it: the kernel reads such archives as they are and looks at what
+// follows for another archive or a compressed one. nullopt where the headers do not make sense.
+std::optional<std::size_t> plain_cpio_length(std::span<const std::byte> d) {
+  constexpr std::size_t kHeader = 110;
+  auto field = [&](std::size_t at, int index) -> std::optional<std::uint32_t> {
+    std::uint32_t v = 0;
+    for (std::size_t i = 0; i < 8; ++i) {
+      const auto c = std::to_integer<char>(d[at + 6 + 8 * static_cast<std::size_t>(index) + i]);
+      const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                     : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (digit < 0) return std::nullopt;
+      v = v << 4 | static_cast<std::uint32_t>(digit);
+    }
+    return v;
+  };
+  auto align4 = [](std::size_t v) { return (v + 3) & ~std::size_t{3}; };
+  std::size_t at = 0;
+  for (;;) {
+    if (d.size() - at < kHeader || (!starts(d.subspan(at), {'0', '7', '0', '7', '0', '1'}) &&
+                                    !starts(d.subspan(at), {'0', '7', '0', '7', '0', '2'})))
+      return std::nullopt;
+    for (int i = 0; i < 13; ++i)
+      if (!field(at, i)) return std::nullopt;  // every field is 8 hex digits
+    const auto filesize = field(at, 6), namesize = field(at, 11);
+    if (*namesize == 0) return std::nullopt;
+    const std::size_t name_end = at + kHeader + *namesize;
+    if (name_end > d.size()) return std::nullopt;
+    const std::size_t data = align4(name_end);
+    if (*filesize > d.size() || data > d.size() - *filesize) return std::nullopt;
+    const std::string_view name(reinterpret_cast<const char*>(d.data() + at + kHeader), *namesize - 1);
+    at = std::min(d.size(), align4(data + *filesize));
+    if (name != "TRAILER!!!") continue;
+    while (at < d.size() && d[at] == std::byte{0}) ++at;
+    if (at == d.size() || std::to_integer<char>(d[at]) != '0') return at;  // the end, or a compressed part
+  }
+}
+
+}  // namespace
+
+Result<std::optional<UnpackedInitrd>> unpack_initrd(std::span<const std::byte> initrd, std::size_t limit) {
+  const auto t0 = std::chrono::steady_clock::now();
+  UnpackedInitrd u;
+  bool compressed = false;
+  std::size_t at = 0;
+  while (at < initrd.size()) {
+    const auto rest = initrd.subspan(at);
+    if (rest[0] == std::byte{0}) {  // padding between parts
+      ++at;
+      continue;
+    }
+    if (std::to_integer<char>(rest[0]) == '0') {
+      const auto n = plain_cpio_length(rest);
+      if (!n) return plain_error("a cpio archive at byte {} has a header kiln cannot read", at);
+      if (u.bytes.size() + *n > limit) return plain_error("the initrd unpacks to more than {} MiB", limit >> 20);
+      u.bytes.insert(u.bytes.end(), rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(*n));
+      at += *n;
+      continue;
+    }
+    const Compression method = detect_compression(rest);
+    std::size_t used = 0;
+    Result<std::vector<std::byte>> part = plain_error("unused");
+    const std::size_t room = limit - u.bytes.size();
+    switch (method) {
+      case Compression::kGzip: part = gunzip(rest, room, &used); break;
+      case Compression::kXz: part = unxz(rest, room, false, &used); break;
+      case Compression::kLzma: part = unxz(rest, room, true, &used); break;
+      case Compression::kZstd: part = unzstd(rest, room, &used); break;
+      case Compression::kBzip2: part = bunzip2(rest, room, &used); break;
+      default:
+        return plain_error("the part at byte {} is {}: kiln leaves that to the guest's kernel", at,
+                           method == Compression::kUnknown ? "neither cpio nor compressed data kiln knows"
+                                                           : fmt::format("{}-compressed", compression_name(method)));
+    }
+    if (!part) return std::unexpected(with_context(part.error(), fmt::format("the part at byte {}", at)));
+    if (used == 0) return plain_error("the {} part at byte {} took no input", compression_name(method), at);
+    // The kernel reads a cpio header only at an offset that is a multiple of 4.
+    u.bytes.resize((u.bytes.size() + 3) & ~std::size_t{3}, std::byte{0});
+    if (u.bytes.size() + part->size() > limit) return plain_error("the initrd unpacks to more than {} MiB", limit >> 20);
+    u.bytes.insert(u.bytes.end(), part->begin(), part->end());
+    u.method = method;
+    compressed = true;
+    at += used;
+  }
+  if (!compressed) return std::nullopt;
+  u.compressed_size = initrd.size();
+  u.milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return std::optional<UnpackedInitrd>(std::move(u));
+}
+
+std::string UnpackedInitrd::describe() const {
+  return fmt::format("{:.1f} MiB of {} became {:.1f} MiB in {:.0f} ms", static_cast<double>(compressed_size) / (1 << 20),
+                     compression_name(method), static_cast<double>(bytes.size()) / (1 << 20), milliseconds);
 }
 
 }  // namespace kiln::boot

@@ -5,6 +5,7 @@
 // liblzma, liblz4, libzstd, libbz2). On nested-PVM hosts the guest's decompressor is emulated
 // instruction by instruction (minutes for a stock kernel); here it takes a fraction of a second.
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,5 +38,20 @@ Result<UnpackedKernel> unpack_bzimage(std::span<const std::byte> bzimage);
 // Decompresses `payload`; the output is at most `limit` bytes (a larger one is an error, not an
 // allocation). LZO, and what no method recognises, are errors naming the method.
 Result<std::vector<std::byte>> decompress(std::span<const std::byte> payload, std::size_t limit);
+
+// A compressed initramfs unpacked on the host: its parts in order, each cpio archive as it was and
+// each compressed part (gzip, xz, lzma, zstd, bzip2) undone, so that the guest's kernel reads plain
+// cpio (which it takes just as well) instead of running its decompressor, which on nested-PVM
+// hosts is emulated: a 0.9 MB zstd initramfs took ~130 s there. nullopt when nothing in it is
+// compressed; an error (the caller boots the initrd as it is) for a part kiln cannot read or a
+// result over `limit` bytes.
+struct UnpackedInitrd {
+  std::vector<std::byte> bytes;
+  Compression method = Compression::kUnknown;  // of the last compressed part
+  std::size_t compressed_size = 0;
+  double milliseconds = 0;
+  [[nodiscard]] std::string describe() const;  // "0.9 MiB of zstd became 4.1 MiB in 12 ms"
+};
+Result<std::optional<UnpackedInitrd>> unpack_initrd(std::span<const std::byte> initrd, std::size_t limit);
 
 }  // namespace kiln::boot

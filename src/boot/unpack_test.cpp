@@ -172,5 +172,110 @@ TEST(UnpackErrors, APayloadOutsideTheFileIsRefused) {
   EXPECT_EQ(p->data(), f.data() + 0x400 + 0x100) << "after (1 + setup_sects) sectors, at payload_offset";
 }
 
+
+// A newc cpio archive, as `cpio -H newc` writes it: each entry a 110-byte header of hex fields,
+// its name and data each padded to 4 bytes, then the TRAILER!!! entry and zeros to 512 bytes.
+std::vector<std::byte> cpio_of(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::string out;
+  auto entry = [&](const std::string& name, const std::string& data, unsigned mode) {
+    out += fmt::format("070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+                       out.size(), mode, 0, 0, 1, 0, data.size(), 0, 0, 0, 0, name.size() + 1, 0);
+    out += name;
+    out += '\0';
+    out.resize((out.size() + 3) & ~std::size_t{3}, '\0');
+    out += data;
+    out.resize((out.size() + 3) & ~std::size_t{3}, '\0');
+  };
+  for (const auto& [name, data] : files) entry(name, data, 0100644);
+  entry("TRAILER!!!", "", 0);
+  out.resize((out.size() + 511) & ~std::size_t{511}, '\0');
+  const auto* b = reinterpret_cast<const std::byte*>(out.data());
+  return {b, b + out.size()};
+}
+
+std::vector<std::byte> operator+(std::vector<std::byte> a, const std::vector<std::byte>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::string text_of(const std::vector<std::byte>& d) { return {reinterpret_cast<const char*>(d.data()), d.size()}; }
+
+TEST(UnpackInitrd, PlainCpioIsLeftAsItIs) {
+  const auto plain = cpio_of({{"init", "#!/bin/sh\n"}}) + cpio_of({{"etc/motd", "hello"}});
+  auto u = unpack_initrd(plain, 64 << 20);
+  ASSERT_TRUE(u) << u.error().message();
+  EXPECT_FALSE(*u) << "nothing compressed: nothing to do";
+}
+
+TEST_P(Unpack, AnInitrdCompressedWithTheMethodBecomesPlainCpio) {
+  const auto main = cpio_of({{"init", "#!/bin/sh\necho hi\n"}, {"lib/big", text_of(sample(300000))}});
+  auto u = unpack_initrd(GetParam().compress(main), 64 << 20);
+  if (GetParam().kind == Compression::kLz4) {  // its legacy frames have no end: left to the guest's kernel
+    ASSERT_FALSE(u);
+    EXPECT_NE(u.error().message().find("lz4-compressed"), std::string::npos) << u.error().message();
+    return;
+  }
+  ASSERT_TRUE(u) << u.error().message();
+  ASSERT_TRUE(*u);
+  EXPECT_EQ((*u)->method, GetParam().kind);
+  EXPECT_TRUE((*u)->bytes == main) << (*u)->bytes.size() << " bytes against " << main.size();
+  EXPECT_NE((*u)->describe().find(std::string(GetParam().name)), std::string::npos) << (*u)->describe();
+}
+
+TEST(UnpackInitrd, AnEarlyPlainArchiveThenCompressedPartsAsDebianAndDracutMakeThem) {
+  // The early microcode archive uncompressed, then the main archive compressed, then another
+  // compressed part after zero padding; the kernel reads the parts in order.
+  const auto early = cpio_of({{"kernel/x86/microcode/AuthenticAMD.bin", "ucode"}});
+  const auto main = cpio_of({{"init", "#!/bin/sh\n"}, {"bin/sh", text_of(sample(70001))}});
+  const auto extra = cpio_of({{"conf/extra", std::string(13, 'x')}});
+  auto z = zstd_of(main);
+  z.resize(z.size() + 3, std::byte{0});  // zeros after a compressed part are padding
+  auto g = gzip_of(extra);
+  auto u = unpack_initrd(early + z + g, 64 << 20);
+  ASSERT_TRUE(u) << u.error().message();
+  ASSERT_TRUE(*u);
+  EXPECT_TRUE((*u)->bytes == early + main + extra) << (*u)->bytes.size();
+  EXPECT_EQ((*u)->compressed_size, early.size() + z.size() + g.size());
+}
+
+TEST(UnpackInitrd, AnUnpackedPartStartsAtAMultipleOfFour) {
+  // The kernel reads a cpio header only at an offset that is a multiple of 4; a compressed part
+  // whose output is not a multiple of 4 long is followed by zeros before the next part.
+  auto odd = cpio_of({{"a", "b"}});
+  odd.resize(odd.size() - 1);  // 511 bytes: its trailer's padding cut short by one
+  const auto next = cpio_of({{"c", "d"}});
+  auto u = unpack_initrd(gzip_of(odd) + xz_of(next, false), 64 << 20);
+  ASSERT_TRUE(u) << u.error().message();
+  ASSERT_TRUE(*u);
+  auto want = odd;
+  want.push_back(std::byte{0});
+  EXPECT_TRUE((*u)->bytes == want + next);
+}
+
+TEST(UnpackInitrd, WhatKilnCannotReadIsLeftToTheGuestWithTheReason) {
+  const auto main = cpio_of({{"init", text_of(sample(100000))}});
+  struct Case {
+    std::vector<std::byte> initrd;
+    std::string why;
+  };
+  auto cut = zstd_of(main);
+  cut.resize(cut.size() / 2);
+  auto bad_header = cpio_of({{"init", "x"}});
+  bad_header[20] = std::byte{'z'};  // a hex field that is not hex
+  const std::vector<Case> cases = {
+      {lz4_legacy_of(main), "lz4-compressed: kiln leaves that to the guest"},
+      {main + std::vector<std::byte>(16, std::byte{0x33}), "neither cpio nor compressed data"},
+      {cut, "zstd"},
+      {bad_header, "a cpio archive at byte 0 has a header kiln cannot read"},
+      {std::vector<std::byte>(main.begin(), main.begin() + 200), "a cpio archive at byte 0"},
+      {zstd_of(main), "unpacks to more than"},
+  };
+  for (const auto& c : cases) {
+    auto u = unpack_initrd(c.initrd, c.why == "unpacks to more than" ? main.size() / 2 : 64 << 20);
+    ASSERT_FALSE(u) << c.why;
+    EXPECT_NE(u.error().message().find(c.why), std::string::npos) << u.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace kiln::boot

@@ -179,7 +179,9 @@ Result<std::variant<RunCommand, ShowText>> parse_command_line(std::vector<std::s
                   "lz4, zstd, bzip2) and starts it at its 64-bit entry, so no decompressor runs in the guest. auto: "
                   "on nested-PVM hosts only, where the guest's decompressor is emulated and takes minutes; "
                   "elsewhere it runs natively in milliseconds and places the kernel at a random address (KASLR), "
-                  "which an unpacked kernel does not get")
+                  "which an unpacked kernel does not get. The same setting unpacks a compressed initrd (gzip, xz, "
+                  "lzma, zstd, bzip2; its plain cpio parts kept) into plain cpio, where guest memory holds that "
+                  "twice over with 64 MiB to spare")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   std::string timer_floor = "auto";
   run->add_option("--timer-floor", timer_floor,

@@ -62,6 +62,20 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, Ho
   if (!images.initrd.empty() && images.initrd.size() >= mem_bytes)
     return plain_error("--initrd: the initrd ({} MiB) is larger than guest memory ({} MiB); raise --memory",
                        (images.initrd.size() + (1 << 20) - 1) >> 20, config.machine_config.mem_size_mib);
+  // A compressed initramfs, undone here as the kernel is: only where guest memory holds the result
+  // twice over with 64 MiB to spare (the guest's kernel keeps the initrd until it has unpacked it
+  // into its page cache, so plain cpio needs that much more room than a compressed one).
+  if (!images.initrd.empty() && mem_bytes > (std::uint64_t{64} << 20) &&
+      (unpack == UnpackKernel::kOn || (unpack == UnpackKernel::kAuto && host == HostKind::kNestedPvm))) {
+    const std::size_t limit = static_cast<std::size_t>((mem_bytes - (std::uint64_t{64} << 20)) / 2);
+    auto u = boot::unpack_initrd(images.initrd, limit);
+    if (!u) {
+      SPDLOG_INFO("kiln leaves the initrd as it is ({}); the guest's kernel unpacks it", u.error().message());
+    } else if (*u) {
+      images.initrd_note = (*u)->describe();
+      images.initrd = std::move((*u)->bytes);
+    }
+  }
   if (config.kiln.profile) {
     const ProfileConfig& p = *config.kiln.profile;
     if (!p.symbols.empty()) {
@@ -141,6 +155,10 @@ Result<void> VmBuilder::load_guest(Machine& m, const VmConfig& config, const Gue
     SPDLOG_INFO("unpacked the bzImage's kernel on the host ({}): no decompressor runs in the guest "
                 "(--unpack-kernel off to run it)",
                 images.unpacked_note);
+  if (!images.initrd_note.empty())
+    SPDLOG_INFO("unpacked the initrd on the host ({}): the guest's kernel reads plain cpio (--unpack-kernel off "
+                "to leave it compressed)",
+                images.initrd_note);
   return {};
 }
 

@@ -41,6 +41,7 @@ class VmBuilder {
     std::vector<std::byte> kernel, initrd;
     std::vector<std::byte> unpacked;  // a bzImage's payload, unpacked by kiln (empty: boot as it is)
     std::string unpacked_note;        // what was unpacked, for the log
+    std::string initrd_note;          // how a compressed initrd was unpacked, for the log (empty: it was not)
     std::vector<virtio::DiskImage> disks;  // config.drives', in order: opened and locked
     // config.network_interfaces', in order: taps opened, host forwards listening.
     std::vector<std::unique_ptr<virtio::NetBackend>> nets;
