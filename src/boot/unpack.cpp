@@ -294,9 +294,6 @@ Result<std::vector<std::byte>> decompress(std::span<const std::byte> payload, st
                      payload.size() > 3 ? std::to_integer<unsigned>(payload[3]) : 0u);
 }
 
-}  // namespace kiln::boot
-
-namespace kiln::boot {
 namespace {
 
 // The length of the newc cpio archive (or archives) at the start of `d`, through its TRAILER!!!
@@ -350,6 +347,9 @@ Result<std::optional<UnpackedInitrd>> unpack_initrd(std::span<const std::byte> i
       ++at;
       continue;
     }
+    // The kernel reads a cpio header only at an offset that is a multiple of 4; what came before
+    // (a compressed part's output) need not end at one.
+    u.bytes.resize((u.bytes.size() + 3) & ~std::size_t{3}, std::byte{0});
     if (std::to_integer<char>(rest[0]) == '0') {
       const auto n = plain_cpio_length(rest);
       if (!n) return plain_error("a cpio archive at byte {} has a header kiln cannot read", at);
@@ -361,7 +361,7 @@ Result<std::optional<UnpackedInitrd>> unpack_initrd(std::span<const std::byte> i
     const Compression method = detect_compression(rest);
     std::size_t used = 0;
     Result<std::vector<std::byte>> part = plain_error("unused");
-    const std::size_t room = limit - u.bytes.size();
+    const std::size_t room = limit - std::min(limit, u.bytes.size());
     switch (method) {
       case Compression::kGzip: part = gunzip(rest, room, &used); break;
       case Compression::kXz: part = unxz(rest, room, false, &used); break;
@@ -375,8 +375,6 @@ Result<std::optional<UnpackedInitrd>> unpack_initrd(std::span<const std::byte> i
     }
     if (!part) return std::unexpected(with_context(part.error(), fmt::format("the part at byte {}", at)));
     if (used == 0) return plain_error("the {} part at byte {} took no input", compression_name(method), at);
-    // The kernel reads a cpio header only at an offset that is a multiple of 4.
-    u.bytes.resize((u.bytes.size() + 3) & ~std::size_t{3}, std::byte{0});
     if (u.bytes.size() + part->size() > limit) return plain_error("the initrd unpacks to more than {} MiB", limit >> 20);
     u.bytes.insert(u.bytes.end(), part->begin(), part->end());
     u.method = method;

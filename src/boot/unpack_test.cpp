@@ -250,6 +250,11 @@ TEST(UnpackInitrd, AnUnpackedPartStartsAtAMultipleOfFour) {
   auto want = odd;
   want.push_back(std::byte{0});
   EXPECT_TRUE((*u)->bytes == want + next);
+  // The same when a plain archive follows.
+  u = unpack_initrd(gzip_of(odd) + next, 64 << 20);
+  ASSERT_TRUE(u) << u.error().message();
+  ASSERT_TRUE(*u);
+  EXPECT_TRUE((*u)->bytes == want + next);
 }
 
 TEST(UnpackInitrd, WhatKilnCannotReadIsLeftToTheGuestWithTheReason) {
