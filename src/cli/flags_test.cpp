@@ -19,7 +19,6 @@ class TempPath {
   TempPath(const TempPath&) = delete;
   TempPath& operator=(const TempPath&) = delete;
   operator const std::string&() const { return path_; }  // NOLINT: used where a path string is
-  [[nodiscard]] const std::string& str() const { return path_; }
 
  private:
   std::string path_;

@@ -1,5 +1,6 @@
 // The vCPU thread: KVM_RUN until the VM stops, answering every exit. An exit kiln cannot handle
 // ends the VM with a report (exit reason, registers, instruction bytes), never a silent hang.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -236,7 +237,9 @@ void Machine::write_profile() {
   std::string text = p.samples.report(p.symbols ? &*p.symbols : nullptr, info);
   if (!p.symbols_note.empty()) text += "note: " + p.symbols_note + "\n";
   text += counters_report(info.seconds);
-  if (::ftruncate(p.out.get(), 0) != 0) {  // the file was opened without O_TRUNC (see read_images)
+  // The file was opened without O_TRUNC (see read_images); a pipe or a terminal has nothing to empty.
+  struct stat st {};
+  if (::fstat(p.out.get(), &st) == 0 && S_ISREG(st.st_mode) && ::ftruncate(p.out.get(), 0) != 0) {
     SPDLOG_WARN("--profile {}: emptying the file for the report: {}", p.out_path, std::strerror(errno));
     return;
   }
