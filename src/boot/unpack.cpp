@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 
@@ -211,6 +212,20 @@ Result<std::vector<std::byte>> bunzip2(std::span<const std::byte> in, std::size_
   return out.take();
 }
 
+// The methods whose stream ends in the data (all but the kernel's legacy LZ4 frames), undone;
+// nullopt for any other method.
+std::optional<Result<std::vector<std::byte>>> undo_stream(Compression method, std::span<const std::byte> in,
+                                                          std::size_t limit, std::size_t* used_in) {
+  switch (method) {
+    case Compression::kGzip: return gunzip(in, limit, used_in);
+    case Compression::kXz: return unxz(in, limit, false, used_in);
+    case Compression::kLzma: return unxz(in, limit, true, used_in);
+    case Compression::kZstd: return unzstd(in, limit, used_in);
+    case Compression::kBzip2: return bunzip2(in, limit, used_in);
+    default: return std::nullopt;
+  }
+}
+
 }  // namespace
 
 std::string_view compression_name(Compression c) {
@@ -276,16 +291,13 @@ std::string UnpackedKernel::describe() const {
 }
 
 Result<std::vector<std::byte>> decompress(std::span<const std::byte> payload, std::size_t limit) {
-  switch (detect_compression(payload)) {
-    case Compression::kGzip: return gunzip(payload, limit, nullptr);
-    case Compression::kXz: return unxz(payload, limit, false, nullptr);
-    case Compression::kLzma: return unxz(payload, limit, true, nullptr);
+  const Compression method = detect_compression(payload);
+  if (auto out = undo_stream(method, payload, limit, nullptr)) return std::move(*out);
+  switch (method) {
     case Compression::kLz4: return unlz4(payload, limit);
-    case Compression::kZstd: return unzstd(payload, limit, nullptr);
-    case Compression::kBzip2: return bunzip2(payload, limit, nullptr);
     case Compression::kNone: return std::vector<std::byte>(payload.begin(), payload.end());
     case Compression::kLzo: return plain_error("an LZO-compressed kernel: kiln has no LZO library to unpack it");
-    case Compression::kUnknown: break;
+    default: break;
   }
   return plain_error("the payload's compression is not one kiln knows (it starts {:02x} {:02x} {:02x} {:02x})",
                      payload.size() > 0 ? std::to_integer<unsigned>(payload[0]) : 0u,
@@ -318,16 +330,20 @@ std::optional<std::size_t> plain_cpio_length(std::span<const std::byte> d) {
     if (d.size() - at < kHeader || (!starts(d.subspan(at), {'0', '7', '0', '7', '0', '1'}) &&
                                     !starts(d.subspan(at), {'0', '7', '0', '7', '0', '2'})))
       return std::nullopt;
-    for (int i = 0; i < 13; ++i)
-      if (!field(at, i)) return std::nullopt;  // every field is 8 hex digits
-    const auto filesize = field(at, 6), namesize = field(at, 11);
-    if (*namesize == 0) return std::nullopt;
-    const std::size_t name_end = at + kHeader + *namesize;
+    std::array<std::uint32_t, 13> fields{};  // every one 8 hex digits
+    for (int i = 0; i < 13; ++i) {
+      const auto v = field(at, i);
+      if (!v) return std::nullopt;
+      fields[static_cast<std::size_t>(i)] = *v;
+    }
+    const std::uint32_t filesize = fields[6], namesize = fields[11];
+    if (namesize == 0) return std::nullopt;
+    const std::size_t name_end = at + kHeader + namesize;
     if (name_end > d.size()) return std::nullopt;
     const std::size_t data = align4(name_end);
-    if (*filesize > d.size() || data > d.size() - *filesize) return std::nullopt;
-    const std::string_view name(reinterpret_cast<const char*>(d.data() + at + kHeader), *namesize - 1);
-    at = std::min(d.size(), align4(data + *filesize));
+    if (filesize > d.size() || data > d.size() - filesize) return std::nullopt;
+    const std::string_view name(reinterpret_cast<const char*>(d.data() + at + kHeader), namesize - 1);
+    at = std::min(d.size(), align4(data + filesize));
     if (name != "TRAILER!!!") continue;
     while (at < d.size() && d[at] == std::byte{0}) ++at;
     if (at == d.size() || std::to_integer<char>(d[at]) != '0') return at;  // the end, or a compressed part
@@ -360,19 +376,12 @@ Result<std::optional<UnpackedInitrd>> unpack_initrd(std::span<const std::byte> i
     }
     const Compression method = detect_compression(rest);
     std::size_t used = 0;
-    Result<std::vector<std::byte>> part = plain_error("unused");
-    const std::size_t room = limit - std::min(limit, u.bytes.size());
-    switch (method) {
-      case Compression::kGzip: part = gunzip(rest, room, &used); break;
-      case Compression::kXz: part = unxz(rest, room, false, &used); break;
-      case Compression::kLzma: part = unxz(rest, room, true, &used); break;
-      case Compression::kZstd: part = unzstd(rest, room, &used); break;
-      case Compression::kBzip2: part = bunzip2(rest, room, &used); break;
-      default:
-        return plain_error("the part at byte {} is {}: kiln leaves that to the guest's kernel", at,
-                           method == Compression::kUnknown ? "neither cpio nor compressed data kiln knows"
-                                                           : fmt::format("{}-compressed", compression_name(method)));
-    }
+    auto stream = undo_stream(method, rest, limit - std::min(limit, u.bytes.size()), &used);
+    if (!stream)
+      return plain_error("the part at byte {} is {}: kiln leaves that to the guest's kernel", at,
+                         method == Compression::kUnknown ? "neither cpio nor compressed data kiln knows"
+                                                         : fmt::format("{}-compressed", compression_name(method)));
+    auto& part = *stream;
     if (!part) return std::unexpected(with_context(part.error(), fmt::format("the part at byte {}", at)));
     if (used == 0) return plain_error("the {} part at byte {} took no input", compression_name(method), at);
     if (u.bytes.size() + part->size() > limit) return plain_error("the initrd unpacks to more than {} MiB", limit >> 20);
