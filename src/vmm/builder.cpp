@@ -40,10 +40,12 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, Ho
   auto fmt = boot::detect_kernel_format(images.kernel);
   if (!fmt) return std::unexpected(with_context(fmt.error(), "--kernel " + config.boot_source.kernel_image_path));
   const UnpackKernel unpack = config.kiln.unpack_kernel;
+  // --unpack-kernel: kiln undoes the kernel's and the initrd's compression itself (auto: on
+  // nested-PVM hosts, where the guest's decompressors are emulated).
+  const bool unpack_here = unpack == UnpackKernel::kOn || (unpack == UnpackKernel::kAuto && host == HostKind::kNestedPvm);
   // A broken bzImage is the user's one error, whichever way it would boot.
   if (*fmt == boot::KernelFormat::kBzImage) KILN_CHECK(boot::check_bzimage(images.kernel));
-  if (*fmt == boot::KernelFormat::kBzImage &&
-      (unpack == UnpackKernel::kOn || (unpack == UnpackKernel::kAuto && host == HostKind::kNestedPvm))) {
+  if (*fmt == boot::KernelFormat::kBzImage && unpack_here) {
     auto u = boot::unpack_bzimage(images.kernel);
     if (u) {
       images.unpacked_note = u->describe();  // before the move: it gives the vmlinux's size
@@ -65,8 +67,7 @@ Result<VmBuilder::GuestImages> VmBuilder::read_images(const VmConfig& config, Ho
   // A compressed initramfs, undone here as the kernel is: only where guest memory holds the result
   // twice over with 64 MiB to spare (the guest's kernel keeps the initrd until it has unpacked it
   // into its page cache, so plain cpio needs that much more room than a compressed one).
-  if (!images.initrd.empty() && mem_bytes > (std::uint64_t{64} << 20) &&
-      (unpack == UnpackKernel::kOn || (unpack == UnpackKernel::kAuto && host == HostKind::kNestedPvm))) {
+  if (!images.initrd.empty() && mem_bytes > (std::uint64_t{64} << 20) && unpack_here) {
     const std::size_t limit = static_cast<std::size_t>((mem_bytes - (std::uint64_t{64} << 20)) / 2);
     auto u = boot::unpack_initrd(images.initrd, limit);
     if (!u) {
