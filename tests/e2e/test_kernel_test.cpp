@@ -181,19 +181,6 @@ INSTANTIATE_TEST_SUITE_P(
                     "guest powered off: the kernel's console said 'Power down'"}),
     [](const auto& p) { return std::string(p.param.name); });
 
-// A scratch directory for one test's disk images, removed after it.
-struct ScratchDir {
-  ScratchDir() {
-    std::string t = ::testing::TempDir() + "kiln-e2e-XXXXXX";
-    path = ::mkdtemp(t.data()) != nullptr ? t : std::string();
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
-
 // Virtio through the guest's own drivers, one boot per transport: the root file system on a
 // virtio-blk disk (mounted by the initramfs, which hands over to it), a file written, fsynced and
 // read back uncached; the disk's serial (GET_ID); fstrim (DISCARD); a read-only second disk that
@@ -205,9 +192,7 @@ class Virtio : public TestKernel, public ::testing::WithParamInterface<std::stri
 TEST_P(Virtio, RootDiskReadOnlyDiskAndEntropy) {
   const std::string transport = GetParam();
   KILN_NEED_GUEST("the root file system tree", g_.rootfs_tree);
-  ScratchDir dir;
-  ASSERT_FALSE(dir.path.empty());
-  const std::string root = dir.path + "/root.ext4", ro = dir.path + "/ro.ext4", ro_tree = dir.path + "/ro";
+  const std::string root = scratch_path("root.ext4"), ro = scratch_path("ro.ext4"), ro_tree = scratch_path("ro");
   std::filesystem::create_directory(ro_tree);
   { std::ofstream(ro_tree + "/hello.txt") << "kiln read-only disk\n"; }
   ASSERT_TRUE(make_ext4_image(root, "64M", g_.rootfs_tree));
@@ -236,7 +221,7 @@ TEST_P(Virtio, RootDiskReadOnlyDiskAndEntropy) {
   int status = 0;
   const std::string fsck = run_command("e2fsck -fn '" + root + "'", status);
   EXPECT_EQ(status, 0) << fsck;
-  const std::string dumped = dir.path + "/written.bin";
+  const std::string dumped = scratch_path("written.bin");
   run_command("debugfs -R 'dump /written.bin " + dumped + "' '" + root + "'", status);
   EXPECT_EQ(sha256_file(dumped), guest_sha) << "the file in the image is not what the guest wrote";
   EXPECT_EQ(std::filesystem::file_size(dumped), 1048576u);
@@ -251,8 +236,7 @@ TEST_F(TestKernel, DefaultGuestOnItsRootDiskKeepsWhatTheShellWrote) {
   // machine summary, then a shell. A file written there and `exit` end the VM with status 0, and
   // the file is in the disk image (the next run sees it).
   KILN_NEED_GUEST("the root file system tree", g_.rootfs_tree);
-  ScratchDir dir;
-  const std::string disk = dir.path + "/default-root.ext4";
+  const std::string disk = scratch_path("default-root.ext4");
   ASSERT_TRUE(make_ext4_image(disk, "64M", g_.rootfs_tree));
   const std::string port = std::to_string(free_port());
   KilnProcess k(kiln_run({"--kernel", g_.test_vmlinux, "--initrd", g_.initramfs, "--memory", "128M", "--disk",
@@ -353,7 +337,6 @@ std::string value_after(const std::string& out, const std::string& marker) {
 // interfaces for 5 s each: kiln's own memory (outside guest RAM) stays under kOwnRssBoundMiB.
 TEST_F(TestKernel, NetworkingTapMetadataServiceAndVsockInOneBoot) {
   constexpr std::uint64_t kMemoryMiB = 256, kOwnRssBoundMiB = 32;
-  ScratchDir dir;
   std::string payload(8u << 20, '\0');
   std::uint64_t x = 0x9e3779b97f4a7c15ull;
   for (char& c : payload) {
@@ -361,9 +344,9 @@ TEST_F(TestKernel, NetworkingTapMetadataServiceAndVsockInOneBoot) {
     c = static_cast<char>(x);
   }
   {
-    std::ofstream(dir.path + "/from-host.bin", std::ios::binary) << payload;
+    std::ofstream(scratch_path("from-host.bin"), std::ios::binary) << payload;
   }
-  const std::string sha_from_host = sha256_file(dir.path + "/from-host.bin");
+  const std::string sha_from_host = sha256_file(scratch_path("from-host.bin"));
   // The tap's side: 192.168.150.1/24 in a namespace of the test's; kiln and every host peer of
   // its user-mode networking run inside it too.
   TapNamespace ns("ktap1", "192.168.150.1/24");
@@ -378,11 +361,11 @@ TEST_F(TestKernel, NetworkingTapMetadataServiceAndVsockInOneBoot) {
   const std::uint16_t fwd = free_port(), done = free_port(), stall = free_port(), end = free_port();
   const std::string mac = "06:00:ac:10:00:02", tap_mac = "06:00:ac:10:00:03";
   {
-    std::ofstream(dir.path + "/metadata.json")
+    std::ofstream(scratch_path("metadata.json"))
         << R"({"latest": {"meta-data": {"ami-id": "ami-kiln-e2e", "network": {"mac": "06:00:ac:10:00:02"}}}})";
   }
   // vsock: the host's port 5001 takes what the guest sends.
-  const std::string uds = dir.path + "/v.sock";
+  const std::string uds = scratch_path("v.sock");
   Fd vsock_listener = unix_listen(uds + "_5001", 900);
   ASSERT_TRUE(vsock_listener);
   std::string from_guest;
@@ -412,7 +395,7 @@ TEST_F(TestKernel, NetworkingTapMetadataServiceAndVsockInOneBoot) {
       "--kernel", g_.test_vmlinux, "--initrd", g_.initramfs, "--memory", std::to_string(kMemoryMiB) + "M", "--net",
       "user," + forward(fwd, 8080) + "," + forward(done, 8081) + "," + forward(stall, 8082) + "," + forward(end, 8084) +
           ",mac=" + mac,
-      "--mmds", "version=V2,iface=eth0", "--metadata", dir.path + "/metadata.json", "--vsock", "cid=3,uds=" + uds};
+      "--mmds", "version=V2,iface=eth0", "--metadata", scratch_path("metadata.json"), "--vsock", "cid=3,uds=" + uds};
   std::string cmdline = "console=ttyS0 panic=1 kiln.script=net kiln.mmds=1 kiln.vsock=1 kiln.stall=1 kiln.hostport=" +
                         std::to_string(server->port) + " kiln.mac=" + mac + " kiln.mtu=65520";
   if (ns.ok()) {
@@ -435,7 +418,7 @@ TEST_F(TestKernel, NetworkingTapMetadataServiceAndVsockInOneBoot) {
     EXPECT_TRUE(ok.starts_with("OK ")) << ok;
     const std::string to_guest = payload.substr(3u << 20, 2u << 20);
     {
-      std::ofstream(dir.path + "/to-guest.bin", std::ios::binary) << to_guest;
+      std::ofstream(scratch_path("to-guest.bin"), std::ios::binary) << to_guest;
     }
     ASSERT_TRUE(write_all(host, to_guest));
     ::shutdown(host.get(), SHUT_WR);
@@ -444,7 +427,7 @@ TEST_F(TestKernel, NetworkingTapMetadataServiceAndVsockInOneBoot) {
   ASSERT_TRUE(k.wait_for_output("KILN-NET-READY", kBoot)) << k.output() << k.errors();
   const std::string out = k.output();
   EXPECT_EQ(value_after(out, "KILN-DHCP: "), "10.0.2.15/24 router 10.0.2.2 dns 10.0.2.3") << out;
-  EXPECT_EQ(value_after(out, "KILN-VSOCK-SHA-IN: "), sha256_file(dir.path + "/to-guest.bin")) << out;
+  EXPECT_EQ(value_after(out, "KILN-VSOCK-SHA-IN: "), sha256_file(scratch_path("to-guest.bin"))) << out;
   for (const char* step : {"dhcp", "vsock-to-host", "vsock-from-host", "mmds-wants-a-token"})
     EXPECT_NE(out.find(std::string("KILN-RESULT: ") + step + " ok"), std::string::npos) << step << "\n" << out;
   EXPECT_EQ(value_after(out, "KILN-MMDS-TOKEN-LENGTH: "), "64") << out;
@@ -486,7 +469,7 @@ TEST_F(TestKernel, NetworkingTapMetadataServiceAndVsockInOneBoot) {
   if (ns.ok()) fetches.emplace_back("192.168.150.2:8080", "over-tap.bin");
   for (const auto& [where, file] : fetches) {
     int status = 0;
-    const std::string got = dir.path + "/" + file;
+    const std::string got = scratch_path(file);
     const std::string curl_out =
         run_command(shell("curl -sS --max-time 300 -o " + got + " http://" + where + "/to-host.bin"), status);
     EXPECT_EQ(status, 0) << where << ": " << curl_out;
@@ -564,8 +547,7 @@ TEST_F(TestKernel, ApiGettingStartedPauseResumeAndCtrlAltDel) {
   // The guide's next step: the root file system on a drive. A path that is not there first: a 400
   // naming it, and nothing kept.
   KILN_NEED_GUEST("the root file system tree", g_.rootfs_tree);
-  ScratchDir dir;
-  const std::string rootfs = dir.path + "/rootfs.ext4";
+  const std::string rootfs = scratch_path("rootfs.ext4");
   ASSERT_TRUE(make_ext4_image(rootfs, "64M", g_.rootfs_tree));
   auto bad = curl(sock, "PUT", "/drives/rootfs",
                   R"({"drive_id": "rootfs", "path_on_host": "/nonexistent/rootfs.ext4", "is_root_device": true, "is_read_only": false})");
